@@ -1,0 +1,62 @@
+// swift-tools-version:6.1
+// GRDB 7.10 declares tools-version 6.1; Swift 6 language mode (strict concurrency) for every target.
+import PackageDescription
+
+let package = Package(
+    name: "SiteSync",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sitesync", targets: ["SiteSyncCLI"]),
+        .library(name: "SiteSyncEngine", targets: ["SiteSyncEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+    ],
+    targets: [
+        // Pure values: sites, projects, settings layering, root templates, states. No I/O.
+        .target(name: "SiteSyncModel", dependencies: [
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        // The Catalog protocol and the records it speaks in.
+        .target(name: "SiteSyncCatalog", dependencies: ["SiteSyncModel"]),
+        // The embedded default catalog: SQLite through GRDB.
+        .target(name: "SiteSyncCatalogSQLite", dependencies: [
+            "SiteSyncCatalog",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // The provider protocol, the registry and streaming helpers every provider shares.
+        .target(name: "SiteSyncProviders", dependencies: [
+            "SiteSyncModel",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "SiteSyncLocalDrive", dependencies: ["SiteSyncProviders"]),
+        // Planning, leasing, verified transfers, retries, alternates, publish and user operations.
+        .target(name: "SiteSyncEngine", dependencies: [
+            "SiteSyncModel", "SiteSyncCatalog", "SiteSyncCatalogSQLite", "SiteSyncProviders", "SiteSyncLocalDrive",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "SiteSyncCLI", dependencies: [
+            "SiteSyncEngine",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Conformance suites shared by every catalog and every provider implementation.
+        .target(name: "SiteSyncTestSupport", dependencies: [
+            "SiteSyncCatalog", "SiteSyncProviders", "SiteSyncModel",
+        ]),
+        .testTarget(name: "SiteSyncModelTests", dependencies: ["SiteSyncModel"]),
+        .testTarget(name: "SiteSyncCatalogTests", dependencies: [
+            "SiteSyncCatalogSQLite", "SiteSyncTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .testTarget(name: "SiteSyncProviderTests", dependencies: ["SiteSyncLocalDrive", "SiteSyncTestSupport"]),
+        .testTarget(name: "SiteSyncEngineTests", dependencies: ["SiteSyncEngine", "SiteSyncTestSupport"]),
+        .testTarget(name: "SiteSyncCLITests", dependencies: ["SiteSyncTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,103 @@
+/// One site as a project sees it after every settings layer has been applied.
+public struct SiteConfig: Sendable, Equatable {
+    public var name: String
+    public var provider: String
+    public var roots: Roots
+    public var alternativeSites: [String]
+    public var enabled: Bool
+    /// Transfers running at once that involve this site; nil → the provider's default.
+    public var concurrency: Int?
+    /// Bytes per second for one transfer to or from this site; nil → unlimited.
+    public var bandwidthLimit: Int64?
+    /// Every key of the site's settings, provider-specific ones included (`host`, `key_file`, …).
+    public var options: [String: ConfigValue]
+
+    public static let localDrive = "local_drive"
+
+    /// Keys whose values are secrets: they are never printed.
+    public static let secretKeys: Set<String> = ["password", "key_passphrase", "secret", "secret_access_key", "token", "private_key"]
+
+    public init(name: String, provider: String, roots: Roots, alternativeSites: [String] = [], enabled: Bool = true,
+                concurrency: Int? = nil, bandwidthLimit: Int64? = nil, options: [String: ConfigValue] = [:]) {
+        self.name = name
+        self.provider = provider
+        self.roots = roots
+        self.alternativeSites = alternativeSites
+        self.enabled = enabled
+        self.concurrency = concurrency
+        self.bandwidthLimit = bandwidthLimit
+        self.options = options
+    }
+
+    static func parse(name: String, _ value: ConfigValue, path: String) throws -> SiteConfig {
+        let r = try ConfigReader(value, path: path)
+        guard let provider = try r.string("provider"), !provider.isEmpty else {
+            throw SettingsError(path, "site '\(name)' has no provider; add `provider: local_drive` (or sftp, gdrive, …)")
+        }
+        let concurrency = try r.int("concurrency")
+        if let c = concurrency, c < 1 || c > 256 {
+            throw SettingsError(r.key("concurrency"), "must be between 1 and 256")
+        }
+        let alternates = try r.stringList("alternative_sites") ?? []
+        for (i, alt) in alternates.enumerated() { try Names.validateSite(alt, at: "\(path).alternative_sites[\(i)]") }
+        return SiteConfig(
+            name: name, provider: provider,
+            roots: try RootsParser.parse(r.map["roots"] ?? r.map["root"], path: r.key("roots")),
+            alternativeSites: alternates,
+            enabled: try r.bool("enabled") ?? true,
+            concurrency: concurrency,
+            bandwidthLimit: try ByteSize.parse(r.map["bandwidth_limit"], path: r.key("bandwidth_limit")),
+            options: r.map)
+    }
+
+    /// The roots on one platform, as plain paths.
+    public func rootPaths(on platform: Platform) -> [String: String] {
+        roots.compactMapValues { $0.path(on: platform) }
+    }
+
+    /// The settings of this site as they can be shown to a person: secrets replaced.
+    public var redactedOptions: ConfigValue {
+        var m = options
+        m["provider"] = .string(provider)
+        m["roots"] = RootsParser.configValue(roots)
+        m["alternative_sites"] = .list(alternativeSites.map(ConfigValue.string))
+        m["enabled"] = .bool(enabled)
+        return ConfigValue.map(m).redacted()
+    }
+}
+
+extension ConfigValue {
+    /// Replaces the values of secret keys with "***" at any depth.
+    public func redacted() -> ConfigValue {
+        switch self {
+        case .map(let m):
+            return .map(Dictionary(uniqueKeysWithValues: m.map { k, v in
+                (k, SiteConfig.secretKeys.contains(k) ? .string("***") : v.redacted())
+            }))
+        case .list(let l): return .list(l.map { $0.redacted() })
+        default: return self
+        }
+    }
+}
+
+/// "10M", "512K", "1G" or a plain number of bytes.
+public enum ByteSize {
+    public static func parse(_ value: ConfigValue?, path: String) throws -> Int64? {
+        guard let value, value != .null else { return nil }
+        if case .int(let i) = value { return Int64(i) }
+        guard let text = value.stringValue?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
+            throw SettingsError(path, "expected a size like 10M")
+        }
+        let units: [Character: Int64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        var digits = Substring(text)
+        var factor: Int64 = 1
+        if let last = digits.last?.uppercased().first, let f = units[last] {
+            factor = f
+            digits = digits.dropLast()
+        }
+        guard let n = Double(digits), n > 0 else { throw SettingsError(path, "'\(text)' is not a size like 10M") }
+        return Int64(n * Double(factor))
+    }
+}
+
+import Foundation

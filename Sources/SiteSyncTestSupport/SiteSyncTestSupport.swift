@@ -1,0 +1,2 @@
+import Testing
+public func supportCheck(_ x: Int) { #expect(x == 1) }

@@ -1,0 +1,3 @@
+import Testing
+import SiteSyncTestSupport
+@Test func probe() { supportCheck(1) }
