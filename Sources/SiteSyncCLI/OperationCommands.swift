@@ -1,0 +1,286 @@
+import ArgumentParser
+import Foundation
+import SiteSyncCatalog
+import SiteSyncEngine
+import SiteSyncModel
+
+struct PublishCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "publish",
+        abstract: "Publish files as a representation; prints its id.")
+    @OptionGroup var global: GlobalOptions
+    @Option var project: String
+    @Option(help: "Folder (asset or shot) path, e.g. chars/anna.") var folder: String
+    @Option var product: String
+    @Option var version: Int
+    @Option(help: "Representation name, e.g. ma, abc, exr.") var name: String
+    @Option var task: String?
+    @Option var host: String?
+    @Option(name: .customLong("input"), help: "Id of a representation this one was made from; repeatable.") var inputs: [String] = []
+    @Option(help: "Priority of its transfers (higher first).") var priority: Int = 50
+    @Flag(help: "Print a JSON object instead of the id.") var json = false
+    @Argument(help: "The files.") var files: [String]
+
+    func run() async throws {
+        try await reportingErrors {
+            let engine = try global.open()
+            let context = RepresentationContext(project: project, folder: folder, product: product, version: version,
+                                                name: name, task: task, host: host)
+            let result = try await engine.publish(context, files: files, inputs: inputs, priority: priority)
+            if json {
+                try printJSON(JSONShapes.published(result))
+            } else {
+                print(result.representation.id)
+            }
+        }
+    }
+}
+
+struct AddSiteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "add-site", abstract: "Queue a representation for a site.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Representation id.") var id: String
+    @Option(help: "The site (`local` for this machine's).") var site: String
+    @Option var priority: Int?
+    @Flag(help: "Queue it again even if the site already has it.") var force = false
+    func run() async throws {
+        try await reportingErrors {
+            let real = try await global.open().addSite(id, site: site, priority: priority, force: force)
+            print("queued \(id) for \(real)")
+        }
+    }
+}
+
+struct DownloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "download",
+        abstract: "Queue a representation (and the ones it was made from) for this machine's active site.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Representation id.") var id: String
+    @Option var priority: Int?
+    func run() async throws {
+        try await reportingErrors {
+            let (site, queued) = try await global.open().download(id, priority: priority)
+            if queued.isEmpty {
+                print("\(id) is already on \(site)")
+            }
+            for q in queued { print("queued \(q) for \(site)") }
+        }
+    }
+}
+
+struct RemoveSiteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remove-site",
+        abstract: "Delete a site's copy of a representation (never the last synced copy).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Representation id.") var id: String
+    @Option var site: String
+    @Flag(name: .customLong("keep-files"), help: "Only forget the copy in the catalog; delete no file.") var keepFiles = false
+    func run() async throws {
+        try await reportingErrors {
+            let result = try await global.open().removeSite(id, site: site, keepFiles: keepFiles)
+            print("removed \(id) from \(result.removedSites.joined(separator: ", ")); deleted \(result.deletedFiles.count) file(s)")
+            if !result.undeletable.isEmpty {
+                for line in result.undeletable {
+                    FileHandle.standardError.write(Data("sitesync: warning: could not delete \(line)\n".utf8))
+                }
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+struct ResetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "reset",
+        abstract: "Queue a representation's files on a site again (clears tries and errors).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Representation id.") var id: String
+    @Option var site: String
+    func run() async throws {
+        try await reportingErrors {
+            let n = try await global.open().reset(id, site: site)
+            print("reset \(n) file(s) of \(id) on \(site)")
+        }
+    }
+}
+
+struct PriorityCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "priority",
+        abstract: "Set a representation's transfer priority (default 50; higher goes first).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Representation id.") var id: String
+    @Argument var priority: Int
+    func run() async throws {
+        try await reportingErrors {
+            try await global.open().setPriority(id, priority)
+            print("priority of \(id) is \(priority)")
+        }
+    }
+}
+
+struct PauseScopeOptions: ParsableArguments {
+    @Option(help: "Only this project.") var project: String?
+    @Option(help: "Only this representation.") var representation: String?
+
+    func scope() throws -> SiteSync.PauseScope {
+        switch (project, representation) {
+        case (nil, nil): return .server
+        case (let p?, nil): return .project(p)
+        case (nil, let r?): return .representation(r)
+        default: throw SiteSyncError("give --project or --representation, not both")
+        }
+    }
+
+    var label: String {
+        project.map { "project \($0)" } ?? representation.map { "representation \($0)" } ?? "server"
+    }
+}
+
+struct PauseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pause",
+        abstract: "Pause syncing: everything, a project or a representation (kept across restarts).")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var scope: PauseScopeOptions
+    func run() async throws {
+        try await reportingErrors {
+            try await global.open().setPaused(try scope.scope(), true)
+            print("paused \(scope.label)")
+        }
+    }
+}
+
+struct ResumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Resume what `pause` paused.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var scope: PauseScopeOptions
+    func run() async throws {
+        try await reportingErrors {
+            try await global.open().setPaused(try scope.scope(), false)
+            print("resumed \(scope.label)")
+        }
+    }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Representations and their state per site.")
+    @OptionGroup var global: GlobalOptions
+    @Option var project: String?
+    @Option(help: "Only representations that have this site.") var site: String?
+    @Flag var json = false
+    func run() async throws {
+        try await reportingErrors {
+            let summaries = try await global.open().status(project: project, site: site)
+            if json {
+                try printJSON(["representations": summaries.map(JSONShapes.summary)])
+                return
+            }
+            if summaries.isEmpty { print("no representations"); return }
+            for s in summaries {
+                let c = s.representation.context
+                print("\(s.representation.id)  \(c.project)/\(c.folder)/\(c.product) v\(String(format: "%03d", c.version)) \(c.name)  \(s.fileCount) file(s) \(ByteCount.format(s.totalBytes))\(s.representation.paused ? "  [paused]" : "")")
+                for site in s.sites {
+                    let synced = site.counts[.synced] ?? 0
+                    var line = "    \(site.site.padding(toLength: max(12, site.site.count), withPad: " ", startingAt: 0))  \(site.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))  \(synced)/\(s.fileCount)"
+                    if site.status != .synced, let err = site.lastError { line += "  last error: \(err)" }
+                    print(line)
+                }
+            }
+        }
+    }
+}
+
+struct ShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "A representation's files and their state per site.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Representation id.") var id: String
+    @Flag var json = false
+    func run() async throws {
+        try await reportingErrors {
+            let detail = try await global.open().show(id)
+            if json {
+                try printJSON(JSONShapes.detail(detail))
+                return
+            }
+            let r = detail.representation
+            let c = r.context
+            print("representation \(r.id)")
+            print("  \(c.project)/\(c.folder)/\(c.product) v\(String(format: "%03d", c.version)) '\(c.name)'\(c.task.map { " task \($0)" } ?? "")\(c.host.map { " host \($0)" } ?? "")\(r.paused ? " [paused]" : "")")
+            print("  published \(JSONShapes.iso(r.createdAt))\(r.inputs.isEmpty ? "" : ", inputs: \(r.inputs.joined(separator: ", "))")")
+            for file in detail.files {
+                print("\(file.path)  \(ByteCount.format(file.size))  sha256 \(file.sha256)")
+                for state in detail.states where state.fileID == file.id {
+                    var line = "    \(state.site.padding(toLength: max(12, state.site.count), withPad: " ", startingAt: 0))  \(state.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))  tries \(state.tries)  priority \(state.priority)"
+                    if state.status == .inProgress { line += "  \(ByteCount.format(state.bytesDone))" }
+                    if let err = state.lastError, state.status != .synced { line += "  error: \(err)" }
+                    if state.status == .queued, state.nextAttemptAt > Date() { line += "  next try \(JSONShapes.iso(state.nextAttemptAt))" }
+                    print(line)
+                }
+            }
+        }
+    }
+}
+
+/// The `--json` shapes (documented in the README).
+enum JSONShapes {
+    static func iso(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+
+    static func context(_ r: RepresentationRecord) -> [String: Any] {
+        let c = r.context
+        var out: [String: Any] = ["id": r.id, "project": c.project, "folder": c.folder, "product": c.product,
+                                  "version": c.version, "name": c.name, "created_at": iso(r.createdAt),
+                                  "paused": r.paused, "inputs": r.inputs]
+        out["task"] = c.task ?? NSNull()
+        out["host"] = c.host ?? NSNull()
+        return out
+    }
+
+    static func file(_ f: FileRecord) -> [String: Any] {
+        ["id": f.id, "path": f.path, "size": f.size, "sha256": f.sha256]
+    }
+
+    static func published(_ result: SiteSync.PublishResult) -> [String: Any] {
+        var out = context(result.representation)
+        out["files"] = result.files.map(file)
+        out["sites"] = result.sites.mapValues { $0.rawValue }
+        return out
+    }
+
+    static func summary(_ s: RepresentationSummary) -> [String: Any] {
+        var out = context(s.representation)
+        out["file_count"] = s.fileCount
+        out["size"] = s.totalBytes
+        out["sites"] = Dictionary(uniqueKeysWithValues: s.sites.map { site in
+            (site.site, [
+                "status": site.status.rawValue,
+                "files": Dictionary(uniqueKeysWithValues: site.counts.map { ($0.key.rawValue, $0.value) }),
+                "synced_bytes": site.bytesSynced,
+                "last_error": site.lastError ?? NSNull(),
+            ] as [String: Any])
+        })
+        return out
+    }
+
+    static func detail(_ d: SiteSync.RepresentationDetail) -> [String: Any] {
+        var out = context(d.representation)
+        out["files"] = d.files.map { f -> [String: Any] in
+            var entry = file(f)
+            entry["sites"] = Dictionary(uniqueKeysWithValues: d.states.filter { $0.fileID == f.id }.map { s in
+                (s.site, [
+                    "status": s.status.rawValue, "priority": s.priority, "tries": s.tries,
+                    "last_error": s.lastError ?? NSNull(),
+                    "last_failure_at": s.lastFailureAt.map(iso) ?? NSNull(),
+                    "next_attempt_at": iso(s.nextAttemptAt),
+                    "bytes_done": s.bytesDone,
+                    "lease_owner": s.leaseOwner ?? NSNull(),
+                    "synced_at": s.syncedAt.map(iso) ?? NSNull(),
+                ] as [String: Any])
+            })
+            return entry
+        }
+        let statuses = Dictionary(grouping: d.states, by: \.site).mapValues { RepresentationSiteStatus(files: $0.map(\.status)).rawValue }
+        out["site_status"] = statuses
+        return out
+    }
+}

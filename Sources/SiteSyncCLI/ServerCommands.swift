@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import SiteSyncEngine
+
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "server",
+        abstract: "Run the sync server for this machine's active site (until SIGINT/SIGTERM, or --once).")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .customLong("active-site"), help: "Act as this site (e.g. studio on the studio's sync machine).")
+    var activeSite: String?
+    @Option(name: .customLong("project"), help: "Only this project; repeatable.") var projects: [String] = []
+    @Flag(help: "Exit once no runnable work remains; non-zero if a file failed or a needed site was unavailable.")
+    var once = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let engine = try global.open(logLevel: .info)
+            let server = SyncServer(engine: engine,
+                                    options: ServerOptions(activeSite: activeSite, projects: projects.isEmpty ? nil : projects, once: once),
+                                    progressLine: isatty(2) == 1)
+            let logger = Logger(label: "sitesync")
+            logger.info("server \(server.owner) started as site \(activeSite.map { $0 == "local" ? engine.siteID : $0 } ?? "(each project's active site)")")
+            let box = SummaryBox()
+            let service = SummaryService(server: server, box: box)
+            let group = ServiceGroup(configuration: .init(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+            try await group.run()
+            guard let summary = await box.summary else { return }
+            print("moved \(summary.moved.count) file(s), \(ByteCount.format(summary.bytes)) in \(String(format: "%.2f", summary.elapsed)) s; \(summary.failed.count) failed")
+            for line in summary.failed { print("failed: \(line)") }
+            for (site, why) in summary.unavailable.sorted(by: { $0.key < $1.key }) { print("unavailable: \(site): \(why)") }
+            if once && !summary.succeeded { throw ExitCode(1) }
+        }
+    }
+}
+
+actor SummaryBox {
+    var summary: RunSummary?
+    func set(_ s: RunSummary) { summary = s }
+}
+
+/// Runs the server under the service group and keeps its summary for the exit code.
+struct SummaryService: Service {
+    let server: SyncServer
+    let box: SummaryBox
+    func run() async throws {
+        await box.set(try await server.runUntilIdle())
+    }
+}
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "demo",
+        abstract: "Sync a throw-away studio in a temporary folder and show the result.")
+    @Option(help: "Use this folder instead of a new temporary one.") var directory: String?
+    @Flag(help: "Keep the folder afterwards.") var keep = false
+
+    func run() async throws {
+        try await reportingErrors {
+            CLILogging.bootstrap(.warning)
+            let dir = directory ?? FileManager.default.temporaryDirectory
+                .appendingPathComponent("sitesync-demo-\(UUID().uuidString.prefix(8))").path
+            let ok = try await Demo.run(in: dir) { print($0) }
+            if !keep && directory == nil { try? FileManager.default.removeItem(atPath: dir) }
+            if keep || directory != nil { print("demo studio kept in \(dir)") }
+            if !ok { throw ExitCode(1) }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+import ArgumentParser
+import Foundation
+import SiteSyncEngine
+import SiteSyncModel
+
+struct InitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "init",
+        abstract: "Create the catalog and this machine's local settings (site id).")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let existed = FileManager.default.fileExists(atPath: global.environment.catalogPath)
+            let engine = try global.open(create: true)
+            print("catalog: \(engine.environment.catalogPath)\(existed ? " (already there)" : " (created)")")
+            print("local settings: \(engine.localStore.path)")
+            print("site id: \(engine.siteID)")
+        }
+    }
+}
+
+struct SettingsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "settings", abstract: "Studio settings.",
+        subcommands: [Import.self, Export.self, Show.self])
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Replace the studio settings with a YAML file.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The studio settings YAML file.") var file: String
+
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try global.open()
+                let text: String
+                do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                    throw SiteSyncError("cannot read \(file): \(error.localizedDescription)")
+                }
+                let warnings = try await engine.importSettings(yaml: text, source: file)
+                for w in warnings { FileHandle.standardError.write(Data("sitesync: warning: \(w)\n".utf8)) }
+                let studio = try await engine.studioSettings()
+                print("imported \(file): \(studio.siteDefinitions.count) site(s), \(studio.projectNames.count) project(s)")
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the studio settings as YAML.")
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            try await reportingErrors {
+                print(try await global.open().exportSettings(), terminator: "")
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the effective settings on this machine (secrets hidden).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only this project.") var project: String?
+        func run() async throws {
+            try await reportingErrors {
+                print(try await global.open().showSettings(project: project), terminator: "")
+            }
+        }
+    }
+}
+
+struct SiteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "site", abstract: "Sites.",
+        subcommands: [List.self, ID.self, Check.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the sites a project can use.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The project (default: the only one, else the `default` settings).") var project: String?
+        func run() async throws {
+            try await reportingErrors {
+                for site in try await global.open().listSites(project: project) {
+                    let roots = site.rootPaths.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                    var line = "\(site.config.name)\t\(site.config.provider)\t\(roots.isEmpty ? "-" : roots)"
+                    if !site.alternates.isEmpty { line += "\talternates: \(site.alternates.joined(separator: ","))" }
+                    if !site.roles.isEmpty { line += "\t(\(site.roles.joined(separator: ", ")))" }
+                    if !site.config.enabled { line += "\tdisabled" }
+                    print(line)
+                }
+            }
+        }
+    }
+
+    struct ID: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "id", abstract: "Print this machine's site id.")
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            try await reportingErrors {
+                let env = global.environment
+                print(try LocalSettingsStore(path: env.localSettingsPath).siteID(override: env.siteIDOverride))
+            }
+        }
+    }
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check that a site works: reachable, roots exist and are writable.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The site (`local` for this machine's).") var name: String
+        @Option(help: "The project whose settings to use.") var project: String?
+        func run() async throws {
+            try await reportingErrors {
+                let lines = try await global.open().checkSite(name, project: project)
+                for line in lines { print(line) }
+                print("site \(name): OK")
+            }
+        }
+    }
+}
+
+struct LocalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "local", abstract: "This machine's settings.",
+        subcommands: [Show.self, Set.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print this machine's local settings.")
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            try await reportingErrors {
+                let env = global.environment
+                let store = LocalSettingsStore(path: env.localSettingsPath)
+                var settings = try store.load()
+                settings.siteID = try store.siteID(override: env.siteIDOverride)
+                print("# \(store.path)")
+                print(settings.yamlText(), terminator: "")
+            }
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change this machine's roots or active/remote site.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only for this project (default: for every project).") var project: String?
+        @Option(name: .customLong("root"), help: "NAME=PATH of this machine's site; repeatable.") var roots: [String] = []
+        @Option(name: .customLong("active-site"), help: "The site this machine works on (`local` for its own).") var activeSite: String?
+        @Option(name: .customLong("remote-site"), help: "The site it syncs with.") var remoteSite: String?
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try global.open()
+                let notes = try engine.setLocal(project: project, roots: try parseRoots(roots),
+                                                activeSite: activeSite, remoteSite: remoteSite)
+                for note in notes { print(note) }
+                print("saved \(engine.localStore.path)")
+            }
+        }
+    }
+}
+
+struct ProjectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "project", abstract: "Projects.",
+        subcommands: [Add.self, List.self, Enable.self, Disable.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a project (its roots are the studio site's).")
+        @OptionGroup var global: GlobalOptions
+        @Argument var name: String
+        @Option(name: .customLong("root"), help: "NAME=PATH of the project's studio root; repeatable.") var roots: [String] = []
+        func run() async throws {
+            try await reportingErrors {
+                try await global.open().addProject(name, roots: try parseRoots(roots))
+                print("project \(name) added")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List projects.")
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            try await reportingErrors {
+                for p in try await global.open().listProjects() {
+                    let state = !p.enabled ? "disabled" : (p.paused ? "paused" : "enabled")
+                    print("\(p.name)\t\(state)\tactive=\(p.activeSite)\tremote=\(p.remoteSite)")
+                }
+            }
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Turn Site Sync on for a project.")
+        @OptionGroup var global: GlobalOptions
+        @Argument var name: String
+        func run() async throws {
+            try await reportingErrors {
+                try await global.open().setProjectEnabled(name, true)
+                print("project \(name) enabled")
+            }
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Turn Site Sync off for a project (everyone works on studio).")
+        @OptionGroup var global: GlobalOptions
+        @Argument var name: String
+        func run() async throws {
+            try await reportingErrors {
+                try await global.open().setProjectEnabled(name, false)
+                print("project \(name) disabled")
+            }
+        }
+    }
+}

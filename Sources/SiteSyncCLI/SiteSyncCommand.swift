@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SiteSyncEngine
+
+@main
+struct SiteSyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sitesync",
+        abstract: "Keeps published files in sync between sites: workstations, the studio disk, SFTP, cloud.",
+        discussion: """
+            The catalog is \(SiteSyncEnvironment.fromProcess().catalogPath) unless --catalog or SITESYNC_CATALOG says \
+            otherwise; this machine's settings are in SITESYNC_LOCAL_SETTINGS or ~/.config/sitesync/local.yaml.
+            """,
+        subcommands: [
+            InitCommand.self, SettingsCommand.self, SiteCommand.self, LocalCommand.self, ProjectCommand.self,
+            PublishCommand.self, AddSiteCommand.self, DownloadCommand.self, RemoveSiteCommand.self, ResetCommand.self,
+            PriorityCommand.self, PauseCommand.self, ResumeCommand.self, StatusCommand.self, ShowCommand.self,
+            ServerCommand.self, DemoCommand.self,
+        ])
+}
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "The catalog file (default: SITESYNC_CATALOG or ~/.local/share/sitesync/catalog.sqlite).")
+    var catalog: String?
+
+    @Option(name: .customLong("local-settings"), help: "This machine's settings file (default: SITESYNC_LOCAL_SETTINGS or ~/.config/sitesync/local.yaml).")
+    var localSettings: String?
+
+    @Flag(name: .shortAndLong, help: "Log more.")
+    var verbose = false
+
+    var environment: SiteSyncEnvironment {
+        SiteSyncEnvironment.fromProcess(catalog: catalog, localSettings: localSettings)
+    }
+
+    func open(create: Bool = false, logLevel: Logger.Level = .warning) throws -> SiteSync {
+        CLILogging.bootstrap(verbose ? .debug : logLevel)
+        return try SiteSync.open(environment, create: create, logger: Logger(label: "sitesync"))
+    }
+}
+
+/// Every command's errors end as one line on stderr and a non-zero exit.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch let error as CleanExit {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("sitesync: error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+func printJSON(_ value: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+/// `NAME=PATH` pairs of --root.
+func parseRoots(_ values: [String]) throws -> [String: String] {
+    var roots: [String: String] = [:]
+    for value in values {
+        guard let eq = value.firstIndex(of: "="), eq != value.startIndex else {
+            throw SiteSyncError("--root \(value): write it as NAME=PATH, e.g. --root work=/mnt/projects")
+        }
+        roots[String(value[..<eq])] = String(value[value.index(after: eq)...])
+    }
+    return roots
+}
+
+/// Log lines on stderr: `2026-11-25T10:00:00Z info: message`.
+enum CLILogging {
+    nonisolated(unsafe) static var bootstrapped = false
+
+    static func bootstrap(_ level: Logger.Level) {
+        guard !bootstrapped else { return }
+        bootstrapped = true
+        let envLevel = ProcessInfo.processInfo.environment["SITESYNC_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+        LoggingSystem.bootstrap { label in
+            var handler = StderrLogHandler()
+            handler.logLevel = envLevel ?? level
+            return handler
+        }
+    }
+}
+
+struct StderrLogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let level = event.level
+        let message = event.message
+        let stamp = ISO8601DateFormatter().string(from: Date())
+        // Clears a progress line a terminal may be showing.
+        let clear = isatty(2) == 1 ? "\r\u{1B}[K" : ""
+        FileHandle.standardError.write(Data("\(clear)\(stamp) \(level): \(message)\n".utf8))
+    }
+}

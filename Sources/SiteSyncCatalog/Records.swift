@@ -1,0 +1,197 @@
+import Foundation
+import SiteSyncModel
+
+public struct ProjectRecord: Sendable, Equatable, Codable {
+    public var name: String
+    public var paused: Bool
+    public init(name: String, paused: Bool) {
+        self.name = name
+        self.paused = paused
+    }
+}
+
+public struct RepresentationRecord: Sendable, Equatable {
+    public var id: String
+    public var context: RepresentationContext
+    public var createdAt: Date
+    public var paused: Bool
+    /// Representations this one was made from (a workfile's loaded inputs); downloaded with it.
+    public var inputs: [String]
+
+    public init(id: String, context: RepresentationContext, createdAt: Date, paused: Bool = false, inputs: [String] = []) {
+        self.id = id
+        self.context = context
+        self.createdAt = createdAt
+        self.paused = paused
+        self.inputs = inputs
+    }
+}
+
+public struct FileRecord: Sendable, Equatable {
+    public var id: String
+    public var representationID: String
+    public var project: String
+    /// Rootless: `{root[work]}/…`.
+    public var path: String
+    public var size: Int64
+    /// Lower-case hex SHA-256 of the content, computed at publish.
+    public var sha256: String
+
+    public init(id: String, representationID: String, project: String, path: String, size: Int64, sha256: String) {
+        self.id = id
+        self.representationID = representationID
+        self.project = project
+        self.path = path
+        self.size = size
+        self.sha256 = sha256
+    }
+}
+
+/// One file on one site.
+public struct FileKey: Hashable, Sendable, CustomStringConvertible {
+    public var fileID: String
+    public var site: String
+    public init(fileID: String, site: String) {
+        self.fileID = fileID
+        self.site = site
+    }
+    public var description: String { "\(fileID)@\(site)" }
+}
+
+/// The row kept for every file × site.
+public struct FileSiteState: Sendable, Equatable {
+    public var fileID: String
+    public var site: String
+    public var status: FileSyncStatus
+    public var priority: Int
+    public var tries: Int
+    public var lastError: String?
+    public var lastFailureAt: Date?
+    public var nextAttemptAt: Date
+    public var bytesDone: Int64
+    public var leaseOwner: String?
+    public var leaseExpiresAt: Date?
+    public var syncedAt: Date?
+
+    public init(fileID: String, site: String, status: FileSyncStatus, priority: Int = 50, tries: Int = 0,
+                lastError: String? = nil, lastFailureAt: Date? = nil, nextAttemptAt: Date = .distantPast,
+                bytesDone: Int64 = 0, leaseOwner: String? = nil, leaseExpiresAt: Date? = nil, syncedAt: Date? = nil) {
+        self.fileID = fileID
+        self.site = site
+        self.status = status
+        self.priority = priority
+        self.tries = tries
+        self.lastError = lastError
+        self.lastFailureAt = lastFailureAt
+        self.nextAttemptAt = nextAttemptAt
+        self.bytesDone = bytesDone
+        self.leaseOwner = leaseOwner
+        self.leaseExpiresAt = leaseExpiresAt
+        self.syncedAt = syncedAt
+    }
+}
+
+/// A representation's files on one site, counted by state.
+public struct SiteSummary: Sendable, Equatable {
+    public var site: String
+    public var counts: [FileSyncStatus: Int]
+    public var bytesSynced: Int64
+    public var lastError: String?
+
+    public init(site: String, counts: [FileSyncStatus: Int], bytesSynced: Int64, lastError: String?) {
+        self.site = site
+        self.counts = counts
+        self.bytesSynced = bytesSynced
+        self.lastError = lastError
+    }
+
+    public var status: RepresentationSiteStatus {
+        RepresentationSiteStatus(files: counts.flatMap { Array(repeating: $0.key, count: $0.value) })
+    }
+}
+
+public struct RepresentationSummary: Sendable, Equatable {
+    public var representation: RepresentationRecord
+    public var fileCount: Int
+    public var totalBytes: Int64
+    public var sites: [SiteSummary]
+
+    public init(representation: RepresentationRecord, fileCount: Int, totalBytes: Int64, sites: [SiteSummary]) {
+        self.representation = representation
+        self.fileCount = fileCount
+        self.totalBytes = totalBytes
+        self.sites = sites
+    }
+}
+
+/// "Give me up to `limit` files that `source` has and `target` wants, leased to `owner` until `leaseUntil`."
+public struct ClaimRequest: Sendable {
+    public var source: String
+    public var target: String
+    public var projects: [String]
+    public var owner: String
+    public var now: Date
+    public var leaseUntil: Date
+    public var limit: Int
+
+    public init(source: String, target: String, projects: [String], owner: String, now: Date, leaseUntil: Date, limit: Int) {
+        self.source = source
+        self.target = target
+        self.projects = projects
+        self.owner = owner
+        self.now = now
+        self.leaseUntil = leaseUntil
+        self.limit = limit
+    }
+}
+
+/// A claimed transfer of one file from `source` to `target`.
+public struct WorkItem: Sendable, Equatable {
+    public var file: FileRecord
+    public var source: String
+    public var target: String
+    public var tries: Int
+    public var priority: Int
+
+    public init(file: FileRecord, source: String, target: String, tries: Int, priority: Int) {
+        self.file = file
+        self.source = source
+        self.target = target
+        self.tries = tries
+        self.priority = priority
+    }
+
+    public var key: FileKey { FileKey(fileID: file.id, site: target) }
+}
+
+public enum CatalogError: Error, CustomStringConvertible, Equatable {
+    case duplicateRepresentation(existingID: String, RepresentationContext)
+    case duplicatePath(String)
+    case unknownProject(String)
+    case unknownRepresentation(String)
+    case siteAlreadyPresent(site: String, representationID: String)
+    case siteNotPresent(site: String, representationID: String)
+    case lastCopy(site: String, path: String)
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .duplicateRepresentation(let id, let c):
+            return "\(c.project)/\(c.folder)/\(c.product) v\(c.version) '\(c.name)' is already published (representation \(id)); publish a new version instead"
+        case .duplicatePath(let p):
+            return "another representation already has a file at \(p); publish under a different name or version"
+        case .unknownProject(let p):
+            return "project '\(p)' does not exist; create it with `sitesync project add \(p) --root work=PATH`"
+        case .unknownRepresentation(let id):
+            return "no representation '\(id)' in the catalog (see `sitesync status`)"
+        case .siteAlreadyPresent(let site, let id):
+            return "representation \(id) is already on site '\(site)'; use --force to queue it again"
+        case .siteNotPresent(let site, let id):
+            return "representation \(id) has no copy on site '\(site)'"
+        case .lastCopy(let site, let path):
+            return "refusing: site '\(site)' (with its alternates) holds the only synced copy of \(path); sync it to another site first"
+        case .storage(let message):
+            return "catalog error: \(message)"
+        }
+    }
+}

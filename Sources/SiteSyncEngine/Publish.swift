@@ -1,0 +1,97 @@
+import Foundation
+import SiteSyncCatalog
+import SiteSyncModel
+import SiteSyncProviders
+
+extension SiteSync {
+    public struct PublishResult: Sendable {
+        public var representation: RepresentationRecord
+        public var files: [FileRecord]
+        public var sites: [String: FileSyncStatus]
+    }
+
+    /// Registers a representation from files on disk: hashes them, copies them (verified) into the active site
+    /// under the publish template, and records the active site synced and the remote and
+    /// `always_accessible_on` sites queued.
+    public func publish(_ context: RepresentationContext, files sources: [String], inputs: [String] = [],
+                        priority: Int = 50) async throws -> PublishResult {
+        try context.validate()
+        guard !sources.isEmpty else { throw SiteSyncError("nothing to publish: name at least one file") }
+        guard try await catalog.projects().contains(where: { $0.name == context.project }) else {
+            throw CatalogError.unknownProject(context.project)
+        }
+        if let existing = try await catalog.representationID(for: context) {
+            throw CatalogError.duplicateRepresentation(existingID: existing, context)
+        }
+        for input in inputs where try await catalog.representation(input) == nil {
+            throw SiteSyncError("input representation '\(input)' is not in the catalog")
+        }
+        let p = try await project(context.project)
+        let active = try p.site(p.sync.activeSite)
+        let provider = try registry.make(active, platform: p.platform)
+        do {
+            _ = try await provider.check()
+        } catch {
+            throw SiteSyncError("cannot publish to the active site '\(active.name)': \(error)")
+        }
+
+        // Validate every source before copying anything.
+        var names: Set<String> = []
+        for source in sources {
+            guard LocalFiles.fileSize(source) != nil else {
+                throw SiteSyncError("\(source) is not a readable file")
+            }
+            let name = URL(fileURLWithPath: source).lastPathComponent
+            guard names.insert(name).inserted else {
+                throw SiteSyncError("two files are named '\(name)'; a representation's files need distinct names")
+            }
+        }
+
+        let folder = p.sync.publishTemplate.render(context)
+        let representationID = UUID().uuidString.lowercased()
+        var records: [FileRecord] = []
+        for source in sources {
+            let name = URL(fileURLWithPath: source).lastPathComponent
+            let rootless = folder + "/" + name
+            let target = try p.path(of: rootless, on: active)
+            let digest: ContentDigest
+            if Self.sameFile(source, target) {
+                digest = try await BlockingIO.run { flag in try LocalFiles.digest(of: source, flag: flag) }
+            } else if active.provider == SiteConfig.localDrive {
+                // One read pass: the copy's own hash is what the catalog records.
+                digest = try await BlockingIO.run { flag in
+                    try LocalFiles.createDirectories((target as NSString).deletingLastPathComponent)
+                    let temporary = LocalFiles.temporaryPath(for: target)
+                    do {
+                        let d = try LocalFiles.copy(from: source, to: temporary, bytesPerSecond: nil, flag: flag,
+                                                    progress: { _ in })
+                        try LocalFiles.rename(temporary, to: target)
+                        return d
+                    } catch {
+                        LocalFiles.remove(temporary)
+                        throw error
+                    }
+                }
+            } else {
+                digest = try await BlockingIO.run { flag in try LocalFiles.digest(of: source, flag: flag) }
+                try await provider.upload(localFile: source, to: target, expected: digest, progress: { _ in })
+            }
+            records.append(FileRecord(id: UUID().uuidString.lowercased(), representationID: representationID,
+                                      project: context.project, path: rootless, size: digest.size, sha256: digest.sha256))
+        }
+        let sites = p.publishSites()
+        let record = RepresentationRecord(id: representationID, context: context, createdAt: Date(), inputs: inputs)
+        try await catalog.insertRepresentation(record, files: records, sites: sites, priority: priority, now: Date())
+        logger.info("published \(context.project)/\(context.folder)/\(context.product) v\(context.version) '\(context.name)' (\(records.count) files) as \(representationID)")
+        return PublishResult(representation: record, files: records, sites: sites)
+    }
+
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var sa = stat(), sb = stat()
+        guard stat(a, &sa) == 0, stat(b, &sb) == 0 else { return false }
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
+    }
+}
+#if canImport(Glibc)
+import Glibc
+#endif

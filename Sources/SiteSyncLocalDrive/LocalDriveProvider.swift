@@ -1,0 +1,94 @@
+import Foundation
+import SiteSyncModel
+import SiteSyncProviders
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Any storage that is a folder on this machine: a local disk, a mounted NAS, a VPN drive.
+public struct LocalDriveProvider: StorageProvider {
+    public static let name = SiteConfig.localDrive
+    /// Disks and NAS mounts handle several streams well; more than this rarely helps on one volume.
+    public static let defaultConcurrency = 4
+
+    public let siteName: String
+    let roots: [String: String]
+    let bytesPerSecond: Int64?
+
+    public init(site: SiteConfig, platform: Platform) {
+        siteName = site.name
+        roots = site.rootPaths(on: platform)
+        bytesPerSecond = site.bandwidthLimit
+    }
+
+    public static func register(in registry: inout ProviderRegistry) {
+        registry.register(name, defaultConcurrency: defaultConcurrency) { site, platform in
+            LocalDriveProvider(site: site, platform: platform)
+        }
+    }
+
+    public func check() async throws -> [String] {
+        guard !roots.isEmpty else {
+            throw ProviderError(.configuration,
+                "site '\(siteName)' has no roots for this platform; set them (e.g. `roots: {work: /mnt/\(siteName)}`\(siteName.contains("-") ? " or `sitesync local set --root work=PATH` for this machine's site" : ""))")
+        }
+        var lines: [String] = []
+        for (name, root) in roots.sorted(by: { $0.key < $1.key }) {
+            // A missing root is refused rather than created: it is usually an unmounted share, and writing
+            // into the empty mount point would fill the local disk instead.
+            guard LocalFiles.isDirectory(root) else {
+                throw ProviderError(.unavailable,
+                    "root '\(name)' of site '\(siteName)' is \(root), which does not exist or is not a folder; mount it or create it (mkdir -p '\(root)')")
+            }
+            guard access(root, W_OK) == 0 else {
+                throw ProviderError(.configuration,
+                    "root '\(name)' of site '\(siteName)' (\(root)) is not writable by this user; fix its permissions")
+            }
+            lines.append("root \(name): \(root) (exists, writable)")
+        }
+        return lines
+    }
+
+    public func stat(_ path: String) async throws -> RemoteFileInfo? {
+        guard let size = LocalFiles.fileSize(path) else { return nil }
+        return RemoteFileInfo(size: size, modified: LocalFiles.modified(path))
+    }
+
+    public func upload(localFile: String, to path: String, expected: ContentDigest,
+                       progress: @escaping ProgressHandler) async throws {
+        let limit = bytesPerSecond
+        try await BlockingIO.run { flag in
+            let folder = (path as NSString).deletingLastPathComponent
+            try LocalFiles.createDirectories(folder)
+            let temporary = LocalFiles.temporaryPath(for: path)
+            do {
+                let digest = try LocalFiles.copy(from: localFile, to: temporary, bytesPerSecond: limit, flag: flag,
+                                                 progress: progress)
+                guard digest == expected else {
+                    throw ProviderError(.integrity,
+                        "\(localFile) does not match the catalog: read \(digest), expected \(expected)")
+                }
+                try LocalFiles.rename(temporary, to: path)
+            } catch {
+                LocalFiles.remove(temporary)
+                throw error
+            }
+        }
+    }
+
+    public func download(_ path: String, to destination: String, progress: @escaping ProgressHandler) async throws -> ContentDigest {
+        let limit = bytesPerSecond
+        return try await BlockingIO.run { flag in
+            try LocalFiles.copy(from: path, to: destination, bytesPerSecond: limit, flag: flag, progress: progress)
+        }
+    }
+
+    public func delete(_ path: String, pruneUpTo root: String?) async throws {
+        try await BlockingIO.run { _ in
+            if unlink(path) != 0 && errno != ENOENT {
+                throw ProviderError(.transient, "cannot delete \(path): \(LocalFiles.errnoMessage())")
+            }
+            LocalFiles.pruneEmptyFolders(from: (path as NSString).deletingLastPathComponent, upTo: root)
+        }
+    }
+}

@@ -1,0 +1,198 @@
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Blocking file work for transfers, run on its own threads so a large copy never holds one of the few threads
+/// of Swift's cooperative pool (two on a two-core machine).
+public enum BlockingIO {
+    static let queue = DispatchQueue(label: "sitesync.blocking-io", attributes: .concurrent)
+
+    /// Runs `body` on a blocking-I/O thread. Task cancellation sets the flag `body` polls between chunks.
+    public static func run<T: Sendable>(_ body: @escaping @Sendable (CancellationFlag) throws -> T) async throws -> T {
+        let flag = CancellationFlag()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                queue.async {
+                    continuation.resume(with: Result { try body(flag) })
+                }
+            }
+        } onCancel: {
+            flag.cancel()
+        }
+    }
+}
+
+public final class CancellationFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var cancelled = false
+    public init() {}
+    public func cancel() { lock.withLock { cancelled = true } }
+    public var isCancelled: Bool { lock.withLock { cancelled } }
+    public func check() throws {
+        if isCancelled { throw ProviderError(.cancelled, "transfer cancelled") }
+    }
+}
+
+/// Plain POSIX file operations with errors that name the path and say what went wrong.
+public enum LocalFiles {
+    public static let chunkSize = 1 << 20
+
+    public static func errnoMessage(_ code: Int32 = errno) -> String {
+        String(cString: strerror(code))
+    }
+
+    static func error(_ what: String, _ path: String, _ code: Int32 = errno) -> ProviderError {
+        let kind: ProviderError.Kind
+        switch code {
+        case ENOENT: kind = .notFound
+        case EACCES, EPERM, EROFS: kind = .configuration
+        default: kind = .transient
+        }
+        return ProviderError(kind, "\(what) \(path): \(errnoMessage(code))")
+    }
+
+    /// The temporary name a file is written under next to its final name. Stable per final name, so an
+    /// interrupted transfer's leftover is reused instead of piling up.
+    public static func temporaryPath(for finalPath: String) -> String {
+        let url = URL(fileURLWithPath: finalPath)
+        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).sitesync.part").path
+    }
+
+    public static func isTemporary(_ name: String) -> Bool {
+        name.hasPrefix(".") && name.hasSuffix(".sitesync.part")
+    }
+
+    public static func createDirectories(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw ProviderError(.transient, "cannot create folder \(path): \(error.localizedDescription)")
+        }
+    }
+
+    public static func fileSize(_ path: String) -> Int64? {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int64(st.st_size)
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func modified(_ path: String) -> Date? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+    }
+
+    /// Renames `from` over `to` atomically (same folder, same file system).
+    public static func rename(_ from: String, to: String) throws {
+        guard Glibc.rename(from, to) == 0 else { throw error("cannot rename into place", to) }
+    }
+
+    public static func remove(_ path: String) {
+        unlink(path)
+    }
+
+    /// Removes `start` and its parents while they are empty, stopping at `root` (never removed).
+    public static func pruneEmptyFolders(from start: String, upTo root: String?) {
+        guard let root else { return }
+        let stop = URL(fileURLWithPath: root).standardizedFileURL.path
+        var dir = URL(fileURLWithPath: start).standardizedFileURL
+        while dir.path.hasPrefix(stop + "/") && dir.path != stop {
+            guard rmdir(dir.path) == 0 else { return }  // not empty, or gone: stop
+            dir.deleteLastPathComponent()
+        }
+    }
+
+    /// Hashes a local file (SHA-256) in fixed-size chunks.
+    public static func digest(of path: String, flag: CancellationFlag? = nil) throws -> ContentDigest {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw error("cannot read", path) }
+        defer { close(fd) }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            try flag?.check()
+            let n = read(fd, buffer.baseAddress, chunkSize)
+            if n < 0 { if errno == EINTR { continue }; throw error("cannot read", path) }
+            if n == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            size += Int64(n)
+        }
+        return ContentDigest(size: size, sha256: hex(hasher.finalize()))
+    }
+
+    public static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+        let chars = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for byte in digest {
+            out.append(chars[Int(byte >> 4)])
+            out.append(chars[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Copies `source` to `destination` (created or truncated), hashing on the way, then flushes it to disk.
+    /// `bytesPerSecond` throttles; `progress` gets bytes done about every chunk.
+    public static func copy(from source: String, to destination: String, bytesPerSecond: Int64?,
+                            flag: CancellationFlag, progress: ProgressHandler) throws -> ContentDigest {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw error("cannot read", source) }
+        defer { close(input) }
+        let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw error("cannot write", destination) }
+        var closed = false
+        defer { if !closed { close(output) } }
+        var hasher = SHA256()
+        var done: Int64 = 0
+        let started = DispatchTime.now().uptimeNanoseconds
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            try flag.check()
+            let n = read(input, buffer.baseAddress, chunkSize)
+            if n < 0 { if errno == EINTR { continue }; throw error("cannot read", source) }
+            if n == 0 { break }
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            hasher.update(bufferPointer: chunk)
+            var written = 0
+            while written < n {
+                let w = write(output, chunk.baseAddress! + written, n - written)
+                if w < 0 { if errno == EINTR { continue }; throw error("cannot write", destination) }
+                written += w
+            }
+            done += Int64(n)
+            progress(done)
+            if let limit = bytesPerSecond, limit > 0 {
+                let due = UInt64(Double(done) / Double(limit) * 1e9)
+                let elapsed = DispatchTime.now().uptimeNanoseconds - started
+                if due > elapsed { try sleepChecking(nanoseconds: due - elapsed, flag: flag) }
+            }
+        }
+        // The bytes must be on disk before the rename makes them visible under the final name.
+        guard fsync(output) == 0 else { throw error("cannot flush", destination) }
+        closed = true
+        guard close(output) == 0 else { throw error("cannot close", destination) }
+        return ContentDigest(size: done, sha256: hex(hasher.finalize()))
+    }
+
+    static func sleepChecking(nanoseconds: UInt64, flag: CancellationFlag) throws {
+        var left = nanoseconds
+        while left > 0 {
+            try flag.check()
+            let step = min(left, 50_000_000)
+            usleep(UInt32(step / 1000))
+            left -= step
+        }
+    }
+}
