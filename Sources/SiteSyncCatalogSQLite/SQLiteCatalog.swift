@@ -6,7 +6,7 @@ import SiteSyncModel
 /// The embedded default catalog: one SQLite file in WAL mode, so a running server and CLI commands of the
 /// same machine can use it at once. Keep it on a local disk (SQLite locking is not safe on network shares).
 public final class SQLiteCatalog: Catalog {
-    let pool: DatabasePool
+    public let pool: DatabasePool
     public let path: String
 
     /// Opens (and migrates) the catalog at `path`; `create` false refuses a missing file.

@@ -78,22 +78,7 @@ extension ConfigValue {
         switch node {
         case .scalar(let scalar):
             // YAML 1.2 core schema for plain scalars; quoted scalars are always text.
-            let text = scalar.string
-            if scalar.style != .plain {
-                self = .string(text)
-            } else if ["", "~", "null", "Null", "NULL"].contains(text) {
-                self = .null
-            } else if ["true", "True", "TRUE"].contains(text) {
-                self = .bool(true)
-            } else if ["false", "False", "FALSE"].contains(text) {
-                self = .bool(false)
-            } else if let i = Int(text) {
-                self = .int(i)
-            } else if text.first.map({ $0.isNumber || $0 == "-" || $0 == "." }) == true, let d = Double(text) {
-                self = .double(d)
-            } else {
-                self = .string(text)
-            }
+            self = scalar.style == .plain ? ConfigValue.plain(scalar.string) : .string(scalar.string)
         case .sequence(let seq):
             self = .list(try seq.enumerated().map { try ConfigValue(node: $0.element, path: "\(path)[\($0.offset)]") })
         case .mapping(let mapping):
@@ -108,6 +93,18 @@ extension ConfigValue {
         }
     }
 
+    /// How an unquoted scalar reads (YAML 1.2 core schema); quoted scalars are always text.
+    static func plain(_ text: String) -> ConfigValue {
+        if ["", "~", "null", "Null", "NULL"].contains(text) { return .null }
+        if ["true", "True", "TRUE"].contains(text) { return .bool(true) }
+        if ["false", "False", "FALSE"].contains(text) { return .bool(false) }
+        if let i = Int(text) { return .int(i) }
+        if text.first.map({ $0.isNumber || $0 == "-" || $0 == "." || $0 == "+" }) == true, let d = Double(text) {
+            return .double(d)
+        }
+        return .string(text)
+    }
+
     /// YAML with sorted keys, so exports are stable and diff well.
     public func yamlText() -> String {
         (try? Yams.serialize(node: node(), sortKeys: true)) ?? ""
@@ -117,7 +114,7 @@ extension ConfigValue {
         switch self {
         case .string(let s):
             // Quote text that would otherwise read back as a number, a bool or null.
-            let plain = (try? ConfigValue(node: Node(s), path: "")) == .string(s) && !s.isEmpty
+            let plain = ConfigValue.plain(s) == .string(s) && !s.isEmpty
             return Node(s, Tag(.str), plain ? .plain : .doubleQuoted)
         case .int(let i): return Node(String(i))
         case .double(let d): return Node(String(d))

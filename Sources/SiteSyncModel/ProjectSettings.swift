@@ -79,6 +79,9 @@ public struct StudioSettings: Sendable, Equatable {
         for key in top.map.keys where !known.contains(key) {
             throw SettingsError(key, "unknown key; the studio settings have: enabled, sites, projects")
         }
+        for key in ["sites", "projects"] {
+            if let v = top.map[key], v != .null, v.mapValue == nil { throw SettingsError(key, "expected a map of names") }
+        }
         for (name, value) in siteDefinitions {
             try Names.validateSite(name, at: "sites.\(name)")
             if name == Names.localAlias {

@@ -19,8 +19,8 @@ public struct RootPath: Sendable, Equatable {
 
     static func parse(_ value: ConfigValue, path: String) throws -> RootPath {
         switch value {
-        case .string(let s):
-            return RootPath(s)
+        case .string, .int, .double:
+            return RootPath(value.stringValue ?? "")
         case .map(let m):
             var out: [Platform: String] = [:]
             for (k, v) in m {

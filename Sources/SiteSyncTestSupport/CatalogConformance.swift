@@ -1,0 +1,347 @@
+import Foundation
+import SiteSyncCatalog
+import SiteSyncModel
+import Testing
+
+/// The behaviour every `Catalog` must have. Each case gets a fresh, empty catalog.
+///
+/// Run it from a test target with `@Test(arguments: CatalogConformance.names)` and `CatalogConformance.run`.
+public enum CatalogConformance {
+    public typealias Case = @Sendable (any Catalog) async throws -> Void
+
+    public static let cases: [(name: String, run: Case)] = [
+        ("settings and server flag", settingsAndFlags),
+        ("projects", projects),
+        ("insert and read a representation", insertAndRead),
+        ("duplicates are refused", duplicates),
+        ("add-site, alternates and force", addSite),
+        ("claim picks by priority then age, only with a synced source", claimOrder),
+        ("claimed work is not claimed twice", claimOnce),
+        ("failure backs off, then fails for good", failureAndBackoff),
+        ("quota failures do not count a try", quotaDoesNotCount),
+        ("leases: renew, expire, take over", leases),
+        ("completion marks alternates synced", completionAndAlternates),
+        ("remove-site refuses the last copy", removeSite),
+        ("reset re-queues and refuses the only copy", reset),
+        ("pause and resume a representation", pauseResume),
+        ("summaries count states per site", summaries),
+        ("work generation grows with new work", generation),
+    ]
+
+    public static var names: [String] { cases.map(\.name) }
+
+    public static func run(_ name: String, on catalog: any Catalog) async throws {
+        guard let c = cases.first(where: { $0.name == name }) else {
+            Issue.record("no conformance case '\(name)'")
+            return
+        }
+        try await c.run(catalog)
+    }
+
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    /// A representation with `files` files in project `p`, synced on `synced`, queued on `queued`.
+    @discardableResult
+    static func seed(_ catalog: any Catalog, project p: String = "robots", version: Int = 1, files: Int = 2,
+                     sites: [String: FileSyncStatus] = ["studio": .synced, "backup": .queued],
+                     priority: Int = 50, now: Date = t0) async throws -> (RepresentationRecord, [FileRecord]) {
+        try await catalog.addProject(p, now: now)
+        let id = UUID().uuidString.lowercased()
+        let rep = RepresentationRecord(id: id, context: RepresentationContext(project: p, folder: "chars/anna",
+            product: "model", version: version, name: "ma"), createdAt: now)
+        let records = (0..<files).map { i in
+            FileRecord(id: UUID().uuidString.lowercased(), representationID: id, project: p,
+                       path: "{root[work]}/\(p)/chars/anna/publish/model/v\(version)/f\(i).ma", size: Int64(100 + i),
+                       sha256: String(repeating: "\(i % 10)", count: 64))
+        }
+        try await catalog.insertRepresentation(rep, files: records, sites: sites, priority: priority, now: now)
+        return (rep, records)
+    }
+
+    static func claim(_ catalog: any Catalog, _ source: String = "studio", _ target: String = "backup",
+                      owner: String = "o1", projects: [String] = ["robots"], now: Date = t0.addingTimeInterval(1),
+                      limit: Int = 100) async throws -> [WorkItem] {
+        try await catalog.claim(ClaimRequest(source: source, target: target, projects: projects, owner: owner, now: now,
+                                             leaseUntil: now.addingTimeInterval(60), limit: limit))
+    }
+
+    static func settingsAndFlags(_ catalog: any Catalog) async throws {
+        #expect(try await catalog.studioSettingsYAML() == nil)
+        try await catalog.setStudioSettingsYAML("enabled: true\n")
+        #expect(try await catalog.studioSettingsYAML() == "enabled: true\n")
+        #expect(try await catalog.isServerPaused() == false)
+        try await catalog.setServerPaused(true)
+        #expect(try await catalog.isServerPaused() == true)
+        try await catalog.setServerPaused(false)
+        #expect(try await catalog.isServerPaused() == false)
+    }
+
+    static func projects(_ catalog: any Catalog) async throws {
+        try await catalog.addProject("robots", now: t0)
+        try await catalog.addProject("robots", now: t0)
+        try await catalog.addProject("aliens", now: t0)
+        #expect(try await catalog.projects() == [ProjectRecord(name: "aliens", paused: false), ProjectRecord(name: "robots", paused: false)])
+        try await catalog.setProjectPaused("robots", paused: true)
+        #expect(try await catalog.projects().first { $0.name == "robots" }?.paused == true)
+        await #expect(throws: CatalogError.unknownProject("nope")) {
+            try await catalog.setProjectPaused("nope", paused: true)
+        }
+    }
+
+    static func insertAndRead(_ catalog: any Catalog) async throws {
+        let (rep, files) = try await seed(catalog, files: 3)
+        let read = try #require(try await catalog.representation(rep.id))
+        #expect(read.context == rep.context)
+        #expect(read.paused == false)
+        #expect(try await catalog.representationID(for: rep.context) == rep.id)
+        #expect(try await catalog.files(ofRepresentation: rep.id) == files)
+        let states = try await catalog.states(ofRepresentation: rep.id)
+        #expect(states.count == 6)
+        #expect(states.filter { $0.site == "studio" }.allSatisfy { $0.status == .synced && $0.syncedAt != nil })
+        #expect(states.filter { $0.site == "backup" }.allSatisfy { $0.status == .queued && $0.tries == 0 && $0.priority == 50 })
+        #expect(try await catalog.representation("missing") == nil)
+    }
+
+    static func duplicates(_ catalog: any Catalog) async throws {
+        let (rep, files) = try await seed(catalog)
+        let again = RepresentationRecord(id: "other", context: rep.context, createdAt: t0)
+        await #expect(throws: CatalogError.duplicateRepresentation(existingID: rep.id, rep.context)) {
+            try await catalog.insertRepresentation(again, files: [], sites: [:], priority: 50, now: t0)
+        }
+        var context = rep.context
+        context.version = 2
+        let samePath = FileRecord(id: "f-x", representationID: "other2", project: "robots", path: files[0].path,
+                                  size: 1, sha256: String(repeating: "a", count: 64))
+        await #expect(throws: CatalogError.duplicatePath(files[0].path)) {
+            try await catalog.insertRepresentation(RepresentationRecord(id: "other2", context: context, createdAt: t0),
+                                                   files: [samePath], sites: ["studio": .synced], priority: 50, now: t0)
+        }
+        // Nothing of the refused representation was kept.
+        #expect(try await catalog.representation("other2") == nil)
+        let unknown = RepresentationRecord(id: "x", context: RepresentationContext(project: "nope", folder: "a",
+            product: "b", version: 1, name: "c"), createdAt: t0)
+        await #expect(throws: CatalogError.unknownProject("nope")) {
+            try await catalog.insertRepresentation(unknown, files: [], sites: [:], priority: 50, now: t0)
+        }
+    }
+
+    static func addSite(_ catalog: any Catalog) async throws {
+        let (rep, _) = try await seed(catalog, sites: ["studio": .synced])
+        #expect(try await catalog.addSite(representation: rep.id, site: "backup", group: ["backup"], priority: 70,
+                                          force: false, now: t0) == 2)
+        var states = try await catalog.states(ofRepresentation: rep.id).filter { $0.site == "backup" }
+        #expect(states.map(\.status) == [.queued, .queued])
+        #expect(states.map(\.priority) == [70, 70])
+        await #expect(throws: CatalogError.siteAlreadyPresent(site: "backup", representationID: rep.id)) {
+            try await catalog.addSite(representation: rep.id, site: "backup", group: ["backup"], priority: nil,
+                                      force: false, now: t0)
+        }
+        // An alternate of a site that has the file: synced at once, nothing to transfer.
+        try await catalog.addSite(representation: rep.id, site: "vendor", group: ["vendor", "studio"], priority: nil,
+                                  force: false, now: t0)
+        states = try await catalog.states(ofRepresentation: rep.id).filter { $0.site == "vendor" }
+        #expect(states.map(\.status) == [.synced, .synced])
+        // Force re-queues a failed row and clears its tries.
+        let items = try await claim(catalog)
+        try await catalog.failTransfer(items[0].key, owner: "o1", error: "boom", retryAt: nil, countsAsTry: true, now: t0)
+        try await catalog.addSite(representation: rep.id, site: "backup", group: ["backup"], priority: nil, force: true, now: t0)
+        states = try await catalog.states(ofRepresentation: rep.id).filter { $0.site == "backup" }
+        #expect(states.allSatisfy { $0.status == .queued && $0.tries == 0 && $0.lastError == nil })
+        await #expect(throws: CatalogError.unknownRepresentation("nope")) {
+            try await catalog.addSite(representation: "nope", site: "backup", group: [], priority: nil, force: false, now: t0)
+        }
+    }
+
+    static func claimOrder(_ catalog: any Catalog) async throws {
+        let (low, _) = try await seed(catalog, version: 1, files: 1, priority: 10, now: t0)
+        let (high, _) = try await seed(catalog, version: 2, files: 1, priority: 90, now: t0.addingTimeInterval(0.5))
+        let (oldNormal, _) = try await seed(catalog, version: 3, files: 1, priority: 50, now: t0.addingTimeInterval(-5))
+        let (newNormal, _) = try await seed(catalog, version: 4, files: 1, priority: 50, now: t0.addingTimeInterval(0.2))
+        // Source not synced: not runnable.
+        try await seed(catalog, version: 5, files: 1, sites: ["studio": .queued, "backup": .queued])
+        // Another project, not asked for.
+        try await seed(catalog, project: "aliens", files: 1)
+        let items = try await claim(catalog)
+        #expect(items.map(\.file.representationID) == [high.id, oldNormal.id, newNormal.id, low.id])
+        #expect(items.allSatisfy { $0.source == "studio" && $0.target == "backup" && $0.tries == 0 })
+        #expect(items.map(\.priority) == [90, 50, 50, 10])
+        let limited = try await claim(catalog, "studio", "backup", owner: "o2", projects: ["aliens"], limit: 1)
+        #expect(limited.count == 1)
+        #expect(limited[0].file.project == "aliens")
+    }
+
+    static func claimOnce(_ catalog: any Catalog) async throws {
+        try await seed(catalog, files: 5)
+        let first = try await claim(catalog, owner: "a", limit: 3)
+        let second = try await claim(catalog, owner: "b", limit: 10)
+        #expect(first.count == 3)
+        #expect(second.count == 2)
+        #expect(Set(first.map(\.file.id)).isDisjoint(with: second.map(\.file.id)))
+        #expect(try await claim(catalog, owner: "c").isEmpty)
+        let states = try await catalog.states(ofRepresentation: first[0].file.representationID).filter { $0.site == "backup" }
+        #expect(states.allSatisfy { $0.status == .inProgress && $0.leaseOwner != nil })
+    }
+
+    static func failureAndBackoff(_ catalog: any Catalog) async throws {
+        let (rep, _) = try await seed(catalog, files: 1)
+        var now = t0.addingTimeInterval(1)
+        var item = try #require(try await claim(catalog, now: now).first)
+        let retryAt = now.addingTimeInterval(30)
+        #expect(try await catalog.failTransfer(item.key, owner: "o1", error: "disk full", retryAt: retryAt,
+                                               countsAsTry: true, now: now) == .queued)
+        #expect(try await claim(catalog, now: now.addingTimeInterval(10)).isEmpty)
+        let next = try await catalog.nextAttempt(source: "studio", target: "backup", projects: ["robots"], after: now)
+        #expect(next.map { abs($0.timeIntervalSince(retryAt)) < 0.01 } == true)
+        var state = try #require(try await catalog.states(ofRepresentation: rep.id).first { $0.site == "backup" })
+        #expect(state.tries == 1)
+        #expect(state.lastError == "disk full")
+        #expect(state.lastFailureAt != nil)
+        now = retryAt.addingTimeInterval(1)
+        item = try #require(try await claim(catalog, now: now).first)
+        #expect(item.tries == 1)
+        #expect(try await catalog.failTransfer(item.key, owner: "o1", error: "still full", retryAt: nil,
+                                               countsAsTry: true, now: now) == .failed)
+        state = try #require(try await catalog.states(ofRepresentation: rep.id).first { $0.site == "backup" })
+        #expect(state.status == .failed)
+        #expect(state.tries == 2)
+        #expect(state.lastError == "still full")
+        #expect(try await claim(catalog, now: now.addingTimeInterval(3600)).isEmpty)
+        #expect(try await catalog.nextAttempt(source: "studio", target: "backup", projects: ["robots"], after: now) == nil)
+        // A stale owner cannot record anything.
+        #expect(try await catalog.failTransfer(item.key, owner: "o1", error: "x", retryAt: nil, countsAsTry: true, now: now) == nil)
+    }
+
+    static func quotaDoesNotCount(_ catalog: any Catalog) async throws {
+        let (rep, _) = try await seed(catalog, files: 1)
+        let item = try #require(try await claim(catalog).first)
+        try await catalog.failTransfer(item.key, owner: "o1", error: "rate limited", retryAt: t0.addingTimeInterval(2),
+                                       countsAsTry: false, now: t0.addingTimeInterval(1))
+        let state = try #require(try await catalog.states(ofRepresentation: rep.id).first { $0.site == "backup" })
+        #expect(state.tries == 0)
+        #expect(state.status == .queued)
+        #expect(state.lastError == "rate limited")
+    }
+
+    static func leases(_ catalog: any Catalog) async throws {
+        try await seed(catalog, files: 2)
+        let now = t0.addingTimeInterval(1)
+        let items = try await claim(catalog, owner: "crashed", now: now)
+        #expect(items.count == 2)
+        let held = try await catalog.renewLeases(owner: "crashed", keys: items.map(\.key), until: now.addingTimeInterval(120))
+        #expect(held == Set(items.map(\.key)))
+        #expect(try await catalog.renewLeases(owner: "someone-else", keys: items.map(\.key), until: now).isEmpty)
+        // Not expired yet: nothing to take over.
+        #expect(try await catalog.requeueExpiredLeases(now: now.addingTimeInterval(60)) == 0)
+        #expect(try await catalog.requeueExpiredLeases(now: now.addingTimeInterval(121)) == 2)
+        let taken = try await claim(catalog, owner: "second", now: now.addingTimeInterval(122))
+        #expect(Set(taken.map(\.key)) == Set(items.map(\.key)))
+        // The first owner's late completion is refused.
+        #expect(try await catalog.completeTransfer(items[0].key, owner: "crashed", alternates: [], now: now) == false)
+        #expect(try await catalog.completeTransfer(items[0].key, owner: "second", alternates: [], now: now) == true)
+        try await catalog.reportProgress(items[1].key, owner: "second", bytesDone: 42)
+        let state = try #require(try await catalog.states(ofRepresentation: items[1].file.representationID)
+            .first { $0.fileID == items[1].file.id && $0.site == "backup" })
+        #expect(state.bytesDone == 42)
+        try await catalog.releaseLeases(owner: "second", keys: nil)
+        let released = try #require(try await catalog.states(ofRepresentation: items[1].file.representationID)
+            .first { $0.fileID == items[1].file.id && $0.site == "backup" })
+        #expect(released.status == .queued)
+        #expect(released.leaseOwner == nil)
+        #expect(released.tries == 0)
+    }
+
+    static func completionAndAlternates(_ catalog: any Catalog) async throws {
+        let (rep, _) = try await seed(catalog, files: 1, sites: ["ws-anna": .synced, "studio": .queued])
+        let item = try #require(try await claim(catalog, "ws-anna", "studio").first)
+        #expect(try await catalog.completeTransfer(item.key, owner: "o1", alternates: ["sftp", "studio2"], now: t0))
+        let states = try await catalog.states(ofRepresentation: rep.id)
+        #expect(Set(states.filter { $0.status == .synced }.map(\.site)) == ["ws-anna", "studio", "sftp", "studio2"])
+        let studio = try #require(states.first { $0.site == "studio" })
+        #expect(studio.leaseOwner == nil)
+        #expect(studio.bytesDone == item.file.size)
+        #expect(studio.syncedAt != nil)
+    }
+
+    static func removeSite(_ catalog: any Catalog) async throws {
+        let (rep, _) = try await seed(catalog, files: 2, sites: ["studio": .synced, "sftp": .synced, "backup": .queued])
+        // studio and sftp are one storage: removing both would drop the only copy.
+        await #expect(throws: CatalogError.self) {
+            try await catalog.removeSites(representation: rep.id, sites: ["studio", "sftp"])
+        }
+        #expect(try await catalog.states(ofRepresentation: rep.id).count == 6)
+        try await catalog.removeSites(representation: rep.id, sites: ["backup"])
+        #expect(try await catalog.states(ofRepresentation: rep.id).contains { $0.site == "backup" } == false)
+        try await catalog.removeSites(representation: rep.id, sites: ["sftp"])
+        #expect(Set(try await catalog.states(ofRepresentation: rep.id).map(\.site)) == ["studio"])
+        await #expect(throws: CatalogError.self) {
+            try await catalog.removeSites(representation: rep.id, sites: ["studio"])
+        }
+        await #expect(throws: CatalogError.siteNotPresent(site: "nowhere", representationID: rep.id)) {
+            try await catalog.removeSites(representation: rep.id, sites: ["nowhere"])
+        }
+    }
+
+    static func reset(_ catalog: any Catalog) async throws {
+        let (rep, _) = try await seed(catalog, files: 1)
+        let item = try #require(try await claim(catalog).first)
+        try await catalog.failTransfer(item.key, owner: "o1", error: "bad", retryAt: nil, countsAsTry: true, now: t0)
+        #expect(try await catalog.resetSite(representation: rep.id, site: "backup", now: t0) == 1)
+        let state = try #require(try await catalog.states(ofRepresentation: rep.id).first { $0.site == "backup" })
+        #expect(state.status == .queued && state.tries == 0 && state.lastError == nil)
+        await #expect(throws: CatalogError.lastCopy(site: "studio", path: item.file.path)) {
+            try await catalog.resetSite(representation: rep.id, site: "studio", now: t0)
+        }
+        await #expect(throws: CatalogError.siteNotPresent(site: "nowhere", representationID: rep.id)) {
+            try await catalog.resetSite(representation: rep.id, site: "nowhere", now: t0)
+        }
+    }
+
+    static func pauseResume(_ catalog: any Catalog) async throws {
+        let (rep, _) = try await seed(catalog, files: 3)
+        let running = try #require(try await claim(catalog, limit: 1).first)
+        try await catalog.setRepresentationPaused(rep.id, paused: true, now: t0)
+        #expect(try await catalog.representation(rep.id)?.paused == true)
+        #expect(try await catalog.states(ofRepresentation: rep.id).filter { $0.site == "backup" }.allSatisfy { $0.status == .paused })
+        // The running transfer learns of it when it renews its lease.
+        #expect(try await catalog.renewLeases(owner: "o1", keys: [running.key], until: t0.addingTimeInterval(99)).isEmpty)
+        #expect(try await claim(catalog).isEmpty)
+        // A site added while paused starts paused.
+        try await catalog.addSite(representation: rep.id, site: "cloud", group: ["cloud"], priority: nil, force: false, now: t0)
+        #expect(try await catalog.states(ofRepresentation: rep.id).filter { $0.site == "cloud" }.allSatisfy { $0.status == .paused })
+        try await catalog.setRepresentationPaused(rep.id, paused: false, now: t0)
+        #expect(try await claim(catalog).count == 3)
+        #expect(try await claim(catalog, "studio", "cloud").count == 3)
+    }
+
+    static func summaries(_ catalog: any Catalog) async throws {
+        let (rep, _) = try await seed(catalog, files: 2)
+        try await seed(catalog, project: "aliens", files: 1)
+        let item = try #require(try await claim(catalog, limit: 1).first)
+        try await catalog.completeTransfer(item.key, owner: "o1", alternates: [], now: t0)
+        let all = try await catalog.summaries(project: nil, site: nil)
+        #expect(all.count == 2)
+        let robots = try #require(try await catalog.summaries(project: "robots", site: nil).first)
+        #expect(robots.representation.id == rep.id)
+        #expect(robots.fileCount == 2)
+        #expect(robots.totalBytes == 201)
+        let backup = try #require(robots.sites.first { $0.site == "backup" })
+        #expect(backup.counts[.synced] == 1)
+        #expect(backup.counts[.queued] == 1)
+        #expect(backup.status == .queued)
+        #expect(robots.sites.first { $0.site == "studio" }?.status == .synced)
+        #expect(try await catalog.summaries(project: nil, site: "nowhere").isEmpty)
+    }
+
+    static func generation(_ catalog: any Catalog) async throws {
+        let g0 = try await catalog.workGeneration()
+        let (rep, _) = try await seed(catalog, files: 1)
+        let g1 = try await catalog.workGeneration()
+        #expect(g1 > g0)
+        try await catalog.addSite(representation: rep.id, site: "cloud", group: [], priority: nil, force: false, now: t0)
+        let g2 = try await catalog.workGeneration()
+        #expect(g2 > g1)
+        let item = try #require(try await claim(catalog).first)
+        try await catalog.completeTransfer(item.key, owner: "o1", alternates: [], now: t0)
+        #expect(try await catalog.workGeneration() > g2)
+    }
+}

@@ -1,2 +1,0 @@
-import Testing
-public func supportCheck(_ x: Int) { #expect(x == 1) }

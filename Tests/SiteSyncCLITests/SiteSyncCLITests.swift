@@ -1,3 +1,0 @@
-import Testing
-import SiteSyncTestSupport
-@Test func probe() { supportCheck(1) }
