@@ -54,7 +54,8 @@ public protocol Catalog: Sendable {
     func requeueExpiredLeases(now: Date) async throws -> Int
     /// Leases up to `limit` runnable transfers, highest priority first, then oldest.
     func claim(_ request: ClaimRequest) async throws -> [WorkItem]
-    /// When the earliest transfer for this pair that is waiting out a backoff becomes runnable.
+    /// When the earliest transfer for this pair that is not runnable now becomes runnable: the end of a backoff,
+    /// or of another server's lease (taken over if that server is gone). nil when nothing waits.
     func nextAttempt(source: String, target: String, projects: [String], after now: Date) async throws -> Date?
     /// Extends the leases `owner` still holds on running rows; returns those keys. A key missing from the
     /// answer was paused, reset, removed or taken over: its transfer must stop.

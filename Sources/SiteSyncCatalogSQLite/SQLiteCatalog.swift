@@ -499,13 +499,21 @@ public final class SQLiteCatalog: Catalog {
         return try await read { db in
             var args: [(any DatabaseValueConvertible)?] = [source, target, now.timeIntervalSince1970]
             args += projects.map { $0 }
-            let t = try Double.fetchOne(db, sql: """
+            let marks = projects.map { _ in "?" }.joined(separator: ",")
+            let waiting = try Double.fetchOne(db, sql: """
                 SELECT MIN(t.next_attempt_at) FROM file_sites t
                 JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = 'synced'
                 WHERE t.site = ? AND t.status = 'queued' AND t.next_attempt_at > ?
-                  AND t.project IN (\(projects.map { _ in "?" }.joined(separator: ",")))
+                  AND t.project IN (\(marks))
                 """, arguments: StatementArguments(args))
-            return t.map(Date.init(timeIntervalSince1970:))
+            // Work leased by another server becomes runnable when its lease runs out.
+            let leased = try Double.fetchOne(db, sql: """
+                SELECT MIN(t.lease_expires_at) FROM file_sites t
+                JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = 'synced'
+                WHERE t.site = ? AND t.status = 'in_progress' AND t.project IN (\(marks))
+                """, arguments: StatementArguments([source, target] + projects))
+            let times = [waiting, leased.map { max($0, now.timeIntervalSince1970 + 0.001) }].compactMap { $0 }
+            return times.min().map(Date.init(timeIntervalSince1970:))
         }
     }
 

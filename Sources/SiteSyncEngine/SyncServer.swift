@@ -72,7 +72,9 @@ public final class SyncServer: Service, Sendable {
 
     enum Event: Sendable {
         case tick
-        case finished(FileKey, Outcome)
+        /// An attempt ended. Keyed by attempt, not by file: a retry of the same file can start before the
+        /// loop has read the end of the previous attempt.
+        case finished(UUID, Outcome)
         case shutdown
     }
 
@@ -123,8 +125,8 @@ public final class SyncServer: Service, Sendable {
                     state.stopping = true
                     logger.info("shutting down: stopping \(state.running.count) running transfer(s) and releasing their leases")
                     for running in state.running.values { running.task.cancel() }
-                case .finished(let key, let outcome):
-                    state.finish(key, outcome, into: &summary)
+                case .finished(let attempt, let outcome):
+                    state.finish(attempt, outcome, into: &summary)
                     if !state.stopping { await state.fill(&summary, force: false) }
                 case .tick:
                     guard !state.stopping else { break }
@@ -137,6 +139,10 @@ public final class SyncServer: Service, Sendable {
         } onGracefulShutdown: {
             continuation.yield(.shutdown)
         }
+        // Cancelled without a graceful shutdown (or leaving early): stop what still runs and wait for it, so no
+        // transfer outlives the server and every temporary file is cleaned.
+        for running in state.running.values { running.task.cancel() }
+        for running in state.running.values { await running.task.value }
         // Whatever still holds a lease of ours goes back to the queue.
         try? await engine.catalog.releaseLeases(owner: owner, keys: nil)
         if progressLine { ProgressLine.clear() }
@@ -154,7 +160,7 @@ struct LoopState {
     let logger: Logger
     let continuation: AsyncStream<SyncServer.Event>.Continuation
 
-    var running: [FileKey: SyncServer.Running] = [:]
+    var running: [UUID: SyncServer.Running] = [:]
     var perSite: [String: Int] = [:]
     var stopping = false
     var plan = SyncServer.Plan()
@@ -193,25 +199,23 @@ struct LoopState {
         }
         let generation = (try? await engine.catalog.workGeneration()) ?? lastGeneration
         let loopDelay = plan.projects.values.map(\.sync.loopDelay).min() ?? 60
-        if generation != lastGeneration || (nextDue.map { now >= $0 } ?? false) || now.timeIntervalSince(lastFill) >= loopDelay {
+        let due = nextDue.map { now >= $0 } ?? false
+        if generation != lastGeneration || due || now.timeIntervalSince(lastFill) >= loopDelay {
             lastGeneration = generation
-            await fill(&summary, force: false)
+            await fill(&summary, force: due)
         }
     }
 
     /// Keeps our leases alive and stops transfers whose rows were paused, reset, removed or taken over.
     mutating func renew(_ now: Date) async {
         lastRenew = now
-        let keys = Array(running.keys)
+        let keys = running.values.map(\.item.key)
         do {
             let held = try await engine.catalog.renewLeases(owner: owner, keys: keys, until: now.addingTimeInterval(leaseDuration))
-            for key in keys where !held.contains(key) {
-                if var r = running[key], !r.lost {
-                    r.lost = true
-                    running[key] = r
-                    logger.info("stopping \(r.item.file.path) → \(key.site): it was paused, reset or removed")
-                    r.task.cancel()
-                }
+            for (attempt, r) in running where !held.contains(r.item.key) && !r.lost {
+                running[attempt]?.lost = true
+                logger.info("stopping \(r.item.file.path) → \(r.item.target): it was paused, reset or removed")
+                r.task.cancel()
             }
             for key in held {
                 if let done = board.bytes(key) {
@@ -223,8 +227,9 @@ struct LoopState {
         }
     }
 
-    mutating func finish(_ key: FileKey, _ outcome: SyncServer.Outcome, into summary: inout RunSummary) {
-        guard let r = running.removeValue(forKey: key) else { return }
+    mutating func finish(_ attempt: UUID, _ outcome: SyncServer.Outcome, into summary: inout RunSummary) {
+        guard let r = running.removeValue(forKey: attempt) else { return }
+        let key = r.item.key
         board.remove(key)
         perSite[r.item.source, default: 1] -= 1
         perSite[r.item.target, default: 1] -= 1
@@ -337,7 +342,7 @@ struct LoopState {
                 nextDue = nil
                 return
             }
-            if now.timeIntervalSince(lastRequeue) >= min(5, leaseDuration / 2) {
+            if force || now.timeIntervalSince(lastRequeue) >= min(5, leaseDuration / 2) {
                 lastRequeue = now
                 let n = try await engine.catalog.requeueExpiredLeases(now: now)
                 if n > 0 { logger.info("took over \(n) transfer(s) whose lease expired") }
@@ -394,6 +399,7 @@ struct LoopState {
         let owner = self.owner
         let continuation = self.continuation
         let board = self.board
+        let attempt = UUID()
         let task = Task {
             let started = Date()
             let outcome: SyncServer.Outcome
@@ -410,9 +416,9 @@ struct LoopState {
             } catch {
                 outcome = await Self.recordFailure(error, item: item, project: project, catalog: catalog, owner: owner)
             }
-            continuation.yield(.finished(key, outcome))
+            continuation.yield(.finished(attempt, outcome))
         }
-        running[key] = SyncServer.Running(item: item, task: task)
+        running[attempt] = SyncServer.Running(item: item, task: task)
     }
 
     /// Classifies a failure: cancellation gives the lease back, quota retries without counting a try,

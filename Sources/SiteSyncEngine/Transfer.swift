@@ -42,7 +42,17 @@ struct VerifiedTransfer: Sendable {
         try LocalFiles.createDirectories((targetPath as NSString).deletingLastPathComponent)
         let temporary = LocalFiles.temporaryPath(for: targetPath)
         do {
-            let digest = try await sourceProvider.download(sourcePath, to: temporary, progress: progress)
+            let digest: ContentDigest
+            if source.provider == SiteConfig.localDrive {
+                // Disk to disk: one copy, throttled by the lower bandwidth limit of the two sites.
+                let limits = [source.bandwidthLimit, target.bandwidthLimit].compactMap { $0 }
+                digest = try await BlockingIO.run { flag in
+                    try LocalFiles.copy(from: sourcePath, to: temporary, bytesPerSecond: limits.min(), flag: flag,
+                                        progress: progress)
+                }
+            } else {
+                digest = try await sourceProvider.download(sourcePath, to: temporary, progress: progress)
+            }
             try verify(digest, what: "\(source.name):\(sourcePath)")
             try LocalFiles.rename(temporary, to: targetPath)
         } catch {
