@@ -56,7 +56,7 @@ let package = Package(
         ]),
         .testTarget(name: "SiteSyncProviderTests", dependencies: ["SiteSyncLocalDrive", "SiteSyncTestSupport"]),
         .testTarget(name: "SiteSyncEngineTests", dependencies: ["SiteSyncEngine", "SiteSyncTestSupport"]),
-        .testTarget(name: "SiteSyncCLITests", dependencies: ["SiteSyncTestSupport"]),
+        .testTarget(name: "SiteSyncCLITests", dependencies: ["SiteSyncTestSupport", "SiteSyncProviders"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,283 @@
+import Foundation
+import SiteSyncProviders
+import SiteSyncTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func isUUID(_ s: String?) -> Bool {
+    guard let s else { return false }
+    return s.wholeMatch(of: /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/) != nil
+}
+
+@Suite("CLI end to end (the built binary)")
+struct CLITests {
+    static func studioYAML(_ dir: String, extraBackup: String = "") -> String {
+        """
+        enabled: true
+        sites:
+          backup:
+            provider: local_drive
+            roots: {work: \(dir)/backup}\(extraBackup)
+          vendor:
+            provider: local_drive
+            roots: {work: \(dir)/studio}
+            alternative_sites: [studio]
+        projects:
+          default:
+            sitesync: {enabled: true, retry_count: 3, loop_delay: 60, active_site: studio, remote_site: studio,
+                       always_accessible_on: [backup], retry_backoff: 0.2}
+          robots:
+            roots: {work: {linux: \(dir)/studio, windows: "P:/projects"}}
+            sitesync: {remote_site: studio}
+        """
+    }
+
+    /// A studio on disk: catalog initialised, settings imported, an artist machine configured.
+    static func setUp(_ dir: TemporaryDirectory, extraBackup: String = "", lease: String? = nil) throws -> (admin: CLI, anna: CLI) {
+        for sub in ["studio", "backup"] { _ = try dir.sub(sub) }
+        let extra = lease.map { ["SITESYNC_LEASE_SECONDS": $0] } ?? [:]
+        let admin = CLI(dir: dir, siteID: "ws-admin", extra: extra)
+        try admin.run("init")
+        try studioYAML(dir.path, extraBackup: extraBackup).write(toFile: "\(dir.path)/studio.yaml", atomically: true, encoding: .utf8)
+        try admin.run("settings", "import", "\(dir.path)/studio.yaml")
+        let anna = CLI(dir: dir, siteID: "ws-anna", extra: extra)
+        try anna.run("local", "set", "--root", "work=\(dir.path)/anna")
+        try anna.run("local", "set", "--project", "robots", "--active-site", "local", "--remote-site", "studio")
+        return (admin, anna)
+    }
+
+    @Test("--help works for every command")
+    func help() throws {
+        let dir = try TemporaryDirectory("cli")
+        let cli = CLI(dir: dir, siteID: "ws-x")
+        let top = try cli.run("--help")
+        #expect(top.stdout.contains("publish") && top.stdout.contains("server"))
+        for command in [["init"], ["settings", "import"], ["settings", "export"], ["settings", "show"], ["site", "list"],
+                        ["site", "id"], ["site", "check"], ["local", "show"], ["local", "set"], ["project", "add"],
+                        ["project", "list"], ["project", "enable"], ["project", "disable"], ["publish"], ["add-site"],
+                        ["download"], ["remove-site"], ["reset"], ["priority"], ["pause"], ["resume"], ["status"],
+                        ["show"], ["server"], ["demo"]] {
+            let result = try cli.run(command + ["--help"])
+            #expect(result.stdout.contains("USAGE"), "\(command)")
+        }
+    }
+
+    @Test("errors are one clear line on stderr with a non-zero exit")
+    func errors() throws {
+        let dir = try TemporaryDirectory("cli")
+        let cli = CLI(dir: dir, siteID: "ws-x")
+        var r = try cli.run(["status"], expect: 1)
+        #expect(r.stderr.contains("no catalog at") && r.stderr.contains("sitesync init"))
+        #expect(r.stderr.split(separator: "\n").count == 1)
+        try cli.run("init")
+        try "sites: {nas: {roots: {work: /x}}}\n".write(toFile: "\(dir.path)/bad.yaml", atomically: true, encoding: .utf8)
+        r = try cli.run(["settings", "import", "\(dir.path)/bad.yaml"], expect: 1)
+        #expect(r.stderr.contains("sites.nas") && r.stderr.contains("provider"))
+        r = try cli.run(["settings", "import", "\(dir.path)/missing.yaml"], expect: 1)
+        #expect(r.stderr.contains("cannot read"))
+        r = try cli.run(["show", "nope"], expect: 1)
+        #expect(r.stderr.contains("no representation 'nope'"))
+        r = try cli.run(["project", "add", "p", "--root", "work"], expect: 1)
+        #expect(r.stderr.contains("NAME=PATH"))
+        r = try cli.run(["publish", "--project", "ghost", "--folder", "a", "--product", "b", "--version", "1", "--name", "c", "/etc/hostname"], expect: 1)
+        #expect(r.stderr.contains("project 'ghost' does not exist"))
+    }
+
+    @Test("the studio scenario, driven only through the CLI")
+    func studioScenario() throws {
+        let dir = try TemporaryDirectory("cli")
+        let (admin, anna) = try Self.setUp(dir)
+        #expect(try admin.run("project", "list").stdout.contains("robots"))
+        try admin.run("project", "add", "aliens", "--root", "work=\(dir.path)/studio")
+        #expect(try anna.run("site", "id").stdout == "ws-anna\n")
+        let sites = try anna.run("site", "list", "--project", "robots").stdout
+        #expect(sites.contains("ws-anna\tlocal_drive\twork=\(dir.path)/anna") && sites.contains("active"))
+        #expect(sites.contains("vendor") && sites.contains("alternates: studio"))
+        #expect(try anna.run("site", "check", "studio", "--project", "robots").stdout.contains("OK"))
+
+        // The artist publishes: the id alone on stdout.
+        let ma = try dir.file("src/anna_model.ma", size: 120_000, seed: 1)
+        let tex = try dir.file("src/anna_diffuse.tex", size: 2_000_000, seed: 2)
+        let published = try anna.run("publish", "--project", "robots", "--folder", "chars/anna", "--product", "modelMain",
+                                     "--version", "3", "--name", "ma", "--task", "modeling", "--host", "maya", ma, tex)
+        let id = published.stdout.trimmingCharacters(in: .newlines)
+        #expect(isUUID(id), "stdout: \(published.stdout)")
+        let annaCopy = "\(dir.path)/anna/robots/chars/anna/publish/modelMain/v003/anna_model.ma"
+        #expect(FileManager.default.fileExists(atPath: annaCopy))
+        // Publishing it again is an error.
+        let again = try anna.run(["publish", "--project", "robots", "--folder", "chars/anna", "--product", "modelMain",
+                                  "--version", "3", "--name", "ma", ma], expect: 1)
+        #expect(again.stderr.contains("already published"))
+
+        // The artist's server uploads to studio and copies to backup.
+        let first = try anna.run("server", "--once")
+        #expect(first.stdout.contains("moved 4 file(s)"), "\(first.stdout)")
+        let studioCopy = "\(dir.path)/studio/robots/chars/anna/publish/modelMain/v003/anna_model.ma"
+        #expect(FileManager.default.contents(atPath: studioCopy) == FileManager.default.contents(atPath: ma))
+        #expect(FileManager.default.fileExists(atPath: "\(dir.path)/backup/robots/chars/anna/publish/modelMain/v003/anna_diffuse.tex"))
+
+        // status --json: every site synced, the vendor alternate without a transfer.
+        let status = try anna.json("status", "--json", "--project", "robots")
+        let reps = status["representations"] as? [[String: Any]] ?? []
+        #expect(reps.count == 1)
+        let siteStates = (reps.first?["sites"] as? [String: [String: Any]]) ?? [:]
+        #expect(Set(siteStates.keys) == ["ws-anna", "studio", "vendor", "backup"])
+        #expect(siteStates.values.allSatisfy { $0["status"] as? String == "synced" })
+        #expect(reps.first?["file_count"] as? Int == 2)
+
+        // The studio's service has nothing left to do.
+        let service = CLI(dir: dir, siteID: "studio-service")
+        #expect(try service.run("server", "--once", "--active-site", "studio").stdout.contains("moved 0 file(s)"))
+
+        // A second artist downloads it.
+        let bob = CLI(dir: dir, siteID: "ws-bob")
+        try bob.run("local", "set", "--root", "work=\(dir.path)/bob", "--active-site", "local", "--remote-site", "studio")
+        #expect(try bob.run("download", id).stdout.contains("queued \(id) for ws-bob"))
+        #expect(try bob.run("server", "--once").stdout.contains("moved 2 file(s)"))
+        let bobCopy = "\(dir.path)/bob/robots/chars/anna/publish/modelMain/v003/anna_diffuse.tex"
+        #expect(FileManager.default.contents(atPath: bobCopy) == FileManager.default.contents(atPath: tex))
+
+        // show --json: per file × site.
+        let detail = try bob.json("show", id, "--json")
+        let files = detail["files"] as? [[String: Any]] ?? []
+        #expect(files.count == 2)
+        #expect(files.allSatisfy { (($0["sites"] as? [String: Any])?.count ?? 0) == 5 })
+        #expect((detail["site_status"] as? [String: String])?["ws-bob"] == "synced")
+
+        // The artist frees disk space: allowed, other copies exist.
+        #expect(try anna.run("remove-site", id, "--site", "local").stdout.contains("deleted 2 file(s)"))
+        #expect(!FileManager.default.fileExists(atPath: annaCopy))
+        // Removing the backup, then bob's copy, then studio's would leave nothing: the last is refused.
+        try admin.run("remove-site", id, "--site", "backup")
+        try bob.run("remove-site", id, "--site", "local")
+        let last = try admin.run(["remove-site", id, "--site", "studio"], expect: 1)
+        #expect(last.stderr.contains("only synced copy"))
+        #expect(FileManager.default.fileExists(atPath: studioCopy))
+
+        // add-site, priority, pause, resume, reset.
+        try admin.run("add-site", id, "--site", "backup", "--priority", "80")
+        #expect(try admin.run(["add-site", id, "--site", "backup"], expect: 1).stderr.contains("--force"))
+        try admin.run("priority", id, "90")
+        try admin.run("pause", "--representation", id)
+        #expect(try service.run("server", "--once", "--active-site", "studio").stdout.contains("moved 0 file(s)"))
+        try admin.run("resume", "--representation", id)
+        #expect(try service.run("server", "--once", "--active-site", "studio").stdout.contains("moved 2 file(s)"))
+        try admin.run("reset", id, "--site", "backup")
+        #expect(try service.run("server", "--once", "--active-site", "studio").stdout.contains("moved 2 file(s)"))
+        let backupState = try admin.json("show", id, "--json")
+        let first0 = (backupState["files"] as? [[String: Any]])?.first?["sites"] as? [String: [String: Any]]
+        #expect(first0?["backup"]?["priority"] as? Int == 90)
+        #expect(first0?["backup"]?["status"] as? String == "synced")
+
+        // Settings round trip.
+        let exported = try admin.run("settings", "export").stdout
+        #expect(exported.contains("aliens") && exported.contains("always_accessible_on"))
+        let shown = try anna.run("settings", "show", "--project", "robots").stdout
+        #expect(shown.contains("active_site: ws-anna"))
+        try admin.run("project", "disable", "aliens")
+        #expect(try admin.run("project", "list").stdout.contains("aliens\tdisabled"))
+    }
+
+    @Test("publish --json has the documented shape")
+    func publishJSON() throws {
+        let dir = try TemporaryDirectory("cli")
+        let (_, anna) = try Self.setUp(dir)
+        let file = try dir.file("src/x.abc", size: 1000)
+        let json = try anna.json("publish", "--json", "--project", "robots", "--folder", "shots/sh010", "--product", "cache",
+                                 "--version", "1", "--name", "abc", file)
+        #expect(isUUID(json["id"] as? String))
+        #expect(json["project"] as? String == "robots" && json["version"] as? Int == 1)
+        let files = json["files"] as? [[String: Any]] ?? []
+        #expect(files.first?["path"] as? String == "{root[work]}/robots/shots/sh010/publish/cache/v001/x.abc")
+        #expect(files.first?["sha256"] as? String == (try LocalFiles.digest(of: file)).sha256)
+        #expect(files.first?["size"] as? Int == 1000)
+        #expect(json["sites"] as? [String: String] == ["ws-anna": "synced", "studio": "queued", "vendor": "queued", "backup": "queued"])
+    }
+
+    @Test("server --once exits non-zero when a file fails for good, and says why")
+    func onceFails() throws {
+        let dir = try TemporaryDirectory("cli")
+        let (_, anna) = try Self.setUp(dir)
+        let file = try dir.file("src/rot.ma", size: 5000)
+        let id = try anna.run("publish", "--project", "robots", "--folder", "a", "--product", "b", "--version", "1",
+                              "--name", "ma", file).stdout.trimmingCharacters(in: .newlines)
+        try TemporaryDirectory.bytes(size: 5000, seed: 42).write(to: URL(fileURLWithPath: "\(dir.path)/anna/robots/a/publish/b/v001/rot.ma"))
+        let result = try anna.run(["server", "--once"], expect: 1)
+        #expect(result.stdout.contains("2 failed"))
+        #expect(result.stdout.contains("does not match the catalog"))
+        let detail = try anna.run("show", id).stdout
+        #expect(detail.contains("failed") && detail.contains("tries 3"))
+    }
+
+    @Test("a killed server leaves nothing under the final name; the next one takes the lease over and finishes")
+    func killedTransfer() async throws {
+        let dir = try TemporaryDirectory("cli")
+        let (_, anna) = try Self.setUp(dir, extraBackup: "\n    bandwidth_limit: 4M", lease: "2")
+        let big = try dir.file("src/big.bin", size: 24 << 20, seed: 5)
+        try anna.run("publish", "--project", "robots", "--folder", "fx", "--product", "sim", "--version", "1", "--name", "bin", big)
+        let final = "\(dir.path)/backup/robots/fx/publish/sim/v001/big.bin"
+        let temporary = "\(dir.path)/backup/robots/fx/publish/sim/v001/.big.bin.sitesync.part"
+        let server = try anna.start(["server"])
+        try await eventually("the copy to backup to be under way") {
+            (try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int).map { $0 > 1 << 20 } ?? false
+        }
+        server.signal(SIGKILL)
+        #expect(await server.wait(timeout: 10))
+        #expect(!FileManager.default.fileExists(atPath: final), "a killed transfer must leave nothing under the final name")
+        // The next server waits out the dead one's lease (2 s here), takes the work over and verifies it.
+        let next = try anna.run("server", "--once")
+        #expect(next.stdout.contains("0 failed"))
+        #expect(FileManager.default.contents(atPath: final) == FileManager.default.contents(atPath: big))
+        #expect(!FileManager.default.fileExists(atPath: temporary))
+    }
+
+    @Test("SIGTERM stops the server cleanly: exit 0, no partial file, leases released")
+    func sigterm() async throws {
+        let dir = try TemporaryDirectory("cli")
+        let (_, anna) = try Self.setUp(dir, extraBackup: "\n    bandwidth_limit: 2M")
+        let big = try dir.file("src/big.bin", size: 16 << 20, seed: 6)
+        let id = try anna.run("publish", "--project", "robots", "--folder", "fx", "--product", "sim", "--version", "1",
+                              "--name", "bin", big).stdout.trimmingCharacters(in: .newlines)
+        let temporary = "\(dir.path)/backup/robots/fx/publish/sim/v001/.big.bin.sitesync.part"
+        let server = try anna.start(["server"])
+        try await eventually("the copy to backup to be under way") { FileManager.default.fileExists(atPath: temporary) }
+        server.signal(SIGTERM)
+        #expect(await server.wait(timeout: 10), "the server must exit promptly on SIGTERM")
+        #expect(server.process.terminationStatus == 0, "stderr: \(server.finish().stderr)")
+        #expect(!FileManager.default.fileExists(atPath: temporary))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/backup/robots/fx/publish/sim/v001/big.bin"))
+        let detail = try anna.json("show", id, "--json")
+        let backup = ((detail["files"] as? [[String: Any]])?.first?["sites"] as? [String: [String: Any]])?["backup"]
+        #expect(backup?["status"] as? String == "queued")
+        #expect(backup?["lease_owner"] is NSNull)
+        #expect(backup?["tries"] as? Int == 0)
+    }
+
+    @Test("a running server starts on a publish from another process well under a second later")
+    func promptStart() async throws {
+        let dir = try TemporaryDirectory("cli")
+        let (_, anna) = try Self.setUp(dir)
+        let server = try anna.start(["server"])
+        defer { server.signal(SIGTERM) }
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        let file = try dir.file("src/quick.ma", size: 4096)
+        try anna.run("publish", "--project", "robots", "--folder", "a", "--product", "b", "--version", "1", "--name", "ma", file)
+        let published = Date()
+        let target = "\(dir.path)/studio/robots/a/publish/b/v001/quick.ma"
+        try await eventually("the file to reach studio", timeout: 5) { FileManager.default.fileExists(atPath: target) }
+        let latency = Date().timeIntervalSince(published)
+        #expect(latency < 1, "took \(latency) s")
+        server.signal(SIGTERM)
+        #expect(await server.wait(timeout: 10))
+    }
+
+    @Test("the demo runs and verifies every copy")
+    func demo() throws {
+        let dir = try TemporaryDirectory("cli")
+        let result = try CLI(dir: dir, siteID: "ws-x").run("demo")
+        #expect(result.stdout.contains("0 problem(s)"))
+        #expect(result.stdout.contains("moved 26 files"))
+    }
+}
