@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages SiteSync needs. `build`: what compiling needs; `test`: also what the tests
+# start (nothing extra yet: every test server so far is built in). Safe to run again: installs only what is missing.
+set -euo pipefail
+what=${1:-build}
+packages=(libsqlite3-dev)
+if [ "$what" = test ]; then
+  packages+=()
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
