@@ -294,9 +294,9 @@ struct LoopState {
         planBuiltAt = Date()
     }
 
-    func warnOnce(_ message: String) {
-        // Logged once per distinct message; a server that repeats the same line every second helps nobody.
-        if !WarnedOnce.shared.insert(message) { return }
+    /// Logged once per distinct message: a server that repeats the same line every second helps nobody.
+    mutating func warnOnce(_ message: String) {
+        guard warned.insert(message).inserted else { return }
         logger.warning("\(message)")
     }
 
@@ -454,14 +454,6 @@ final class ProgressBoard: @unchecked Sendable {
     func remove(_ key: FileKey) { _ = lock.withLock { bytes.removeValue(forKey: key) } }
     func bytes(_ key: FileKey) -> Int64? { lock.withLock { bytes[key] } }
     var total: Int64 { lock.withLock { bytes.values.reduce(0, +) } }
-}
-
-final class WarnedOnce: @unchecked Sendable {
-    static let shared = WarnedOnce()
-    private let lock = NSLock()
-    private var seen: Set<String> = []
-    /// True the first time a message is seen.
-    func insert(_ message: String) -> Bool { lock.withLock { seen.insert(message).inserted } }
 }
 
 public enum ByteCount {
