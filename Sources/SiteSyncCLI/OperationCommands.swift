@@ -132,6 +132,13 @@ struct PauseScopeOptions: ParsableArguments {
     var label: String {
         project.map { "project \($0)" } ?? representation.map { "representation \($0)" } ?? "server"
     }
+
+    func apply(_ paused: Bool, _ global: GlobalOptions) async throws {
+        try await reportingErrors {
+            try await global.open().setPaused(try scope(), paused)
+            print("\(paused ? "paused" : "resumed") \(label)")
+        }
+    }
 }
 
 struct PauseCommand: AsyncParsableCommand {
@@ -139,24 +146,14 @@ struct PauseCommand: AsyncParsableCommand {
         abstract: "Pause syncing: everything, a project or a representation (kept across restarts).")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var scope: PauseScopeOptions
-    func run() async throws {
-        try await reportingErrors {
-            try await global.open().setPaused(try scope.scope(), true)
-            print("paused \(scope.label)")
-        }
-    }
+    func run() async throws { try await scope.apply(true, global) }
 }
 
 struct ResumeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "resume", abstract: "Resume what `pause` paused.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var scope: PauseScopeOptions
-    func run() async throws {
-        try await reportingErrors {
-            try await global.open().setPaused(try scope.scope(), false)
-            print("resumed \(scope.label)")
-        }
-    }
+    func run() async throws { try await scope.apply(false, global) }
 }
 
 struct StatusCommand: AsyncParsableCommand {

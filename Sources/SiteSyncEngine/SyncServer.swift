@@ -127,7 +127,7 @@ public final class SyncServer: Service, Sendable {
                     for running in state.running.values { running.task.cancel() }
                 case .finished(let attempt, let outcome):
                     state.finish(attempt, outcome, into: &summary)
-                    if !state.stopping { await state.fill(&summary, force: false) }
+                    if !state.stopping { await state.fill(&summary, force: false, refresh: false) }
                 case .tick:
                     guard !state.stopping else { break }
                     await state.tick(&summary)
@@ -308,6 +308,12 @@ struct LoopState {
         return provider
     }
 
+    /// The site passed its check recently enough to skip checking it again.
+    func knownHealthy(_ site: SiteConfig) -> Bool {
+        guard let h = health[site.name] else { return false }
+        return h.ok && Date().timeIntervalSince(h.at) < 300
+    }
+
     /// Whether the site can be used now: checked at most every 30 s when it failed, every 5 min when it worked.
     mutating func isHealthy(_ site: SiteConfig, _ summary: inout RunSummary) async -> Bool {
         let now = Date()
@@ -331,12 +337,13 @@ struct LoopState {
     }
 
     /// Claims as much work as free capacity allows and starts it.
-    mutating func fill(_ summary: inout RunSummary, force: Bool) async {
+    mutating func fill(_ summary: inout RunSummary, force: Bool, refresh: Bool = true) async {
         let now = Date()
         lastFill = now
         claimedLastFill = false
         do {
-            try await refreshPlan()
+            // Settings and pause flags are re-read on timer ticks; the end of a transfer only refills slots.
+            if refresh { try await refreshPlan() }
             if serverPaused {
                 warnOnce("the server is paused (`sitesync resume` to continue)")
                 nextDue = nil
@@ -351,19 +358,22 @@ struct LoopState {
             for (pair, projects) in plan.pairs.sorted(by: { "\($0.key)" < "\($1.key)" }) {
                 guard let source = plan.sites[pair.source], let target = plan.sites[pair.target] else { continue }
                 let free = min(capacity(source), capacity(target))
-                let pending = try await engine.catalog.nextAttempt(source: pair.source, target: pair.target,
-                                                                   projects: projects, after: .distantPast)
-                guard pending != nil else { continue }
-                guard await isHealthy(source, &summary), await isHealthy(target, &summary) else { continue }
-                if free > 0 {
-                    let items = try await engine.catalog.claim(ClaimRequest(
-                        source: pair.source, target: pair.target, projects: projects, owner: owner, now: Date(),
-                        leaseUntil: Date().addingTimeInterval(leaseDuration), limit: free))
-                    for item in items { try start(item, source: source, target: target) }
-                    if !items.isEmpty { claimedLastFill = true }
+                // Full: the end of a running transfer will bring us back here.
+                guard free > 0 else { continue }
+                if !(knownHealthy(source) && knownHealthy(target)) {
+                    // Check a site only when it has work waiting: an unreachable site without work is no news.
+                    let pending = try await engine.catalog.nextAttempt(source: pair.source, target: pair.target,
+                                                                       projects: projects, after: .distantPast)
+                    guard pending != nil else { continue }
+                    guard await isHealthy(source, &summary), await isHealthy(target, &summary) else { continue }
                 }
-                if let later = try await engine.catalog.nextAttempt(source: pair.source, target: pair.target,
-                                                                    projects: projects, after: Date()) {
+                let items = try await engine.catalog.claim(ClaimRequest(
+                    source: pair.source, target: pair.target, projects: projects, owner: owner, now: Date(),
+                    leaseUntil: Date().addingTimeInterval(leaseDuration), limit: free))
+                for item in items { try start(item, source: source, target: target) }
+                if !items.isEmpty { claimedLastFill = true }
+                if items.count < free, let later = try await engine.catalog.nextAttempt(
+                    source: pair.source, target: pair.target, projects: projects, after: Date()) {
                     due = min(due ?? later, later)
                 }
             }
