@@ -35,9 +35,14 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "SiteSyncLocalDrive", dependencies: ["SiteSyncProviders"]),
+        // libssh through a system library target; blocking calls run on one thread per connection.
+        .systemLibrary(name: "CLibSSH", pkgConfig: "libssh", providers: [.apt(["libssh-dev"])]),
+        .target(name: "SiteSyncSFTP", dependencies: [
+            "SiteSyncProviders", "CLibSSH", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // Planning, leasing, verified transfers, retries, alternates, publish and user operations.
         .target(name: "SiteSyncEngine", dependencies: [
-            "SiteSyncModel", "SiteSyncCatalog", "SiteSyncCatalogSQLite", "SiteSyncProviders", "SiteSyncLocalDrive",
+            "SiteSyncModel", "SiteSyncCatalog", "SiteSyncCatalogSQLite", "SiteSyncProviders", "SiteSyncLocalDrive", "SiteSyncSFTP",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -55,6 +60,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "SiteSyncProviderTests", dependencies: ["SiteSyncLocalDrive", "SiteSyncTestSupport"]),
+        .testTarget(name: "SiteSyncSFTPTests", dependencies: ["SiteSyncSFTP", "SiteSyncEngine", "SiteSyncTestSupport"]),
         .testTarget(name: "SiteSyncEngineTests", dependencies: ["SiteSyncEngine", "SiteSyncTestSupport"]),
         .testTarget(name: "SiteSyncCLITests", dependencies: ["SiteSyncTestSupport", "SiteSyncProviders"]),
     ],

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages SiteSync needs. `build`: what compiling needs; `test`: also what the tests
-# start (nothing extra yet: every test server so far is built in). Safe to run again: installs only what is missing.
+# Installs the Debian packages SiteSync needs. `build`: what compiling needs; `test`: also the servers the tests
+# start themselves (OpenSSH sshd). Safe to run again: installs only what is missing.
 set -euo pipefail
 what=${1:-build}
-packages=(libsqlite3-dev)
+packages=(libsqlite3-dev libssh-dev)
 if [ "$what" = test ]; then
-  packages+=()
+  packages+=(openssh-server openssh-client)
+fi
+if [ "$what" = bench ]; then
+  packages+=(openssh-server openssh-client rclone)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -5,6 +5,7 @@ import SiteSyncCatalogSQLite
 import SiteSyncLocalDrive
 import SiteSyncModel
 import SiteSyncProviders
+import SiteSyncSFTP
 
 /// A user-facing problem: one line that names it and says what to do.
 public struct SiteSyncError: Error, CustomStringConvertible, Sendable {
@@ -352,6 +353,7 @@ extension ProviderRegistry {
     public static var standard: ProviderRegistry {
         var registry = ProviderRegistry()
         LocalDriveProvider.register(in: &registry)
+        SFTPProvider.register(in: &registry)
         return registry
     }
 }

@@ -51,7 +51,7 @@ struct CLI {
     @discardableResult
     func run(_ args: [String], expect status: Int32? = 0, sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
         let process = try start(args)
-        process.process.waitUntilExit()
+        process.child.wait()
         let result = process.finish()
         if let status, result.status != status {
             Issue.record("`sitesync \(args.joined(separator: " "))` exited \(result.status), expected \(status)\nstdout: \(result.stdout)\nstderr: \(result.stderr)",
@@ -61,44 +61,31 @@ struct CLI {
     }
 
     final class Running: @unchecked Sendable {
-        let process: Process
+        let child: ChildProcess
         let out: String
         let err: String
-        init(process: Process, out: String, err: String) {
-            self.process = process
+        init(child: ChildProcess, out: String, err: String) {
+            self.child = child
             self.out = out
             self.err = err
         }
         func finish() -> Result {
-            Result(status: process.terminationStatus,
+            Result(status: child.wait(),
                    stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
                    stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
         }
-        func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+        func signal(_ sig: Int32) { child.signal(sig) }
         /// Waits up to `timeout` seconds for the process to end; false if it is still running.
-        func wait(timeout: Double) async -> Bool {
-            let deadline = Date().addingTimeInterval(timeout)
-            while process.isRunning && Date() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
-            return !process.isRunning
-        }
+        func wait(timeout: Double) async -> Bool { await child.wait(timeout: timeout) }
     }
 
     /// Starts the binary in the background; output goes to files so a chatty process never blocks on a pipe.
     func start(_ args: [String]) throws -> Running {
         try Self.requireBinary()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = args
-        process.environment = environment
         let token = UUID().uuidString.prefix(8)
         let out = "\(dir.path)/.out-\(token)", err = "\(dir.path)/.err-\(token)"
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: err, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        return Running(process: process, out: out, err: err)
+        let child = try ChildProcess([Self.binary] + args, environment: environment, stdout: out, stderr: err)
+        return Running(child: child, out: out, err: err)
     }
 
     func json(_ args: String...) throws -> [String: Any] {

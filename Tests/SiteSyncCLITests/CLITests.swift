@@ -245,7 +245,7 @@ struct CLITests {
         try await eventually("the copy to backup to be under way") { FileManager.default.fileExists(atPath: temporary) }
         server.signal(SIGTERM)
         #expect(await server.wait(timeout: 10), "the server must exit promptly on SIGTERM")
-        #expect(server.process.terminationStatus == 0, "stderr: \(server.finish().stderr)")
+        #expect(server.child.terminationStatus == 0, "stderr: \(server.finish().stderr)")
         #expect(!FileManager.default.fileExists(atPath: temporary))
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/backup/robots/fx/publish/sim/v001/big.bin"))
         let detail = try anna.json("show", id, "--json")

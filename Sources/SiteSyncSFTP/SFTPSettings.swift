@@ -1,0 +1,68 @@
+import Foundation
+import SiteSyncModel
+import SiteSyncProviders
+
+/// An `sftp` site's connection settings, checked before anything connects.
+public struct SFTPSettings: Sendable {
+    public enum Authentication: Sendable {
+        case password(String)
+        case key(file: String, passphrase: String?)
+    }
+
+    public var site: String
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var authentication: Authentication
+    /// A known_hosts file that must list the server's key.
+    public var knownHosts: String?
+    /// `SHA256:…` the server's key must have.
+    public var hostKeyFingerprint: String?
+    public var roots: [String: String]
+    public var connectTimeout: Int
+    public var bytesPerSecond: Int64?
+
+    public init(site config: SiteConfig, platform: Platform) throws {
+        func fail(_ key: String, _ problem: String) -> ProviderError {
+            ProviderError(.configuration, "sites.\(config.name).\(key): \(problem)")
+        }
+        func text(_ key: String) -> String? {
+            guard let v = config.options[key], v != .null, let s = v.stringValue, !s.isEmpty else { return nil }
+            return s
+        }
+        site = config.name
+        guard let host = text("host") else { throw fail("host", "an sftp site needs `host` (the server's name or address)") }
+        self.host = host
+        guard let user = text("user") else { throw fail("user", "an sftp site needs `user` (the account to log in as)") }
+        self.user = user
+        if let p = text("port") {
+            guard let n = Int(p), (1...65535).contains(n) else { throw fail("port", "'\(p)' is not a port number (1-65535)") }
+            port = n
+        } else {
+            port = 22
+        }
+        switch (text("password"), text("key_file")) {
+        case (_?, _?):
+            throw fail("password", "give either `password` or `key_file`, not both")
+        case (nil, nil):
+            throw fail("key_file", "an sftp site needs `key_file` (a private key) or `password`")
+        case (let password?, nil):
+            authentication = .password(password)
+        case (nil, let key?):
+            authentication = .key(file: key, passphrase: text("key_passphrase"))
+        }
+        knownHosts = text("known_hosts")
+        hostKeyFingerprint = text("host_key_fingerprint")
+        if let fp = hostKeyFingerprint, !fp.hasPrefix("SHA256:") {
+            throw fail("host_key_fingerprint", "write it as OpenSSH prints it: SHA256:… (see `sitesync site check \(config.name)`)")
+        }
+        roots = config.rootPaths(on: platform)
+        for (name, root) in roots where !root.hasPrefix("/") {
+            throw fail("roots.\(name)", "'\(root)' must be an absolute path on the server, like /upload")
+        }
+        connectTimeout = text("connect_timeout").flatMap(Int.init) ?? 15
+        bytesPerSecond = config.bandwidthLimit
+    }
+
+    var endpoint: String { "\(user)@\(host):\(port)" }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real OpenSSH `sshd` on 127.0.0.1 and a free port, with its own config, host key and a test user,
+/// started and stopped by the test that needs it.
+public final class SSHServer: @unchecked Sendable {
+    public static let user = "sitesynctest"
+    public static let password = "Sftp-Test-123"
+
+    public let port: Int
+    public let dir: String
+    /// `[127.0.0.1]:PORT ssh-ed25519 …`: a known_hosts file naming this server's key.
+    public let knownHosts: String
+    /// `SHA256:…` of the host key.
+    public let fingerprint: String
+    let hostKey: String
+    var process: ChildProcess?
+
+    public enum Failure: Error, CustomStringConvertible {
+        case missing(String)
+        case notRoot
+        case failed(String)
+        public var description: String {
+            switch self {
+            case .missing(let what): return what
+            case .notRoot: return "the SFTP tests start sshd with a test user and must run as root (CI does)"
+            case .failed(let why): return why
+            }
+        }
+    }
+
+    /// Starts sshd. Fails (never skips) with the package to install when a binary is missing.
+    public init(hostKey existing: String? = nil, port fixedPort: Int? = nil) throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") else {
+            throw Failure.missing("/usr/sbin/sshd is missing: install the Debian package openssh-server (scripts/install-deps.sh test does)")
+        }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/ssh-keygen") else {
+            throw Failure.missing("ssh-keygen is missing: install the Debian package openssh-client")
+        }
+        guard getuid() == 0 else { throw Failure.notRoot }
+        try Self.ensureUser()
+        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("sshd-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if let existing {
+            hostKey = existing
+        } else {
+            hostKey = "\(dir)/ssh_host_ed25519_key"
+            try Self.shell("/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey)
+        }
+        port = fixedPort ?? Self.freePort()
+        let keys = try UserKeys.shared()
+        let config = """
+            Port \(port)
+            ListenAddress 127.0.0.1
+            HostKey \(hostKey)
+            PidFile \(dir)/sshd.pid
+            AuthorizedKeysFile \(keys.authorizedKeys)
+            PasswordAuthentication yes
+            KbdInteractiveAuthentication no
+            PubkeyAuthentication yes
+            PermitRootLogin no
+            AllowUsers \(Self.user)
+            StrictModes no
+            UsePAM no
+            MaxStartups 100:30:200
+            MaxSessions 100
+            Subsystem sftp internal-sftp
+            """
+        try config.write(toFile: "\(dir)/sshd_config", atomically: true, encoding: .utf8)
+        let pub = try String(contentsOfFile: hostKey + ".pub", encoding: .utf8).split(separator: " ")
+        knownHosts = "\(dir)/known_hosts"
+        try "[127.0.0.1]:\(port) \(pub[0]) \(pub[1])\n".write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        let fp = try Self.shell("/usr/bin/ssh-keygen", "-l", "-E", "sha256", "-f", hostKey + ".pub")
+        fingerprint = String(fp.split(separator: " ")[1])
+        try start()
+    }
+
+    public func start() throws {
+        let p = try ChildProcess(["/usr/sbin/sshd", "-D", "-e", "-f", "\(dir)/sshd_config"], stdout: "\(dir)/sshd.log")
+        process = p
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if Self.canConnect(port) { return }
+            if !p.isRunning { break }
+            usleep(20_000)
+        }
+        let why = (try? String(contentsOfFile: "\(dir)/sshd.log", encoding: .utf8)) ?? ""
+        throw Failure.failed("sshd did not start on port \(port): \(why)")
+    }
+
+    /// Kills sshd and every session process it forked (a dropped network, as the client sees it).
+    public func kill() {
+        guard let p = process else { return }
+        p.signal(SIGKILL)
+        p.wait()
+        // The session processes it forked: a dropped network, as the client sees it.
+        _ = try? Self.shell("/usr/bin/pkill", "-KILL", "-u", Self.user)
+        process = nil
+    }
+
+    public func stop() {
+        guard let p = process else { return }
+        p.signal(SIGTERM)
+        p.wait()
+        process = nil
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// A folder the test user owns, for use as an SFTP root.
+    public func makeRoot(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try Self.shell("/bin/chown", "-R", Self.user, path)
+    }
+
+    static func ensureUser() throws {
+        if (try? shell("/usr/bin/id", "-u", user)) != nil { return }
+        _ = try? shell("/usr/sbin/useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh", user)
+        guard (try? shell("/usr/bin/id", "-u", user)) != nil else { throw Failure.failed("cannot create the test user \(user)") }
+        try shell("/bin/sh", "-c", "echo '\(user):\(password)' | /usr/sbin/chpasswd")
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    static func canConnect(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        return withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+
+    @discardableResult
+    public static func shell(_ args: String...) throws -> String {
+        do {
+            return try ChildProcess.run(args)
+        } catch {
+            throw Failure.failed("\(error)")
+        }
+    }
+}
+
+/// Client keys of every kind the SFTP provider must accept, made once per test run.
+public struct UserKeys: Sendable {
+    public let dir: String
+    public let authorizedKeys: String
+    public static let passphrase = "secret pass"
+    /// name → private key file
+    public let files: [String: String]
+
+    nonisolated(unsafe) static var cached: UserKeys?
+    static let lock = NSLock()
+
+    public static func shared() throws -> UserKeys {
+        try lock.withLock {
+            if let cached { return cached }
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sitesync-keys-\(getpid())").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let specs: [(String, [String])] = [
+                ("ed25519", ["-t", "ed25519", "-N", ""]),
+                ("ed25519_pass", ["-t", "ed25519", "-N", passphrase]),
+                ("ecdsa", ["-t", "ecdsa", "-b", "256", "-N", ""]),
+                ("rsa_pem", ["-t", "rsa", "-b", "2048", "-N", "", "-m", "PEM"]),
+                ("rsa_openssh_pass", ["-t", "rsa", "-b", "2048", "-N", passphrase]),
+            ]
+            var files: [String: String] = [:]
+            var authorized = ""
+            for (name, args) in specs {
+                let path = "\(dir)/id_\(name)"
+                if !FileManager.default.fileExists(atPath: path) {
+                    _ = try ChildProcess.run(["/usr/bin/ssh-keygen", "-q"] + args + ["-f", path])
+                }
+                files[name] = path
+                authorized += try String(contentsOfFile: path + ".pub", encoding: .utf8)
+            }
+            try authorized.write(toFile: "\(dir)/authorized_keys", atomically: true, encoding: .utf8)
+            chmod("\(dir)/authorized_keys", 0o644)
+            chmod(dir, 0o755)
+            let keys = UserKeys(dir: dir, authorizedKeys: "\(dir)/authorized_keys", files: files)
+            cached = keys
+            return keys
+        }
+    }
+}

@@ -1,0 +1,217 @@
+import Foundation
+import SiteSyncModel
+import SiteSyncProviders
+import SiteSyncSFTP
+import SiteSyncTestSupport
+import Testing
+
+/// One sshd for the whole suite (sessions are independent; each test uses its own folder).
+enum Shared {
+    nonisolated(unsafe) static var instance: SSHServer?
+    static let lock = NSLock()
+
+    static func server() throws -> SSHServer {
+        try lock.withLock {
+            if let instance { return instance }
+            let s = try SSHServer()
+            instance = s
+            return s
+        }
+    }
+}
+
+func sftpSite(_ server: SSHServer, root: String, name: String = "vendor", auth: [String: ConfigValue]? = nil,
+              hostKey: [String: ConfigValue]? = nil, extra: [String: ConfigValue] = [:]) throws -> SiteConfig {
+    let keys = try UserKeys.shared()
+    var options: [String: ConfigValue] = [
+        "provider": .string("sftp"), "host": .string("127.0.0.1"), "port": .int(server.port),
+        "user": .string(SSHServer.user),
+    ]
+    options.merge(auth ?? ["key_file": .string(keys.files["ed25519"]!)]) { $1 }
+    options.merge(hostKey ?? ["known_hosts": .string(server.knownHosts)]) { $1 }
+    options.merge(extra) { $1 }
+    let value = ConfigValue.map(options.merging(["roots": .map(["work": .string(root)])]) { $1 })
+    let studio = StudioSettings(document: .map(["sites": .map([name: value])]))
+    return try SettingsContext(studio: studio, local: LocalSettings(), siteID: "ws-test").project("p").site(name)
+}
+
+@Suite("SFTP provider against a real OpenSSH server")
+struct SFTPProviderTests {
+    @Test("conformance", arguments: ProviderConformance.names)
+    func conformance(_ name: String) async throws {
+        let server = try Shared.server()
+        let dir = try TemporaryDirectory("sftp")
+        let root = "\(dir.path)/root"
+        try server.makeRoot(root)
+        let fixture = ProviderFixture(root: root, scratch: try dir.sub("scratch")) { limit in
+            var site = try sftpSite(server, root: root)
+            site.bandwidthLimit = limit
+            return try SFTPProvider(site: site, platform: .current)
+        }
+        try await ProviderConformance.run(name, fixture)
+        // A cancelled large upload keeps its temporary file to resume from; nothing else may leave one.
+        if !name.contains("cancelled") {
+            #expect(filesBelow(root, where: { $0.hasSuffix(".sitesync.part") }).isEmpty)
+        }
+    }
+
+    @Test("every authentication method", arguments: ["password", "ed25519", "ed25519_pass", "ecdsa", "rsa_pem", "rsa_openssh_pass"])
+    func authentication(_ method: String) async throws {
+        let server = try Shared.server()
+        let dir = try TemporaryDirectory("sftp")
+        try server.makeRoot("\(dir.path)/root")
+        let keys = try UserKeys.shared()
+        let auth: [String: ConfigValue]
+        switch method {
+        case "password": auth = ["password": .string(SSHServer.password)]
+        case let name where name.hasSuffix("_pass"):
+            auth = ["key_file": .string(keys.files[name]!), "key_passphrase": .string(UserKeys.passphrase)]
+        default: auth = ["key_file": .string(keys.files[method]!)]
+        }
+        let provider = try SFTPProvider(site: try sftpSite(server, root: "\(dir.path)/root", auth: auth), platform: .current)
+        let lines = try await provider.check()
+        #expect(lines.contains { $0.contains(server.fingerprint) })
+        #expect(lines.contains { $0.contains("exists, writable") })
+    }
+
+    func failure(_ site: SiteConfig) async -> ProviderError? {
+        do {
+            _ = try await SFTPProvider(site: site, platform: .current).check()
+            return nil
+        } catch let error as ProviderError {
+            return error
+        } catch {
+            return ProviderError(.transient, "\(error)")
+        }
+    }
+
+    @Test("wrong password, wrong passphrase, a PuTTY key: clear errors that never show the secret")
+    func authErrors() async throws {
+        let server = try Shared.server()
+        let dir = try TemporaryDirectory("sftp")
+        let root = "\(dir.path)/root"
+        try server.makeRoot(root)
+        let keys = try UserKeys.shared()
+        let wrongPassword = await failure(try sftpSite(server, root: root, auth: ["password": .string("not-the-password")]))
+        #expect(wrongPassword?.message.contains("refused the password") == true)
+        #expect(wrongPassword?.message.contains("not-the-password") == false)
+        let wrongPassphrase = await failure(try sftpSite(server, root: root, auth: [
+            "key_file": .string(keys.files["ed25519_pass"]!), "key_passphrase": .string("nope-nope")]))
+        #expect(wrongPassphrase?.message.contains("key_passphrase may be wrong") == true)
+        #expect(wrongPassphrase?.message.contains("nope-nope") == false)
+        let noPassphrase = await failure(try sftpSite(server, root: root, auth: ["key_file": .string(keys.files["rsa_openssh_pass"]!)]))
+        #expect(noPassphrase?.message.contains("may need a key_passphrase") == true)
+        let ppk = try dir.file("key.ppk", size: 0)
+        try "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\n".write(toFile: ppk, atomically: true, encoding: .utf8)
+        let putty = await failure(try sftpSite(server, root: root, auth: ["key_file": .string(ppk)]))
+        #expect(putty?.message.contains("puttygen") == true && putty?.message.contains("private-openssh") == true)
+        let missing = await failure(try sftpSite(server, root: root, auth: ["key_file": .string("/no/such/key")]))
+        #expect(missing?.message.contains("cannot read /no/such/key") == true)
+    }
+
+    @Test("password and key together, or neither, are configuration errors")
+    func configErrors() throws {
+        let server = try Shared.server()
+        let keys = try UserKeys.shared()
+        #expect(throws: ProviderError.self) {
+            try SFTPProvider(site: try sftpSite(server, root: "/tmp", auth: [
+                "password": .string("x"), "key_file": .string(keys.files["ed25519"]!)]), platform: .current)
+        }
+        do {
+            _ = try SFTPProvider(site: try sftpSite(server, root: "/tmp", auth: ["password": .string("x"),
+                                                                              "key_file": .string("/k")]), platform: .current)
+        } catch {
+            #expect("\(error)".contains("not both"))
+        }
+        do {
+            _ = try SFTPProvider(site: try sftpSite(server, root: "/tmp", auth: ["user": .string(SSHServer.user)]), platform: .current)
+            Issue.record("a site without password or key must be refused")
+        } catch {
+            #expect("\(error)".contains("key_file") && "\(error)".contains("password"))
+        }
+        #expect(throws: ProviderError.self) {
+            try SFTPProvider(site: try sftpSite(server, root: "relative/path"), platform: .current)
+        }
+    }
+
+    @Test("host keys: unknown is refused with the fingerprint and the setting; a changed key is refused loudly")
+    func hostKeys() async throws {
+        let server = try Shared.server()
+        let dir = try TemporaryDirectory("sftp")
+        let root = "\(dir.path)/root"
+        try server.makeRoot(root)
+        // Unknown: an empty known_hosts file.
+        let empty = try dir.file("empty_known_hosts", size: 0)
+        let unknown = await failure(try sftpSite(server, root: root, hostKey: ["known_hosts": .string(empty)]))
+        #expect(unknown?.message.contains("is not known") == true)
+        #expect(unknown?.message.contains("host_key_fingerprint: \"\(server.fingerprint)\"") == true)
+        // Changed: known_hosts names another key for this host and port.
+        let other = try SSHServer.shell("/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "\(dir.path)/other")
+        _ = other
+        let otherPub = try String(contentsOfFile: "\(dir.path)/other.pub", encoding: .utf8).split(separator: " ")
+        try "[127.0.0.1]:\(server.port) \(otherPub[0]) \(otherPub[1])\n".write(toFile: "\(dir.path)/changed", atomically: true, encoding: .utf8)
+        let changed = await failure(try sftpSite(server, root: root, hostKey: ["known_hosts": .string("\(dir.path)/changed")]))
+        #expect(changed?.message.contains("HOST KEY MISMATCH") == true)
+        // Pinned fingerprint: right one works, wrong one is a mismatch.
+        let pinned = try SFTPProvider(site: try sftpSite(server, root: root, hostKey: ["host_key_fingerprint": .string(server.fingerprint)]),
+                                      platform: .current)
+        #expect(try await pinned.check().contains { $0.contains("pinned host_key_fingerprint") })
+        let wrong = await failure(try sftpSite(server, root: root, hostKey: [
+            "host_key_fingerprint": .string("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]))
+        #expect(wrong?.message.contains("HOST KEY MISMATCH") == true)
+    }
+
+    @Test("connections are pooled and reused across files")
+    func pooling() async throws {
+        let server = try SSHServer()  // its own: the log counts this test's connections only
+        let dir = try TemporaryDirectory("sftp")
+        let root = "\(dir.path)/root"
+        try server.makeRoot(root)
+        let provider = try SFTPProvider(site: try sftpSite(server, root: root), platform: .current)
+        let before = try String(contentsOfFile: "\(server.dir)/sshd.log", encoding: .utf8).components(separatedBy: "Accepted").count
+        for i in 0..<30 {
+            let file = try dir.file("s/\(i).txt", size: 100 + i, seed: UInt64(i))
+            try await provider.upload(localFile: file, to: "\(root)/many/\(i).txt", expected: try LocalFiles.digest(of: file), progress: { _ in })
+        }
+        let after = try String(contentsOfFile: "\(server.dir)/sshd.log", encoding: .utf8).components(separatedBy: "Accepted").count
+        #expect(after - before <= 1, "30 sequential uploads opened \(after - before) connections")
+    }
+}
+
+/// Tests that stop and restart sshd get their own server.
+@Suite("SFTP: a server that dies mid-transfer")
+struct SFTPRestartTests {
+    @Test("killed mid-upload, then restarted: the upload resumes and ends verified, nothing partial under its name")
+    func resumeAfterKill() async throws {
+        let server = try SSHServer()
+        let dir = try TemporaryDirectory("sftp")
+        let root = "\(dir.path)/root"
+        try server.makeRoot(root)
+        var site = try sftpSite(server, root: root)
+        site.bandwidthLimit = 8 << 20  // 24 MiB: about 3 s
+        let provider = try SFTPProvider(site: site, platform: .current)
+        let source = try dir.file("big.bin", size: 24 << 20, seed: 77)
+        let digest = try LocalFiles.digest(of: source)
+        let target = "\(root)/shots/big.bin"
+        let temporary = "\(root)/shots/.big.bin.sitesync.part"
+        let upload = Task { try await provider.upload(localFile: source, to: target, expected: digest, progress: { _ in }) }
+        try await eventually("part of the file to be on the server") {
+            (LocalFiles.fileSize(temporary) ?? 0) > 6 << 20
+        }
+        server.kill()
+        let result = await upload.result
+        if case .success = result { Issue.record("the upload cannot have succeeded with the server killed") }
+        #expect(!FileManager.default.fileExists(atPath: target), "nothing under the final name")
+        let kept = LocalFiles.fileSize(temporary) ?? 0
+        #expect(kept > 6 << 20, "the partial upload is kept to resume from")
+        try server.start()
+        let started = Date()
+        try await provider.upload(localFile: source, to: target, expected: digest, progress: { _ in })
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(try LocalFiles.digest(of: target) == digest)
+        #expect(!FileManager.default.fileExists(atPath: temporary))
+        // Only the rest was sent: at 8 MiB/s the whole file would take 3 s.
+        let log = try String(contentsOfFile: "\(server.dir)/sshd.log", encoding: .utf8)
+        #expect(elapsed < 2.9, "resumed upload took \(elapsed) s for \(24 << 20 - kept) remaining bytes; log:\n\(log.suffix(2000))")
+    }
+}
