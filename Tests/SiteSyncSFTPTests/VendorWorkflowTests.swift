@@ -1,0 +1,85 @@
+import Foundation
+import SiteSyncCatalog
+import SiteSyncEngine
+import SiteSyncModel
+import SiteSyncProviders
+import SiteSyncTestSupport
+import Testing
+
+@Suite("SFTP: the vendor workflow end to end")
+struct VendorWorkflowTests {
+    @Test("an sftp alternate of studio: artists publish and download through it, studio has the files at once")
+    func vendorWorkflow() async throws {
+        let server = try Shared.server()
+        let dir = try TemporaryDirectory("vendor")
+        let studioRoot = "\(dir.path)/studio"
+        try server.makeRoot(studioRoot)  // sshd serves the studio folder
+        let keys = try UserKeys.shared()
+        let settings = """
+            sites:
+              sftp:
+                provider: sftp
+                host: 127.0.0.1
+                port: \(server.port)
+                user: \(SSHServer.user)
+                key_file: \(keys.files["ed25519_pass"]!)
+                key_passphrase: "\(UserKeys.passphrase)"
+                known_hosts: \(server.knownHosts)
+                roots: {work: \(studioRoot)}
+                alternative_sites: [studio]
+            projects:
+              default: {sitesync: {active_site: studio, remote_site: studio, retry_backoff: 0.2}}
+              robots: {roots: {work: \(studioRoot)}}
+            """
+        func machine(_ id: String, create: Bool = false) throws -> SiteSync {
+            let env = SiteSyncEnvironment(catalogPath: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/\(id).yaml",
+                                          siteIDOverride: id, pollInterval: 0.05)
+            let engine = try SiteSync.open(env, create: create)
+            _ = try engine.setLocal(project: "robots", roots: ["work": "\(dir.path)/\(id)"], activeSite: "local", remoteSite: "sftp")
+            return engine
+        }
+        let anna = try machine("ws-anna", create: true)
+        try await anna.importSettings(yaml: settings, source: "test")
+        #expect(try await anna.checkSite("sftp", project: "robots").contains { $0.contains(server.fingerprint) })
+
+        // The freelancer publishes at home; her server uploads to the vendor SFTP.
+        let files = [try dir.file("src/anna.ma", size: 300_000, seed: 1), try dir.file("src/anna_tex.exr", size: 5 << 20, seed: 2)]
+        let published = try await anna.publish(RepresentationContext(project: "robots", folder: "chars/anna", product: "model",
+                                                                      version: 1, name: "ma"), files: files)
+        #expect(published.sites == ["ws-anna": .synced, "sftp": .queued, "studio": .queued])
+        let upload = try await SyncServer(engine: anna, options: ServerOptions(once: true)).runUntilIdle()
+        #expect(upload.failed.isEmpty)
+        #expect(upload.moved.count == 2)
+        #expect(upload.moved.allSatisfy { $0.target == "sftp" }, "studio is the same storage: no second transfer")
+        let states = try await anna.show(published.representation.id).states
+        #expect(states.filter { $0.site == "studio" }.allSatisfy { $0.status == .synced })
+        for file in published.files {
+            let onStudio = RootlessPath.join(studioRoot, RootlessPath.split(file.path)!.relative)
+            #expect(try LocalFiles.digest(of: onStudio) == ContentDigest(size: file.size, sha256: file.sha256))
+        }
+
+        // Another freelancer downloads it through the SFTP site.
+        let bob = try machine("ws-bob")
+        let (site, _) = try await bob.download(published.representation.id, priority: nil)
+        #expect(site == "ws-bob")
+        let download = try await SyncServer(engine: bob, options: ServerOptions(once: true)).runUntilIdle()
+        #expect(download.moved.count == 2)
+        #expect(download.moved.allSatisfy { $0.source == "sftp" && $0.target == "ws-bob" })
+        for file in published.files {
+            let onBob = RootlessPath.join("\(dir.path)/ws-bob", RootlessPath.split(file.path)!.relative)
+            #expect(try LocalFiles.digest(of: onBob) == ContentDigest(size: file.size, sha256: file.sha256))
+        }
+
+        // Published at the studio: available on sftp at once, and a freelancer pulls it without a studio→sftp copy.
+        let studioEnv = SiteSyncEnvironment(catalogPath: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/studio.yaml",
+                                            siteIDOverride: "studio-ws", pollInterval: 0.05)
+        let atStudio = try SiteSync.open(studioEnv)
+        let fromStudio = try await atStudio.publish(RepresentationContext(project: "robots", folder: "env/city", product: "layout",
+                                                                          version: 4, name: "usd"),
+                                                    files: [try dir.file("src/city.usd", size: 70_000, seed: 3)])
+        #expect(fromStudio.sites == ["studio": .synced, "sftp": .synced])
+        _ = try await anna.download(fromStudio.representation.id, priority: nil)
+        let pulled = try await SyncServer(engine: anna, options: ServerOptions(once: true)).runUntilIdle()
+        #expect(pulled.moved.map(\.source) == ["sftp"])
+    }
+}
