@@ -8,7 +8,7 @@ if [ "$what" = test ]; then
   packages+=(openssh-server openssh-client)
 fi
 if [ "$what" = bench ]; then
-  packages+=(openssh-server openssh-client rclone)
+  packages+=(openssh-server openssh-client rclone bc python3)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -95,10 +95,20 @@ public final class SSHServer: @unchecked Sendable {
     /// Kills sshd and every session process it forked (a dropped network, as the client sees it).
     public func kill() {
         guard let p = process else { return }
+        // This server's session processes (children and grandchildren), then the listener: a dropped network, as
+        // the client sees it. Other servers' sessions of the same test user are left alone.
+        var victims: [String] = []
+        var frontier = ["\(p.pid)"]
+        while !frontier.isEmpty {
+            let children = frontier.flatMap { parent in
+                ((try? Self.shell("/usr/bin/pgrep", "-P", parent)) ?? "").split(separator: "\n").map(String.init)
+            }
+            victims += children
+            frontier = children
+        }
+        for pid in victims { if let n = Int32(pid) { Glibc.kill(n, SIGKILL) } }
         p.signal(SIGKILL)
         p.wait()
-        // The session processes it forked: a dropped network, as the client sees it.
-        _ = try? Self.shell("/usr/bin/pkill", "-KILL", "-u", Self.user)
         process = nil
     }
 

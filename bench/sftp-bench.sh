@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# SFTP benchmark: SiteSync vs rclone vs OpenSSH `sftp -b`, side by side in one run, against a loopback sshd
+# this script starts and stops itself. Release build. Run as root (it creates a test user for sshd).
+#
+#   bench/sftp-bench.sh [--big-mib 1024] [--small-count 1000]
+#
+# Uploads and downloads one large file and many 4 KiB files with each tool and prints MiB/s, files/s and the
+# ratios SiteSync/rclone and SiteSync/sftp. Wall-clock times include each tool's connection setup and, for
+# SiteSync, its catalog work and SHA-256 verification of every file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIG_MIB=1024
+SMALL_COUNT=1000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --big-mib) BIG_MIB=$2; shift 2 ;;
+    --small-count) SMALL_COUNT=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "run as root: the benchmark starts sshd with a test user" >&2; exit 1; }
+scripts/install-deps.sh bench
+swift build -c release --product sitesync >/dev/null
+SITESYNC=$PWD/.build/release/sitesync
+
+W=$(mktemp -d /tmp/sitesync-bench.XXXXXX)
+USER_NAME=sitesynctest
+id -u $USER_NAME >/dev/null 2>&1 || { useradd -M -d /nonexistent -s /bin/sh $USER_NAME; echo "$USER_NAME:Sftp-Test-123" | chpasswd; }
+mkdir -p /run/sshd $W/keys $W/remote $W/src/small
+ssh-keygen -q -t ed25519 -N '' -f $W/host_key
+ssh-keygen -q -t ed25519 -N '' -f $W/keys/id_ed25519
+cp $W/keys/id_ed25519.pub $W/authorized_keys; chmod 644 $W/authorized_keys
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > $W/sshd_config <<CONF
+Port $PORT
+ListenAddress 127.0.0.1
+HostKey $W/host_key
+PidFile $W/sshd.pid
+AuthorizedKeysFile $W/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+AllowUsers $USER_NAME
+StrictModes no
+UsePAM no
+MaxStartups 100:30:200
+MaxSessions 100
+Subsystem sftp internal-sftp
+CONF
+/usr/sbin/sshd -D -e -f $W/sshd_config 2>$W/sshd.log &
+SSHD=$!
+cleanup() { kill $SSHD 2>/dev/null || true; wait $SSHD 2>/dev/null || true; rm -rf "$W"; }
+trap cleanup EXIT
+for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.05; done
+echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 $W/host_key.pub)" > $W/known_hosts
+chown -R $USER_NAME $W/remote
+KEY=$W/keys/id_ed25519
+
+echo "generating ${BIG_MIB} MiB and ${SMALL_COUNT} x 4 KiB files..."
+head -c $((BIG_MIB << 20)) /dev/urandom > $W/src/big.bin
+python3 - "$W/src/small" "$SMALL_COUNT" <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    with open(os.path.join(d, f"f{i:05d}.bin"), "wb") as f: f.write(os.urandom(4096))
+PY
+
+now() { date +%s.%N; }
+declare -A T
+measure() { local key=$1; shift; local t0; t0=$(now); "$@" >$W/last.log 2>&1 || { echo "FAILED: $key"; cat $W/last.log; exit 1; }; T[$key]=$(echo "$(now) - $t0" | bc -l); }
+fresh_remote() { rm -rf $W/remote/*; }
+
+# --- OpenSSH sftp -b --------------------------------------------------------------------------------------
+SFTP=(sftp -q -b - -P $PORT -i $KEY -o UserKnownHostsFile=$W/known_hosts -o StrictHostKeyChecking=yes $USER_NAME@127.0.0.1)
+fresh_remote; mkdir -p $W/dl-sftp
+measure sftp_big_up   sh -c "echo 'put $W/src/big.bin $W/remote/big.bin' | ${SFTP[*]}"
+measure sftp_big_down sh -c "echo 'get $W/remote/big.bin $W/dl-sftp/big.bin' | ${SFTP[*]}"
+measure sftp_small_up sh -c "printf 'mkdir $W/remote/small\nput $W/src/small/* $W/remote/small/\n' | ${SFTP[*]}"
+measure sftp_small_down sh -c "mkdir -p $W/dl-sftp/small && echo 'get $W/remote/small/* $W/dl-sftp/small/' | ${SFTP[*]}"
+
+# --- rclone (defaults: it checks each upload with a remote md5sum) -----------------------------------------
+export RCLONE_CONFIG=/dev/null RCLONE_CONFIG_BENCH_TYPE=sftp RCLONE_CONFIG_BENCH_HOST=127.0.0.1 \
+       RCLONE_CONFIG_BENCH_PORT=$PORT RCLONE_CONFIG_BENCH_USER=$USER_NAME RCLONE_CONFIG_BENCH_KEY_FILE=$KEY \
+       RCLONE_CONFIG_BENCH_KNOWN_HOSTS_FILE=$W/known_hosts
+fresh_remote; mkdir -p $W/dl-rclone
+measure rclone_big_up    env -u AWS_CA_BUNDLE rclone copyto $W/src/big.bin bench:$W/remote/big.bin
+measure rclone_big_down  env -u AWS_CA_BUNDLE rclone copyto bench:$W/remote/big.bin $W/dl-rclone/big.bin
+measure rclone_small_up  env -u AWS_CA_BUNDLE rclone copy $W/src/small bench:$W/remote/small
+measure rclone_small_down env -u AWS_CA_BUNDLE rclone copy bench:$W/remote/small $W/dl-rclone/small
+
+# --- SiteSync: publish locally, then `server --once` uploads; a second machine downloads ------------------
+fresh_remote
+export SITESYNC_CATALOG=$W/catalog.sqlite
+cat > $W/studio.yaml <<YAML
+sites:
+  vendor:
+    provider: sftp
+    host: 127.0.0.1
+    port: $PORT
+    user: $USER_NAME
+    key_file: $KEY
+    known_hosts: $W/known_hosts
+    roots: {work: $W/remote}
+projects:
+  default: {sitesync: {active_site: local, remote_site: vendor}}
+  bench: {roots: {work: $W/studio}}
+YAML
+mkdir -p $W/studio
+A="env SITESYNC_SITE_ID=ws-up SITESYNC_LOCAL_SETTINGS=$W/up.yaml $SITESYNC"
+B="env SITESYNC_SITE_ID=ws-down SITESYNC_LOCAL_SETTINGS=$W/down.yaml $SITESYNC"
+$A init >/dev/null; $A settings import $W/studio.yaml >/dev/null
+$A local set --root work=$W/up >/dev/null; $B local set --root work=$W/down >/dev/null
+BIG_ID=$($A publish --project bench --folder f --product big --version 1 --name bin $W/src/big.bin)
+measure sitesync_big_up $A server --once
+$B download $BIG_ID >/dev/null
+measure sitesync_big_down $B server --once
+SMALL_ID=$($A publish --project bench --folder f --product small --version 1 --name bin $W/src/small/*)
+measure sitesync_small_up $A server --once
+$B download $SMALL_ID >/dev/null
+measure sitesync_small_down $B server --once
+cmp $W/src/big.bin $W/down/bench/f/publish/big/v001/big.bin
+cmp $W/src/big.bin $W/remote/bench/f/publish/big/v001/big.bin
+
+# --- report -----------------------------------------------------------------------------------------------
+echo
+echo "SFTP on loopback, $(nproc) cores; ${BIG_MIB} MiB file, ${SMALL_COUNT} x 4 KiB files (wall clock, connection setup included)"
+printf "%-18s %14s %14s %14s\n" "" "SiteSync" "rclone" "sftp -b"
+row() { # name unit key-suffix amount
+  local name=$1 unit=$2 key=$3 amount=$4
+  printf "%-18s" "$name"
+  for tool in sitesync rclone sftp; do printf " %9.1f %-4s" "$(echo "$amount / ${T[${tool}_$key]}" | bc -l)" "$unit"; done
+  echo
+}
+row "large upload" "MiB/s" big_up $BIG_MIB
+row "large download" "MiB/s" big_down $BIG_MIB
+row "small upload" "f/s" small_up $SMALL_COUNT
+row "small download" "f/s" small_down $SMALL_COUNT
+echo
+printf "%-18s %16s %16s\n" "ratio (time)" "rclone/SiteSync" "sftp/SiteSync"
+for key in big_up big_down small_up small_down; do
+  printf "%-18s %15.2fx %15.2fx\n" "$key" "$(echo "${T[rclone_$key]} / ${T[sitesync_$key]}" | bc -l)" "$(echo "${T[sftp_$key]} / ${T[sitesync_$key]}" | bc -l)"
+done
+echo "(> 1.00x: SiteSync faster)"
