@@ -80,7 +80,8 @@ public final class SyncServer: Service, Sendable {
 
     enum Outcome: Sendable {
         case synced(RunSummary.Moved)
-        case failed(String, permanent: Bool)
+        /// `siteTrouble`: the site itself could not be reached (not this file's fault).
+        case failed(String, permanent: Bool, siteTrouble: Bool)
         case released
     }
 
@@ -237,7 +238,13 @@ struct LoopState {
         case .synced(let moved):
             summary.moved.append(moved)
             logger.info("synced \(moved.path) \(moved.source) → \(moved.target) (\(ByteCount.format(moved.size)) in \(String(format: "%.2f", moved.seconds)) s)")
-        case .failed(let message, let permanent):
+        case .failed(let message, let permanent, let siteTrouble):
+            if siteTrouble {
+                // Check both sites again before the next claim: an outage then skips them instead of using up
+                // every file's tries.
+                health[r.item.source] = nil
+                health[r.item.target] = nil
+            }
             if permanent {
                 summary.failed.append("\(r.item.file.path) → \(key.site): \(message)")
                 logger.error("failed for good: \(r.item.file.path) → \(key.site): \(message) (`sitesync reset` to try again)")
@@ -308,16 +315,18 @@ struct LoopState {
         return provider
     }
 
+    static let unhealthyRecheck: TimeInterval = 5
+
     /// The site passed its check recently enough to skip checking it again.
     func knownHealthy(_ site: SiteConfig) -> Bool {
         guard let h = health[site.name] else { return false }
         return h.ok && Date().timeIntervalSince(h.at) < 300
     }
 
-    /// Whether the site can be used now: checked at most every 30 s when it failed, every 5 min when it worked.
+    /// Whether the site can be used now: checked at most every 5 s when it failed, every 5 min when it worked.
     mutating func isHealthy(_ site: SiteConfig, _ summary: inout RunSummary) async -> Bool {
         let now = Date()
-        if let h = health[site.name], now.timeIntervalSince(h.at) < (h.ok ? 300 : 30) {
+        if let h = health[site.name], now.timeIntervalSince(h.at) < (h.ok ? 300 : Self.unhealthyRecheck) {
             if !h.ok { summary.unavailable[site.name] = h.message }
             return h.ok
         }
@@ -365,7 +374,15 @@ struct LoopState {
                     let pending = try await engine.catalog.nextAttempt(source: pair.source, target: pair.target,
                                                                        projects: projects, after: .distantPast)
                     guard pending != nil else { continue }
-                    guard await isHealthy(source, &summary), await isHealthy(target, &summary) else { continue }
+                    guard await isHealthy(source, &summary), await isHealthy(target, &summary) else {
+                        // A long-running server comes back for it when the site is due for another check;
+                        // `--once` reports it instead of waiting for an outage to end.
+                        if !options.once {
+                            let recheck = Date().addingTimeInterval(Self.unhealthyRecheck)
+                            due = min(due ?? recheck, recheck)
+                        }
+                        continue
+                    }
                 }
                 let items = try await engine.catalog.claim(ClaimRequest(
                     source: pair.source, target: pair.target, projects: projects, owner: owner, now: Date(),
@@ -431,8 +448,8 @@ struct LoopState {
         running[attempt] = SyncServer.Running(item: item, task: task)
     }
 
-    /// Classifies a failure: cancellation gives the lease back, quota retries without counting a try,
-    /// everything else counts a try and backs off until `retry_count` is used up.
+    /// Classifies a failure: cancellation gives the lease back; quota and an unreachable site retry without
+    /// counting a try; everything else counts a try and backs off until `retry_count` is used up.
     static func recordFailure(_ error: any Error, item: WorkItem, project: EffectiveProject, catalog: any Catalog,
                               owner: String) async -> SyncServer.Outcome {
         let providerError = error as? ProviderError
@@ -441,7 +458,8 @@ struct LoopState {
             return .released
         }
         let message = providerError?.message ?? "\(error)"
-        let countsAsTry = providerError?.kind != .quota
+        let siteTrouble = providerError?.kind == .unavailable
+        let countsAsTry = providerError?.kind != .quota && !siteTrouble
         let tries = item.tries + (countsAsTry ? 1 : 0)
         let policy = project.retryPolicy
         let delay = countsAsTry ? policy.delay(afterTries: tries, jitter: Double.random(in: 0..<1))
@@ -451,7 +469,7 @@ struct LoopState {
                                                      retryAt: delay.map { now.addingTimeInterval($0) },
                                                      countsAsTry: countsAsTry, now: now)
         guard let status else { return .released }
-        return .failed(message, permanent: status == .failed)
+        return .failed(message, permanent: status == .failed, siteTrouble: siteTrouble)
     }
 }
 

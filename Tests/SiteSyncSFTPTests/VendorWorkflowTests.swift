@@ -83,3 +83,59 @@ struct VendorWorkflowTests {
         #expect(pulled.moved.map(\.source) == ["sftp"])
     }
 }
+
+@Suite("SFTP: an outage during a sync")
+struct SFTPOutageTests {
+    @Test("sshd dies mid-upload and comes back: the server waits, resumes and verifies; no try is used up")
+    func outage() async throws {
+        let server = try SSHServer()
+        let dir = try TemporaryDirectory("outage")
+        let remoteRoot = "\(dir.path)/remote"
+        try server.makeRoot(remoteRoot)
+        let keys = try UserKeys.shared()
+        let settings = """
+            sites:
+              vendor:
+                provider: sftp
+                host: 127.0.0.1
+                port: \(server.port)
+                user: \(SSHServer.user)
+                key_file: \(keys.files["ecdsa"]!)
+                host_key_fingerprint: "\(server.fingerprint)"
+                roots: {work: \(remoteRoot)}
+                bandwidth_limit: 8M
+            projects:
+              default: {sitesync: {active_site: local, remote_site: vendor, retry_count: 2, retry_backoff: 0.2}}
+              robots: {roots: {work: \(dir.path)/studio}}
+            """
+        let env = SiteSyncEnvironment(catalogPath: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/anna.yaml",
+                                      siteIDOverride: "ws-anna", pollInterval: 0.05)
+        let anna = try SiteSync.open(env, create: true)
+        _ = try anna.setLocal(project: nil, roots: ["work": "\(dir.path)/anna"], activeSite: nil, remoteSite: nil)
+        try await anna.importSettings(yaml: settings, source: "test")
+        let rep = try await anna.publish(RepresentationContext(project: "robots", folder: "fx", product: "sim", version: 1, name: "bin"),
+                                         files: [try dir.file("src/sim.bin", size: 24 << 20, seed: 9)])
+        let file = try #require(rep.files.first)
+        let relative = RootlessPath.split(file.path)!.relative
+        let temporary = LocalFiles.temporaryPath(for: RootlessPath.join(remoteRoot, relative))
+        let sync = SyncServer(engine: anna, options: ServerOptions())
+        let running = Task { try await sync.run() }
+        defer { running.cancel() }
+        try await eventually("the upload to be under way") { (LocalFiles.fileSize(temporary) ?? 0) > 4 << 20 }
+        server.kill()
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        var state = try #require(try await anna.show(rep.representation.id).states.first { $0.site == "vendor" })
+        #expect(state.status != .failed, "an outage must not use up the file's tries")
+        #expect(state.tries == 0)
+        try server.start()
+        try await eventually("the upload to finish after the server came back", timeout: 30) {
+            try await anna.show(rep.representation.id).states.first { $0.site == "vendor" }?.status == .synced
+        }
+        state = try #require(try await anna.show(rep.representation.id).states.first { $0.site == "vendor" })
+        #expect(state.tries == 0)
+        #expect(try LocalFiles.digest(of: RootlessPath.join(remoteRoot, relative)) == ContentDigest(size: file.size, sha256: file.sha256))
+        #expect(!FileManager.default.fileExists(atPath: temporary))
+        running.cancel()
+        _ = await running.result
+    }
+}
