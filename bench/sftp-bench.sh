@@ -24,6 +24,7 @@ swift build -c release --product sitesync >/dev/null
 SITESYNC=$PWD/.build/release/sitesync
 
 W=$(mktemp -d /tmp/sitesync-bench.XXXXXX)
+chmod 755 "$W"   # sshd reads authorized_keys and serves remote/ as the test user
 USER_NAME=sitesynctest
 id -u $USER_NAME >/dev/null 2>&1 || { useradd -M -d /nonexistent -s /bin/sh $USER_NAME; echo "$USER_NAME:Sftp-Test-123" | chpasswd; }
 mkdir -p /run/sshd $W/keys $W/remote $W/src/small
