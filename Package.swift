@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // Pure values: sites, projects, settings layering, root templates, states. No I/O.
@@ -40,9 +43,19 @@ let package = Package(
         .target(name: "SiteSyncSFTP", dependencies: [
             "SiteSyncProviders", "CLibSSH", .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Google Drive (REST v3) through AsyncHTTPClient; RS256 service-account tokens with swift-crypto.
+        .target(name: "SiteSyncGoogleDrive", dependencies: [
+            "SiteSyncProviders",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Planning, leasing, verified transfers, retries, alternates, publish and user operations.
         .target(name: "SiteSyncEngine", dependencies: [
-            "SiteSyncModel", "SiteSyncCatalog", "SiteSyncCatalogSQLite", "SiteSyncProviders", "SiteSyncLocalDrive", "SiteSyncSFTP",
+            "SiteSyncModel", "SiteSyncCatalog", "SiteSyncCatalogSQLite", "SiteSyncProviders", "SiteSyncLocalDrive", "SiteSyncSFTP", "SiteSyncGoogleDrive",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -53,6 +66,17 @@ let package = Package(
         // Conformance suites shared by every catalog and every provider implementation.
         .target(name: "SiteSyncTestSupport", dependencies: [
             "SiteSyncCatalog", "SiteSyncProviders", "SiteSyncModel",
+        ]),
+        // A Drive v3 contract server (no emulator exists): Google's documented behaviour for what we call.
+        .target(name: "SiteSyncDriveContract", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
+        .testTarget(name: "SiteSyncGoogleDriveTests", dependencies: [
+            "SiteSyncGoogleDrive", "SiteSyncDriveContract", "SiteSyncEngine", "SiteSyncTestSupport",
         ]),
         .testTarget(name: "SiteSyncModelTests", dependencies: ["SiteSyncModel"]),
         .testTarget(name: "SiteSyncCatalogTests", dependencies: [

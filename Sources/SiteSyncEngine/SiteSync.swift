@@ -6,6 +6,7 @@ import SiteSyncLocalDrive
 import SiteSyncModel
 import SiteSyncProviders
 import SiteSyncSFTP
+import SiteSyncGoogleDrive
 
 /// A user-facing problem: one line that names it and says what to do.
 public struct SiteSyncError: Error, CustomStringConvertible, Sendable {
@@ -354,6 +355,7 @@ extension ProviderRegistry {
         var registry = ProviderRegistry()
         LocalDriveProvider.register(in: &registry)
         SFTPProvider.register(in: &registry)
+        GoogleDriveProvider.register(in: &registry)
         return registry
     }
 }

@@ -331,7 +331,12 @@ struct LoopState {
             return h.ok
         }
         do {
-            _ = try await provider(for: site).check()
+            do {
+                _ = try await provider(for: site).check()
+            } catch let e as ProviderError where e.kind == .quota {
+                // Rate-limited while checking: the site works, it is only busy; transfers wait out the quota.
+                logger.info("site \(site.name) is rate-limiting: \(e.message)")
+            }
             if let h = health[site.name], !h.ok { logger.info("site \(site.name) is available again") }
             health[site.name] = (true, now, "")
             summary.unavailable[site.name] = nil

@@ -121,7 +121,10 @@ public final class SFTPProvider: StorageProvider {
         guard let file = sftp_open(sftp, temporary, flags, 0o644) else { throw c.error("cannot write", temporary) }
         var closed = false
         defer { if !closed { sftp_close(file) } }
-        if offset > 0 && sftp_seek64(file, UInt64(offset)) != 0 { throw c.error("cannot seek in", temporary) }
+        if offset > 0 {
+            guard sftp_seek64(file, UInt64(offset)) == 0 else { throw c.error("cannot seek in", temporary) }
+            progress(offset)  // what the server already has counts as done
+        }
 
         var hasher = SHA256()
         var done: Int64 = 0
