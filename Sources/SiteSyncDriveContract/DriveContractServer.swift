@@ -119,6 +119,13 @@ public actor DriveStore {
     /// Upload bytes received over all sessions (resumed uploads send less).
     public private(set) var uploadBytes: Int64 = 0
     public private(set) var rateLimited = 0
+    /// Answer without `sha256Checksum` (older files, some Workspace setups): clients fall back to md5.
+    public var withoutSHA256 = false
+    /// The next completed upload is stored with one byte flipped (a corruption Drive's checksum must reveal).
+    public var corruptNextUpload = false
+
+    public func set(withoutSHA256 value: Bool) { withoutSHA256 = value }
+    public func corruptNext() { corruptNextUpload = true }
 
     init(publicKey: _RSA.Signing.PublicKey) {
         self.publicKey = publicKey
@@ -253,7 +260,9 @@ public actor DriveStore {
         if item.mimeType != Self.folderType {
             out["size"] = String(item.data.count)
             out["md5Checksum"] = Insecure.MD5.hash(data: item.data).map { String(format: "%02x", $0) }.joined()
-            out["sha256Checksum"] = SHA256.hash(data: item.data).map { String(format: "%02x", $0) }.joined()
+            if !withoutSHA256 {
+                out["sha256Checksum"] = SHA256.hash(data: item.data).map { String(format: "%02x", $0) }.joined()
+            }
         }
         if let drive = drives.first(where: { item.parents.contains($0.key) || item.id == $0.key })?.key { out["driveId"] = drive }
         return out
@@ -300,7 +309,8 @@ public actor DriveStore {
         return item
     }
 
-    func delete(_ id: String) -> Bool {
+    @discardableResult
+    public func delete(_ id: String) -> Bool {
         guard items[id] != nil, id != "root" else { return false }
         for child in items.values where child.parents.contains(id) { _ = delete(child.id) }
         items[id] = nil
@@ -338,6 +348,10 @@ public actor DriveStore {
         guard Int64(s.received.count) >= s.total else { return .incomplete(received: Int64(s.received.count)) }
         // Complete: the file (or its new revision) appears only now, whole.
         sessions[id] = nil
+        if corruptNextUpload, !s.received.isEmpty {
+            corruptNextUpload = false
+            s.received[s.received.startIndex] ^= 0xff
+        }
         let item: Item
         if let replacing = s.replacing, var existing = items[replacing] {
             existing.data = s.received

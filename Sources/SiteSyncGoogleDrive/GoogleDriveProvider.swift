@@ -81,6 +81,8 @@ public final class GoogleDriveProvider: StorageProvider {
         var url: String
         var size: Int64
         var sha256: String
+        /// The file this session writes a new revision of; nil for a new file.
+        var replacing: String?
     }
 
     func sessionFile(for path: String) -> String {
@@ -92,7 +94,7 @@ public final class GoogleDriveProvider: StorageProvider {
                        progress: @escaping ProgressHandler) async throws {
         let folderPath = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
-        let parent = try await tree.folder(folderPath, create: true)
+        var parent = try await tree.folder(folderPath, create: true)
         let sessionPath = sessionFile(for: path)
 
         // Resume a persisted session for the same content, else start one: a new file, or a new revision of the
@@ -109,8 +111,17 @@ public final class GoogleDriveProvider: StorageProvider {
             }
         }
         if session == nil {
-            let existing = try await tree.children(named: name, in: parent, folders: false).first?.id
-            let s = try await startSession(name: name, parent: parent, replacing: existing, size: expected.size, sha256: expected.sha256)
+            let s: Session
+            do {
+                let existing = try await tree.children(named: name, in: parent, folders: false).first?.id
+                s = try await startSession(name: name, parent: parent, replacing: existing, size: expected.size, sha256: expected.sha256)
+            } catch let e as ProviderError where e.kind == .notFound {
+                // A cached folder was deleted or moved by someone else: resolve the path again, once.
+                await tree.forget(folderPath)
+                parent = try await tree.folder(folderPath, create: true)
+                let existing = try await tree.children(named: name, in: parent, folders: false).first?.id
+                s = try await startSession(name: name, parent: parent, replacing: existing, size: expected.size, sha256: expected.sha256)
+            }
             try FileManager.default.createDirectory(atPath: settings.sessionDirectory, withIntermediateDirectories: true)
             try JSONEncoder().encode(s).write(to: URL(fileURLWithPath: sessionPath))
             session = s
@@ -207,6 +218,8 @@ public final class GoogleDriveProvider: StorageProvider {
             verified = remoteSize == expected.size
         }
         guard verified, remoteSize < 0 || remoteSize == expected.size else {
+            // A new file is removed again; a bad new revision stays until the retry writes a good one.
+            if session.replacing == nil { try? await deleteFile(id) }
             throw ProviderError(.integrity, "Drive's checksum of \(path) (file \(id)) does not match what was sent")
         }
     }
@@ -261,7 +274,7 @@ public final class GoogleDriveProvider: StorageProvider {
         guard let location = response.headers.first(name: "Location") else {
             throw ProviderError(.transient, "start upload of \(name): Google sent no session URL")
         }
-        return Session(url: location, size: size, sha256: sha256)
+        return Session(url: location, size: size, sha256: sha256, replacing: replacing)
     }
 
     /// Abandons a session (Google's documented DELETE on the session URL); best effort.

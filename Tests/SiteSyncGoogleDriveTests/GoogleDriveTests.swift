@@ -258,6 +258,44 @@ struct GoogleDriveTests {
         await server.stop()
     }
 
+    @Test("checksums: md5 when Drive gives no sha256; a corrupted upload is refused; listing pages through")
+    func checksumsAndPaging() async throws {
+        let dir = try TemporaryDirectory("gdrive")
+        let server = try await DriveContractServer(directory: dir.path)
+        let studio = await server.store.add(name: "studio", parent: "root", folder: true)
+        let p = try GoogleDriveProvider(site: try driveSite(server, root: "/My Drive/studio", sessions: dir.path), platform: .current)
+        let file = try dir.file("c.bin", size: 600_000, seed: 8)
+        let d = try LocalFiles.digest(of: file)
+        await server.store.set(withoutSHA256: true)
+        try await p.upload(localFile: file, to: "/My Drive/studio/md5.bin", expected: d, progress: { _ in })
+        await server.store.set(withoutSHA256: false)
+        await server.store.corruptNext()
+        do {
+            try await p.upload(localFile: file, to: "/My Drive/studio/bad.bin", expected: d, progress: { _ in })
+            Issue.record("a corrupted upload must fail")
+        } catch let e as ProviderError {
+            #expect(e.kind == .integrity)
+        }
+        #expect(await server.store.item(at: ["My Drive", "studio", "bad.bin"]) == nil, "the corrupted new file is removed")
+        // 120 files of one name: two pages of answers; the oldest still wins.
+        let oldest = await server.store.add(name: "many.ma", parent: studio, folder: false, data: Data("first".utf8),
+                                            created: Date(timeIntervalSinceNow: -1000))
+        for i in 0..<119 {
+            await server.store.add(name: "many.ma", parent: studio, folder: false, data: Data("later \(i)".utf8),
+                                   created: Date(timeIntervalSinceNow: Double(-900 + i)))
+        }
+        _ = oldest
+        #expect(try await p.stat("/My Drive/studio/many.ma")?.size == 5)
+        // A cached folder deleted behind our back is found again.
+        let sub = try dir.file("s.bin", size: 1000, seed: 9)
+        try await p.upload(localFile: sub, to: "/My Drive/studio/gone/s.bin", expected: try LocalFiles.digest(of: sub), progress: { _ in })
+        let gone = try #require(await server.store.item(at: ["My Drive", "studio", "gone"]))
+        _ = await server.store.delete(gone.id)
+        try await p.upload(localFile: sub, to: "/My Drive/studio/gone/s.bin", expected: try LocalFiles.digest(of: sub), progress: { _ in })
+        #expect(await server.store.item(at: ["My Drive", "studio", "gone", "s.bin"]) != nil)
+        await server.stop()
+    }
+
     static let liveKey = ProcessInfo.processInfo.environment["SITESYNC_GDRIVE_TEST_KEY"]
     static let liveRoot = ProcessInfo.processInfo.environment["SITESYNC_GDRIVE_TEST_ROOT"]
 
