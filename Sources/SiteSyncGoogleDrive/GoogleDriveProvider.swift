@@ -156,7 +156,7 @@ public final class GoogleDriveProvider: StorageProvider {
             let count = Int(min(Int64(settings.chunkSize), offset - hashed))
             hash(try read(at: hashed, count: count), at: hashed)
         }
-        let started = Date()
+        let throttle = Throttle(settings.bytesPerSecond)
         let startOffset = offset
         while finished == nil {
             try Task.checkCancellation()
@@ -193,11 +193,8 @@ public final class GoogleDriveProvider: StorageProvider {
                 throw ProviderError(.transient, "upload \(path): the upload session expired; it starts again on the next try")
             }
             progress(offset)
-            if let limit = settings.bytesPerSecond, limit > 0 {
-                let due = Double(offset - startOffset) / Double(limit)
-                let elapsed = Date().timeIntervalSince(started)
-                if due > elapsed { try await Task.sleep(nanoseconds: UInt64((due - elapsed) * 1e9)) }
-            }
+            let wait = throttle.delay(after: offset - startOffset)
+            if wait > 0 { try await Task.sleep(nanoseconds: wait) }
         }
         while hashed < expected.size {  // a session found complete on resume
             let count = Int(min(Int64(settings.chunkSize), expected.size - hashed))
@@ -309,7 +306,7 @@ public final class GoogleDriveProvider: StorageProvider {
         var sha = SHA256()
         var done: Int64 = 0
         var drops = 0
-        let started = Date()
+        let throttle = Throttle(settings.bytesPerSecond)
         // A dropped connection continues with `Range` from the last byte written.
         while done < size || (size == 0 && done == 0 && drops == 0) {
             try Task.checkCancellation()
@@ -352,10 +349,8 @@ public final class GoogleDriveProvider: StorageProvider {
                     }
                     done += Int64(buffer.readableBytes)
                     progress(done)
-                    if let limit = settings.bytesPerSecond, limit > 0 {
-                        let due = Double(done) / Double(limit), elapsed = Date().timeIntervalSince(started)
-                        if due > elapsed { try await Task.sleep(nanoseconds: UInt64((due - elapsed) * 1e9)) }
-                    }
+                    let wait = throttle.delay(after: done)
+                    if wait > 0 { try await Task.sleep(nanoseconds: wait) }
                 }
                 if size == 0 { break }
                 if done < size { throw ProviderError(.transient, "connection closed early") }

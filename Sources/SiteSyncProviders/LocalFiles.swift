@@ -37,6 +37,24 @@ public final class CancellationFlag: @unchecked Sendable {
     }
 }
 
+/// Keeps one transfer under a site's `bandwidth_limit`: how long to wait after `bytes` have moved.
+public struct Throttle: Sendable {
+    let bytesPerSecond: Int64?
+    let started = DispatchTime.now().uptimeNanoseconds
+
+    public init(_ bytesPerSecond: Int64?) {
+        self.bytesPerSecond = bytesPerSecond
+    }
+
+    /// Nanoseconds to wait so that `bytes` moved since the start stay under the limit; 0 when there is none.
+    public func delay(after bytes: Int64) -> UInt64 {
+        guard let limit = bytesPerSecond, limit > 0, bytes > 0 else { return 0 }
+        let due = UInt64(Double(bytes) / Double(limit) * 1e9)
+        let elapsed = DispatchTime.now().uptimeNanoseconds - started
+        return due > elapsed ? due - elapsed : 0
+    }
+}
+
 /// Plain POSIX file operations with errors that name the path and say what went wrong.
 public enum LocalFiles {
     public static let chunkSize = 1 << 20
@@ -155,7 +173,7 @@ public enum LocalFiles {
         defer { if !closed { close(output) } }
         var hasher = SHA256()
         var done: Int64 = 0
-        let started = DispatchTime.now().uptimeNanoseconds
+        let throttle = Throttle(bytesPerSecond)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
         defer { buffer.deallocate() }
         while true {
@@ -173,11 +191,7 @@ public enum LocalFiles {
             }
             done += Int64(n)
             progress(done)
-            if let limit = bytesPerSecond, limit > 0 {
-                let due = UInt64(Double(done) / Double(limit) * 1e9)
-                let elapsed = DispatchTime.now().uptimeNanoseconds - started
-                if due > elapsed { try sleepChecking(nanoseconds: due - elapsed, flag: flag) }
-            }
+            try sleepChecking(nanoseconds: throttle.delay(after: done), flag: flag)
         }
         // The bytes must be on disk before the rename makes them visible under the final name.
         guard fsync(output) == 0 else { throw error("cannot flush", destination) }
@@ -186,7 +200,8 @@ public enum LocalFiles {
         return ContentDigest(size: done, sha256: hex(hasher.finalize()))
     }
 
-    static func sleepChecking(nanoseconds: UInt64, flag: CancellationFlag) throws {
+    /// Sleeps in short steps so a cancelled transfer stops promptly.
+    public static func sleepChecking(nanoseconds: UInt64, flag: CancellationFlag) throws {
         var left = nanoseconds
         while left > 0 {
             try flag.check()

@@ -128,7 +128,7 @@ public final class SFTPProvider: StorageProvider {
 
         var hasher = SHA256()
         var done: Int64 = 0
-        let started = DispatchTime.now().uptimeNanoseconds
+        let throttle = Throttle(limit)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
         defer { buffer.deallocate() }
         lseek(input, 0, SEEK_SET)
@@ -148,11 +148,7 @@ public final class SFTPProvider: StorageProvider {
             }
             done += Int64(n)
             progress(done)
-            if let limit, limit > 0 {
-                let due = UInt64(Double(max(0, done - offset)) / Double(limit) * 1e9)
-                let elapsed = DispatchTime.now().uptimeNanoseconds - started
-                if due > elapsed { usleep(UInt32(min(due - elapsed, 200_000_000) / 1000)) }
-            }
+            try LocalFiles.sleepChecking(nanoseconds: throttle.delay(after: done - offset), flag: flag)
         }
         closed = true
         guard sftp_close(file) == SSH_OK else { throw c.error("cannot finish writing", temporary) }
@@ -213,7 +209,7 @@ public final class SFTPProvider: StorageProvider {
         var done: Int64 = 0
         var requested: Int64 = 0
         var pending: [(id: UInt32, length: Int)] = []
-        let started = DispatchTime.now().uptimeNanoseconds
+        let throttle = Throttle(limit)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
         defer { buffer.deallocate() }
         // Keep several read requests in flight: one round trip per chunk would bound the rate by latency.
@@ -250,11 +246,7 @@ public final class SFTPProvider: StorageProvider {
                 }
                 done += Int64(got)
                 progress(done)
-                if let limit, limit > 0 {
-                    let due = UInt64(Double(done) / Double(limit) * 1e9)
-                    let elapsed = DispatchTime.now().uptimeNanoseconds - started
-                    if due > elapsed { usleep(UInt32(min(due - elapsed, 200_000_000) / 1000)) }
-                }
+                try LocalFiles.sleepChecking(nanoseconds: throttle.delay(after: done), flag: flag)
                 try requestMore()
             }
         } catch {
