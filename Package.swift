@@ -77,6 +77,7 @@ let package = Package(
         ]),
         .testTarget(name: "SiteSyncGoogleDriveTests", dependencies: [
             "SiteSyncGoogleDrive", "SiteSyncDriveContract", "SiteSyncEngine", "SiteSyncTestSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "SiteSyncModelTests", dependencies: ["SiteSyncModel"]),
         .testTarget(name: "SiteSyncCatalogTests", dependencies: [

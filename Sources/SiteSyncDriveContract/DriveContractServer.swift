@@ -68,6 +68,9 @@ public final class DriveContractServer: Sendable {
 
     public func inject(_ fault: Fault) async { await store.inject(fault) }
 
+    /// A valid access token without the JWT dance, for tests that call the API directly.
+    public func token() async -> String { await store.mintToken() }
+
     public func stop() async {
         await group.triggerGracefulShutdown()
         _ = await task.result
@@ -200,6 +203,12 @@ public actor DriveStore {
         let token = "ya29.contract-\(UUID().uuidString)"
         tokens.insert(token)
         return .success(token)
+    }
+
+    func mintToken() -> String {
+        let token = "ya29.contract-\(UUID().uuidString)"
+        tokens.insert(token)
+        return token
     }
 
     func authorize(_ header: String?) -> DriveRoutes.Failure? {
