@@ -173,7 +173,8 @@ struct LoopState {
     var lastRenew = Date()
     var lastRequeue = Date.distantPast
     var claimedLastFill = false
-    var providers: [String: (SiteConfig, any StorageProvider)] = [:]
+    /// Providers per site name, one per distinct configuration (projects may override a site's settings).
+    var providers: [String: [(SiteConfig, any StorageProvider)]] = [:]
     var health: [String: (ok: Bool, at: Date, message: String)] = [:]
     var serverPaused = false
     var warned: Set<String> = []
@@ -307,11 +308,15 @@ struct LoopState {
         logger.warning("\(message)")
     }
 
-    /// The site's provider, rebuilt when its settings change.
+    /// The provider for these site settings, kept while they stay the same: its connections, tokens and
+    /// folder caches are reused across files.
     mutating func provider(for site: SiteConfig) throws -> any StorageProvider {
-        if let (config, provider) = providers[site.name], config == site { return provider }
+        if let (_, provider) = providers[site.name]?.first(where: { $0.0 == site }) { return provider }
         let provider = try engine.registry.make(site)
-        providers[site.name] = (site, provider)
+        var known = providers[site.name] ?? []
+        known.append((site, provider))
+        if known.count > 8 { known.removeFirst() }  // settings edited many times: forget the oldest
+        providers[site.name] = known
         return provider
     }
 
