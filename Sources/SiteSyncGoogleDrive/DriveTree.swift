@@ -15,7 +15,7 @@ struct DriveFile: Sendable {
         self.id = id
         name = json["name"] as? String ?? ""
         size = Int64(json["size"] as? String ?? "") ?? (json["size"] as? Int).map(Int64.init) ?? 0
-        modified = (json["modifiedTime"] as? String).flatMap { ISO8601DateFormatter.drive.date(from: $0) }
+        modified = (json["modifiedTime"] as? String).flatMap(DriveTime.parse)
         created = json["createdTime"] as? String ?? ""
     }
 }

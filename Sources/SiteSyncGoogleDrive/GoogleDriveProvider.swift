@@ -390,10 +390,12 @@ public final class GoogleDriveProvider: StorageProvider {
     }
 }
 
-extension ISO8601DateFormatter {
-    nonisolated(unsafe) static let drive: ISO8601DateFormatter = {
+enum DriveTime {
+    /// Drive's RFC 3339 times (`2026-11-25T10:00:00.000Z`). A formatter per call: they are not safe to share
+    /// between threads on every platform, and this runs a few times per file.
+    static func parse(_ text: String) -> Date? {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f
-    }()
+        return f.date(from: text) ?? ISO8601DateFormatter().date(from: text)
+    }
 }

@@ -17,8 +17,14 @@ final class SSHConnection: @unchecked Sendable {
     private(set) var verifiedBy = ""
     /// Folders known to exist: small files in one folder do not pay a round trip each to find out.
     var knownFolders: Set<String> = []
-    /// Set when an error means the connection can no longer be trusted (dropped, protocol error).
-    var broken = false
+    /// Set when an error means the connection can no longer be trusted (dropped, protocol error). Read and
+    /// written from the connection's thread and from the pool, hence the lock.
+    var broken: Bool {
+        get { brokenLock.withLock { brokenValue } }
+        set { brokenLock.withLock { brokenValue = newValue } }
+    }
+    private var brokenValue = false
+    private let brokenLock = NSLock()
 
     private init(settings: SFTPSettings) {
         self.settings = settings
