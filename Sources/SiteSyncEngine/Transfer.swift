@@ -51,12 +51,17 @@ struct VerifiedTransfer: Sendable {
                                         progress: progress)
                 }
             } else {
-                digest = try await sourceProvider.download(sourcePath, to: temporary, progress: progress)
+                digest = try await sourceProvider.download(sourcePath, continuing: temporary, progress: progress)
             }
             try verify(digest, what: "\(source.name):\(sourcePath)")
             try LocalFiles.rename(temporary, to: targetPath)
         } catch {
-            LocalFiles.remove(temporary)
+            // A download from a remote site that broke off keeps its bytes for the next try to continue after;
+            // anything that failed verification, or a local copy, starts over.
+            let kind = (error as? ProviderError)?.kind
+            let interrupted = error is CancellationError || [.transient, .unavailable, .cancelled, .quota].contains(kind)
+            let keep = source.provider != SiteConfig.localDrive && interrupted
+            if !keep { LocalFiles.remove(temporary) }
             throw error
         }
     }

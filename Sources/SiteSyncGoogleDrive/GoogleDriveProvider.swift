@@ -295,20 +295,32 @@ public final class GoogleDriveProvider: StorageProvider {
     // MARK: Download
 
     public func download(_ path: String, to destination: String, progress: @escaping ProgressHandler) async throws -> ContentDigest {
+        try await download(path, to: destination, continuing: false, progress: progress)
+    }
+
+    public func download(_ path: String, continuing destination: String, progress: @escaping ProgressHandler) async throws -> ContentDigest {
+        try await download(path, to: destination, continuing: true, progress: progress)
+    }
+
+    func download(_ path: String, to destination: String, continuing: Bool, progress: @escaping ProgressHandler) async throws -> ContentDigest {
         guard let file = try await tree.file(path) else {
             throw ProviderError(.notFound, "\(path) on site '\(siteName)': no such file")
         }
         let id = file.id
         let size = file.size
-        let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        // Continue after what an earlier attempt kept (with `Range`); the hash still covers every byte.
+        let (output, kept, prefixHash) = continuing
+            ? try PartialDownload.open(destination, remoteSize: size)
+            : (open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), Int64(0), SHA256())
         guard output >= 0 else { throw ProviderError(.transient, "cannot write \(destination): \(LocalFiles.errnoMessage())") }
         defer { close(output) }
-        var sha = SHA256()
-        var done: Int64 = 0
+        var sha = prefixHash
+        var done: Int64 = kept
+        if kept > 0 { progress(kept) }
         var drops = 0
         let throttle = Throttle(settings.bytesPerSecond)
         // A dropped connection continues with `Range` from the last byte written.
-        while done < size || (size == 0 && done == 0 && drops == 0) {
+        while done < size || (size == 0 && drops == 0) {
             try Task.checkCancellation()
             await client.limiter.acquire()
             var request = HTTPClientRequest(url: client.url("/drive/v3/files/\(id)", [("alt", "media"), ("supportsAllDrives", "true")]))
@@ -349,7 +361,7 @@ public final class GoogleDriveProvider: StorageProvider {
                     }
                     done += Int64(buffer.readableBytes)
                     progress(done)
-                    let wait = throttle.delay(after: done)
+                    let wait = throttle.delay(after: done - kept)
                     if wait > 0 { try await Task.sleep(nanoseconds: wait) }
                 }
                 if size == 0 { break }

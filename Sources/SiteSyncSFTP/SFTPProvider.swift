@@ -187,11 +187,18 @@ public final class SFTPProvider: StorageProvider {
     public func download(_ path: String, to destination: String, progress: @escaping ProgressHandler) async throws -> ContentDigest {
         let limit = settings.bytesPerSecond
         return try await withConnection { c, flag in
-            try Self.download(c, path: path, to: destination, limit: limit, flag: flag, progress: progress)
+            try Self.download(c, path: path, to: destination, continuing: false, limit: limit, flag: flag, progress: progress)
         }
     }
 
-    static func download(_ c: SSHConnection, path: String, to destination: String, limit: Int64?,
+    public func download(_ path: String, continuing destination: String, progress: @escaping ProgressHandler) async throws -> ContentDigest {
+        let limit = settings.bytesPerSecond
+        return try await withConnection { c, flag in
+            try Self.download(c, path: path, to: destination, continuing: true, limit: limit, flag: flag, progress: progress)
+        }
+    }
+
+    static func download(_ c: SSHConnection, path: String, to destination: String, continuing: Bool, limit: Int64?,
                          flag: CancellationFlag, progress: ProgressHandler) throws -> ContentDigest {
         guard let sftp = c.sftp else { throw ProviderError(.unavailable, "not connected") }
         guard let attributes = try c.stat(path), !attributes.isDirectory else {
@@ -200,14 +207,21 @@ public final class SFTPProvider: StorageProvider {
         let size = attributes.size
         guard let file = sftp_open(sftp, path, O_RDONLY, 0) else { throw c.error("cannot read", path) }
         defer { sftp_close(file) }
-        let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        // Continue after what an earlier attempt kept; the hash still covers every byte.
+        let (output, kept, prefixHash) = continuing
+            ? try PartialDownload.open(destination, remoteSize: size)
+            : (open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), Int64(0), SHA256())
         guard output >= 0 else { throw ProviderError(.transient, "cannot write \(destination): \(LocalFiles.errnoMessage())") }
         var closedOutput = false
         defer { if !closedOutput { close(output) } }
+        if kept > 0 {
+            guard sftp_seek64(file, UInt64(kept)) == 0 else { throw c.error("cannot seek in", path) }
+            progress(kept)
+        }
 
-        var hasher = SHA256()
-        var done: Int64 = 0
-        var requested: Int64 = 0
+        var hasher = prefixHash
+        var done: Int64 = kept
+        var requested: Int64 = kept
         var pending: [(id: UInt32, length: Int)] = []
         let throttle = Throttle(limit)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
@@ -246,7 +260,7 @@ public final class SFTPProvider: StorageProvider {
                 }
                 done += Int64(got)
                 progress(done)
-                try LocalFiles.sleepChecking(nanoseconds: throttle.delay(after: done), flag: flag)
+                try LocalFiles.sleepChecking(nanoseconds: throttle.delay(after: done - kept), flag: flag)
                 try requestMore()
             }
         } catch {

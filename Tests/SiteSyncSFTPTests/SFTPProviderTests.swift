@@ -215,4 +215,35 @@ struct SFTPRestartTests {
         // It resumed: the first progress report is what the server already had, not the first chunk.
         #expect(first.value == kept, "first progress \(first.value), kept \(kept)")
     }
+
+    @Test("killed mid-download, then restarted: the download continues after the bytes it kept and ends verified")
+    func downloadResumesAfterKill() async throws {
+        let server = try SSHServer()
+        let dir = try TemporaryDirectory("sftp")
+        let root = "\(dir.path)/root"
+        try server.makeRoot(root)
+        let remote = try dir.file("root/big.bin", size: 24 << 20, seed: 78)
+        try SSHServer.shell("/bin/chown", SSHServer.user, remote)
+        let digest = try LocalFiles.digest(of: remote)
+        var site = try sftpSite(server, root: root)
+        site.bandwidthLimit = 8 << 20
+        let provider = try SFTPProvider(site: site, platform: .current)
+        let local = "\(dir.path)/partial.bin"
+        let download = Task { try await provider.download(remote, continuing: local, progress: { _ in }) }
+        try await eventually("part of the file to arrive") { (LocalFiles.fileSize(local) ?? 0) > 6 << 20 }
+        server.kill()
+        let result = await download.result
+        if case .success = result { Issue.record("the download cannot have succeeded with the server killed") }
+        let kept = LocalFiles.fileSize(local) ?? 0
+        #expect(kept > 6 << 20)
+        try server.start()
+        let first = Counter()
+        first.set(-1)
+        let got = try await provider.download(remote, continuing: local, progress: { done in
+            if first.value < 0 { first.set(done) }
+        })
+        #expect(got == digest)
+        #expect(try LocalFiles.digest(of: local) == digest)
+        #expect(first.value == kept, "first progress \(first.value), kept \(kept)")
+    }
 }
