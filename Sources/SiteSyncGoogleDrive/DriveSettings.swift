@@ -25,10 +25,7 @@ public struct DriveSettings: Sendable {
     public static let chunkUnit = 256 * 1024
 
     public init(site config: SiteConfig, platform: Platform) throws {
-        func text(_ key: String) -> String? {
-            guard let v = config.options[key], v != .null, let s = v.stringValue, !s.isEmpty else { return nil }
-            return s
-        }
+        let text = config.optionText
         func fail(_ key: String, _ problem: String) -> ProviderError {
             ProviderError(.configuration, "sites.\(config.name).\(key): \(problem)")
         }

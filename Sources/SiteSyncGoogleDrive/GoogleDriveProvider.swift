@@ -352,12 +352,7 @@ public final class GoogleDriveProvider: StorageProvider {
                     try Task.checkCancellation()
                     try buffer.withUnsafeReadableBytes { bytes in
                         sha.update(bufferPointer: bytes)
-                        var written = 0
-                        while written < bytes.count {
-                            let w = write(output, bytes.baseAddress! + written, bytes.count - written)
-                            if w < 0 { if errno == EINTR { continue }; throw ProviderError(.transient, "cannot write \(destination): \(LocalFiles.errnoMessage())") }
-                            written += w
-                        }
+                        try LocalFiles.writeAll(output, bytes, path: destination)
                     }
                     done += Int64(buffer.readableBytes)
                     progress(done)

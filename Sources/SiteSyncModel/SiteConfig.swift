@@ -50,6 +50,12 @@ public struct SiteConfig: Sendable, Equatable {
             options: r.map)
     }
 
+    /// A provider key's value as text; nil when absent, null or empty.
+    public func optionText(_ key: String) -> String? {
+        guard let v = options[key], v != .null, let s = v.stringValue, !s.isEmpty else { return nil }
+        return s
+    }
+
     /// The roots on one platform, as plain paths.
     public func rootPaths(on platform: Platform) -> [String: String] {
         roots.compactMapValues { $0.path(on: platform) }

@@ -183,12 +183,7 @@ public enum LocalFiles {
             if n == 0 { break }
             let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
             hasher.update(bufferPointer: chunk)
-            var written = 0
-            while written < n {
-                let w = write(output, chunk.baseAddress! + written, n - written)
-                if w < 0 { if errno == EINTR { continue }; throw error("cannot write", destination) }
-                written += w
-            }
+            try writeAll(output, chunk, path: destination)
             done += Int64(n)
             progress(done)
             try sleepChecking(nanoseconds: throttle.delay(after: done), flag: flag)
@@ -198,6 +193,17 @@ public enum LocalFiles {
         closed = true
         guard close(output) == 0 else { throw error("cannot close", destination) }
         return ContentDigest(size: done, sha256: hex(hasher.finalize()))
+    }
+
+    /// Writes every byte (`write` may take fewer, or be interrupted).
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        guard let base = bytes.baseAddress else { return }
+        var written = 0
+        while written < bytes.count {
+            let w = write(fd, base + written, bytes.count - written)
+            if w < 0 { if errno == EINTR { continue }; throw error("cannot write", path) }
+            written += w
+        }
     }
 
     /// Sleeps in short steps so a cancelled transfer stops promptly.

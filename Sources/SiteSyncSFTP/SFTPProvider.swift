@@ -252,12 +252,7 @@ public final class SFTPProvider: StorageProvider {
                 }
                 let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<got])
                 hasher.update(bufferPointer: bytes)
-                var written = 0
-                while written < got {
-                    let w = write(output, bytes.baseAddress! + written, got - written)
-                    if w < 0 { if errno == EINTR { continue }; throw ProviderError(.transient, "cannot write \(destination): \(LocalFiles.errnoMessage())") }
-                    written += w
-                }
+                try LocalFiles.writeAll(output, bytes, path: destination)
                 done += Int64(got)
                 progress(done)
                 try LocalFiles.sleepChecking(nanoseconds: throttle.delay(after: done - kept), flag: flag)

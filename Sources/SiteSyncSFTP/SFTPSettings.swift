@@ -26,10 +26,7 @@ public struct SFTPSettings: Sendable {
         func fail(_ key: String, _ problem: String) -> ProviderError {
             ProviderError(.configuration, "sites.\(config.name).\(key): \(problem)")
         }
-        func text(_ key: String) -> String? {
-            guard let v = config.options[key], v != .null, let s = v.stringValue, !s.isEmpty else { return nil }
-            return s
-        }
+        let text = config.optionText
         site = config.name
         guard let host = text("host") else { throw fail("host", "an sftp site needs `host` (the server's name or address)") }
         self.host = host
