@@ -8,6 +8,10 @@ let package = Package(
     products: [
         .executable(name: "sitesync", targets: ["SiteSyncCLI"]),
         .library(name: "SiteSyncEngine", targets: ["SiteSyncEngine"]),
+        // Everything concrete wired together: what an embedding application (or the CLI) opens.
+        .library(name: "SiteSyncStandard", targets: ["SiteSyncStandard"]),
+        // The catalog and provider conformance suites, for catalogs and providers written outside this repository.
+        .library(name: "SiteSyncTestSupport", targets: ["SiteSyncTestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -54,14 +58,24 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Planning, leasing, verified transfers, retries, alternates, publish and user operations.
+        // Protocols only: it never imports a concrete catalog or provider.
         .target(name: "SiteSyncEngine", dependencies: [
-            "SiteSyncModel", "SiteSyncCatalog", "SiteSyncCatalogSQLite", "SiteSyncProviders", "SiteSyncLocalDrive", "SiteSyncSFTP", "SiteSyncGoogleDrive",
+            "SiteSyncModel", "SiteSyncCatalog", "SiteSyncProviders",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The Codable values `--json` prints and the HTTP API answers with; error kinds → exit codes and statuses.
+        .target(name: "SiteSyncAPI", dependencies: ["SiteSyncEngine", "SiteSyncCatalog", "SiteSyncModel"]),
+        // The composition root: the catalog a location names and every built-in provider.
+        .target(name: "SiteSyncStandard", dependencies: [
+            "SiteSyncEngine", "SiteSyncCatalogSQLite", "SiteSyncLocalDrive", "SiteSyncSFTP", "SiteSyncGoogleDrive",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "SiteSyncCLI", dependencies: [
-            "SiteSyncEngine",
+            "SiteSyncStandard", "SiteSyncAPI", "SiteSyncEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // Conformance suites shared by every catalog and every provider implementation.
         .target(name: "SiteSyncTestSupport", dependencies: [
@@ -76,7 +90,7 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         .testTarget(name: "SiteSyncGoogleDriveTests", dependencies: [
-            "SiteSyncGoogleDrive", "SiteSyncDriveContract", "SiteSyncEngine", "SiteSyncTestSupport",
+            "SiteSyncGoogleDrive", "SiteSyncDriveContract", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "SiteSyncModelTests", dependencies: ["SiteSyncModel"]),
@@ -85,8 +99,10 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "SiteSyncProviderTests", dependencies: ["SiteSyncLocalDrive", "SiteSyncTestSupport"]),
-        .testTarget(name: "SiteSyncSFTPTests", dependencies: ["SiteSyncSFTP", "SiteSyncEngine", "SiteSyncTestSupport"]),
-        .testTarget(name: "SiteSyncEngineTests", dependencies: ["SiteSyncEngine", "SiteSyncTestSupport"]),
+        .testTarget(name: "SiteSyncSFTPTests", dependencies: ["SiteSyncSFTP", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport"]),
+        .testTarget(name: "SiteSyncEngineTests", dependencies: [
+            "SiteSyncEngine", "SiteSyncStandard", "SiteSyncAPI", "SiteSyncTestSupport",
+        ]),
         .testTarget(name: "SiteSyncCLITests", dependencies: ["SiteSyncTestSupport", "SiteSyncProviders"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SiteSyncAPI
 import SiteSyncCatalog
 import SiteSyncEngine
 import SiteSyncModel
@@ -27,7 +28,7 @@ struct PublishCommand: AsyncParsableCommand {
                                                 name: name, task: task, host: host)
             let result = try await engine.publish(context, files: files, inputs: inputs, priority: priority)
             if json {
-                try printJSON(JSONShapes.published(result))
+                try printJSON(PublishJSON(result))
             } else {
                 print(result.representation.id)
             }
@@ -125,7 +126,7 @@ struct PauseScopeOptions: ParsableArguments {
         case (nil, nil): return .server
         case (let p?, nil): return .project(p)
         case (nil, let r?): return .representation(r)
-        default: throw SiteSyncError("give --project or --representation, not both")
+        default: throw SiteSyncError(.invalidInput, "give --project or --representation, not both")
         }
     }
 
@@ -166,7 +167,7 @@ struct StatusCommand: AsyncParsableCommand {
         try await reportingErrors {
             let summaries = try await global.open().status(project: project, site: site)
             if json {
-                try printJSON(["representations": summaries.map(JSONShapes.summary)])
+                try printJSON(StatusJSON(summaries))
                 return
             }
             if summaries.isEmpty { print("no representations"); return }
@@ -193,91 +194,24 @@ struct ShowCommand: AsyncParsableCommand {
         try await reportingErrors {
             let detail = try await global.open().show(id)
             if json {
-                try printJSON(JSONShapes.detail(detail))
+                try printJSON(ShowJSON(detail))
                 return
             }
             let r = detail.representation
             let c = r.context
             print("representation \(r.id)")
             print("  \(c.project)/\(c.folder)/\(c.product) v\(String(format: "%03d", c.version)) '\(c.name)'\(c.task.map { " task \($0)" } ?? "")\(c.host.map { " host \($0)" } ?? "")\(r.paused ? " [paused]" : "")")
-            print("  published \(JSONShapes.iso(r.createdAt))\(r.inputs.isEmpty ? "" : ", inputs: \(r.inputs.joined(separator: ", "))")")
+            print("  published \(APIJSON.iso(r.createdAt))\(r.inputs.isEmpty ? "" : ", inputs: \(r.inputs.joined(separator: ", "))")")
             for file in detail.files {
                 print("\(file.path)  \(ByteCount.format(file.size))  sha256 \(file.sha256)")
                 for state in detail.states where state.fileID == file.id {
                     var line = "    \(state.site.padding(toLength: max(12, state.site.count), withPad: " ", startingAt: 0))  \(state.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))  tries \(state.tries)  priority \(state.priority)"
                     if state.status == .inProgress { line += "  \(ByteCount.format(state.bytesDone))" }
                     if let err = state.lastError, state.status != .synced { line += "  error: \(err)" }
-                    if state.status == .queued, state.nextAttemptAt > Date() { line += "  next try \(JSONShapes.iso(state.nextAttemptAt))" }
+                    if state.status == .queued, state.nextAttemptAt > Date() { line += "  next try \(APIJSON.iso(state.nextAttemptAt))" }
                     print(line)
                 }
             }
         }
-    }
-}
-
-/// The `--json` shapes (documented in the README).
-enum JSONShapes {
-    static func iso(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: date)
-    }
-
-    static func context(_ r: RepresentationRecord) -> [String: Any] {
-        let c = r.context
-        var out: [String: Any] = ["id": r.id, "project": c.project, "folder": c.folder, "product": c.product,
-                                  "version": c.version, "name": c.name, "created_at": iso(r.createdAt),
-                                  "paused": r.paused, "inputs": r.inputs]
-        out["task"] = c.task ?? NSNull()
-        out["host"] = c.host ?? NSNull()
-        return out
-    }
-
-    static func file(_ f: FileRecord) -> [String: Any] {
-        ["id": f.id, "path": f.path, "size": f.size, "sha256": f.sha256]
-    }
-
-    static func published(_ result: SiteSync.PublishResult) -> [String: Any] {
-        var out = context(result.representation)
-        out["files"] = result.files.map(file)
-        out["sites"] = result.sites.mapValues { $0.rawValue }
-        return out
-    }
-
-    static func summary(_ s: RepresentationSummary) -> [String: Any] {
-        var out = context(s.representation)
-        out["file_count"] = s.fileCount
-        out["size"] = s.totalBytes
-        out["sites"] = Dictionary(uniqueKeysWithValues: s.sites.map { site in
-            (site.site, [
-                "status": site.status.rawValue,
-                "files": Dictionary(uniqueKeysWithValues: site.counts.map { ($0.key.rawValue, $0.value) }),
-                "synced_bytes": site.bytesSynced,
-                "last_error": site.lastError ?? NSNull(),
-            ] as [String: Any])
-        })
-        return out
-    }
-
-    static func detail(_ d: SiteSync.RepresentationDetail) -> [String: Any] {
-        var out = context(d.representation)
-        out["files"] = d.files.map { f -> [String: Any] in
-            var entry = file(f)
-            entry["sites"] = Dictionary(uniqueKeysWithValues: d.states.filter { $0.fileID == f.id }.map { s in
-                (s.site, [
-                    "status": s.status.rawValue, "priority": s.priority, "tries": s.tries,
-                    "last_error": s.lastError ?? NSNull(),
-                    "last_failure_at": s.lastFailureAt.map(iso) ?? NSNull(),
-                    "next_attempt_at": iso(s.nextAttemptAt),
-                    "bytes_done": s.bytesDone,
-                    "lease_owner": s.leaseOwner ?? NSNull(),
-                    "synced_at": s.syncedAt.map(iso) ?? NSNull(),
-                ] as [String: Any])
-            })
-            return entry
-        }
-        let statuses = Dictionary(grouping: d.states, by: \.site).mapValues { RepresentationSiteStatus(files: $0.map(\.status)).rawValue }
-        out["site_status"] = statuses
-        return out
     }
 }

@@ -2,7 +2,10 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import SiteSyncAPI
 import SiteSyncEngine
+import SiteSyncModel
+import SiteSyncStandard
 
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "server",
@@ -11,15 +14,15 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("active-site"), help: "Act as this site (e.g. studio on the studio's sync machine).")
     var activeSite: String?
     @Option(name: .customLong("project"), help: "Only this project; repeatable.") var projects: [String] = []
-    @Flag(help: "Exit once no runnable work remains; non-zero if a file failed or a needed site was unavailable.")
+    @Flag(help: "Exit once no runnable work remains; 1 if a file failed for good, 5 if a site with work was unavailable.")
     var once = false
+    @Flag(help: "At the end, print what the run did as JSON.") var json = false
 
     func run() async throws {
         try await reportingErrors {
             let engine = try global.open(logLevel: .info)
             let server = SyncServer(engine: engine,
-                                    options: ServerOptions(activeSite: activeSite, projects: projects.isEmpty ? nil : projects, once: once),
-                                    progressLine: isatty(2) == 1)
+                                    options: ServerOptions(activeSite: activeSite, projects: projects.isEmpty ? nil : projects, once: once))
             let logger = Logger(label: "sitesync")
             logger.info("server \(server.owner) started as site \(activeSite.map { $0 == "local" ? engine.siteID : $0 } ?? "(each project's active site)")")
             let box = SummaryBox()
@@ -28,12 +31,24 @@ struct ServerCommand: AsyncParsableCommand {
                 services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
+            let display = isatty(2) == 1 ? ProgressLine.start(server) : nil
+            defer { display?.cancel() }
             try await group.run()
+            if let display {
+                display.cancel()
+                await display.value
+                ProgressLine.clear()
+            }
             guard let summary = await box.summary else { return }
-            print("moved \(summary.moved.count) file(s), \(ByteCount.format(summary.bytes)) in \(String(format: "%.2f", summary.elapsed)) s; \(summary.failed.count) failed")
-            for line in summary.failed { print("failed: \(line)") }
-            for (site, why) in summary.unavailable.sorted(by: { $0.key < $1.key }) { print("unavailable: \(site): \(why)") }
-            if once && !summary.succeeded { throw ExitCode(1) }
+            if json {
+                print(try APIJSON.encode(RunSummaryJSON(summary)))
+            } else {
+                print("moved \(summary.moved.count) file(s), \(ByteCount.format(summary.bytes)) in \(String(format: "%.2f", summary.elapsed)) s; \(summary.failed.count) failed")
+                for line in summary.failed { print("failed: \(line)") }
+                for (site, why) in summary.unavailable.sorted(by: { $0.key < $1.key }) { print("unavailable: \(site): \(why)") }
+            }
+            if once && !summary.failed.isEmpty { throw ExitCode(ErrorKind.internal.exitCode) }
+            if once && !summary.unavailable.isEmpty { throw ExitCode(ErrorKind.unavailable.exitCode) }
         }
     }
 }
@@ -68,5 +83,26 @@ struct DemoCommand: AsyncParsableCommand {
             if keep || directory != nil { print("demo studio kept in \(dir)") }
             if !ok { throw ExitCode(1) }
         }
+    }
+}
+
+/// The one-line progress display on a terminal, drawn from the server's progress values.
+enum ProgressLine {
+    static func start(_ server: SyncServer) -> Task<Void, Never> {
+        Task.detached {
+            while !Task.isCancelled {
+                draw(server.progress)
+                try? await Task.sleep(nanoseconds: 200_000_000)
+            }
+        }
+    }
+
+    static func draw(_ p: ServerProgress) {
+        let line = "\r\u{1B}[K[sitesync] \(p.running.count) running, \(p.synced) synced (\(ByteCount.format(p.bytes))), \(p.failed) failed"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    static func clear() {
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SiteSyncAPI
 import SiteSyncEngine
 import SiteSyncModel
 
@@ -10,9 +11,10 @@ struct InitCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let existed = FileManager.default.fileExists(atPath: global.environment.catalogPath)
+            let location = global.environment.catalogLocation
+            let existed = CatalogLocation.filePath(location).map { FileManager.default.fileExists(atPath: $0) } ?? true
             let engine = try global.open(create: true)
-            print("catalog: \(engine.environment.catalogPath)\(existed ? " (already there)" : " (created)")")
+            print("catalog: \(CatalogLocation.redacted(location))\(existed ? " (already there)" : " (created)")")
             print("local settings: \(engine.localStore.path)")
             print("site id: \(engine.siteID)")
         }
@@ -24,31 +26,33 @@ struct SettingsCommand: AsyncParsableCommand {
         subcommands: [Import.self, Export.self, Show.self])
 
     struct Import: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Replace the studio settings with a YAML file.")
+        static let configuration = CommandConfiguration(
+            abstract: "Replace the studio settings with a YAML file (checked whole first: nothing is stored if any key is wrong).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The studio settings YAML file.") var file: String
+        @Flag(name: .customLong("replace-all"),
+              help: "Accept an empty file, or one that drops roots or enabled flags projects have now.")
+        var replaceAll = false
 
         func run() async throws {
             try await reportingErrors {
                 let engine = try global.open()
-                let text: String
-                do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
-                    throw SiteSyncError("cannot read \(file): \(error.localizedDescription)")
-                }
-                let warnings = try await engine.importSettings(yaml: text, source: file)
-                for w in warnings { FileHandle.standardError.write(Data("sitesync: warning: \(w)\n".utf8)) }
-                let studio = try await engine.studioSettings()
-                print("imported \(file): \(studio.siteDefinitions.count) site(s), \(studio.projectNames.count) project(s)")
+                let text = try readSettingsFile(file)
+                let result = try await engine.importSettings(yaml: text, source: file, replaceAll: replaceAll)
+                for w in result.warnings { FileHandle.standardError.write(Data("sitesync: warning: \(w)\n".utf8)) }
+                print("imported \(file): \(result.sites) site(s), \(result.projects) project(s)")
             }
         }
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the studio settings as YAML.")
+        static let configuration = CommandConfiguration(abstract: "Print the studio settings as YAML (secrets as *** unless asked).")
         @OptionGroup var global: GlobalOptions
+        @Flag(name: .customLong("include-secrets"), help: "Print passwords and passphrases as they are stored.")
+        var includeSecrets = false
         func run() async throws {
             try await reportingErrors {
-                print(try await global.open().exportSettings(), terminator: "")
+                print(try await global.open().exportSettings(includeSecrets: includeSecrets), terminator: "")
             }
         }
     }
@@ -57,9 +61,11 @@ struct SettingsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the effective settings on this machine (secrets hidden).")
         @OptionGroup var global: GlobalOptions
         @Option(help: "Only this project.") var project: String?
+        @Flag var json = false
         func run() async throws {
             try await reportingErrors {
-                print(try await global.open().showSettings(project: project), terminator: "")
+                let settings = try await global.open().effectiveSettings(project: project)
+                if json { try printJSON(settings) } else { print(settings.yamlText(), terminator: "") }
             }
         }
     }
@@ -73,9 +79,16 @@ struct SiteCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the sites a project can use.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "The project (default: the only one, else the `default` settings).") var project: String?
+        @Flag var json = false
         func run() async throws {
             try await reportingErrors {
-                for site in try await global.open().listSites(project: project) {
+                let engine = try global.open()
+                let sites = try await engine.listSites(project: project)
+                if json {
+                    try printJSON(SiteListJSON(project: try await engine.defaultProjectName(project), sites: sites))
+                    return
+                }
+                for site in sites {
                     let roots = site.rootPaths.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
                     var line = "\(site.config.name)\t\(site.config.provider)\t\(roots.isEmpty ? "-" : roots)"
                     if !site.alternates.isEmpty { line += "\talternates: \(site.alternates.joined(separator: ","))" }
@@ -171,9 +184,12 @@ struct ProjectCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List projects.")
         @OptionGroup var global: GlobalOptions
+        @Flag var json = false
         func run() async throws {
             try await reportingErrors {
-                for p in try await global.open().listProjects() {
+                let projects = try await global.open().listProjects()
+                if json { try printJSON(ProjectListJSON(projects)); return }
+                for p in projects {
                     let state = !p.enabled ? "disabled" : (p.paused ? "paused" : "enabled")
                     print("\(p.name)\t\(state)\tactive=\(p.activeSite)\tremote=\(p.remoteSite)")
                 }
@@ -203,5 +219,21 @@ struct ProjectCommand: AsyncParsableCommand {
                 print("project \(name) disabled")
             }
         }
+    }
+}
+
+/// A settings file's text, or one line saying why it cannot be read.
+func readSettingsFile(_ file: String) throws -> String {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory) else {
+        throw SiteSyncError(.notFound, "\(file) does not exist; give the studio settings YAML file (e.g. studio.yaml)")
+    }
+    if isDirectory.boolValue {
+        throw SiteSyncError(.invalidInput, "\(file) is a folder; give the studio settings YAML file inside it (e.g. \(file)/studio.yaml)")
+    }
+    do {
+        return try String(contentsOfFile: file, encoding: .utf8)
+    } catch {
+        throw SiteSyncError(.invalidInput, "cannot read \(file) as UTF-8 text: \(error.localizedDescription)")
     }
 }

@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SiteSyncAPI
 import SiteSyncEngine
+import SiteSyncModel
+import SiteSyncStandard
 
 @main
 struct SiteSyncCommand: AsyncParsableCommand {
@@ -9,8 +12,12 @@ struct SiteSyncCommand: AsyncParsableCommand {
         commandName: "sitesync",
         abstract: "Keeps published files in sync between sites: workstations, the studio disk, SFTP, cloud.",
         discussion: """
-            The catalog is \(SiteSyncEnvironment.fromProcess().catalogPath) unless --catalog or SITESYNC_CATALOG says \
-            otherwise; this machine's settings are in SITESYNC_LOCAL_SETTINGS or ~/.config/sitesync/local.yaml.
+            The catalog is \(CatalogLocation.redacted(SiteSyncEnvironment.fromProcess().catalogLocation)) unless --catalog \
+            or SITESYNC_CATALOG says otherwise; this machine's settings are in SITESYNC_LOCAL_SETTINGS or \
+            ~/.config/sitesync/local.yaml.
+            Exit codes: 0 done; 1 failed (a file ran out of tries, an internal error); 2 invalid input or settings; \
+            3 not found; 4 conflict (already published, last copy); 5 unavailable (a site or the catalog cannot be \
+            reached now); 64 the command line itself is malformed.
             """,
         subcommands: [
             InitCommand.self, SettingsCommand.self, SiteCommand.self, LocalCommand.self, ProjectCommand.self,
@@ -22,7 +29,7 @@ struct SiteSyncCommand: AsyncParsableCommand {
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(help: "The catalog file (default: SITESYNC_CATALOG or ~/.local/share/sitesync/catalog.sqlite).")
+    @Option(help: "The catalog: a file (or sqlite:PATH); default SITESYNC_CATALOG or ~/.local/share/sitesync/catalog.sqlite.")
     var catalog: String?
 
     @Option(name: .customLong("local-settings"), help: "This machine's settings file (default: SITESYNC_LOCAL_SETTINGS or ~/.config/sitesync/local.yaml).")
@@ -37,11 +44,12 @@ struct GlobalOptions: ParsableArguments {
 
     func open(create: Bool = false, logLevel: Logger.Level = .warning) throws -> SiteSync {
         CLILogging.bootstrap(verbose ? .debug : logLevel)
-        return try SiteSync.open(environment, create: create, logger: Logger(label: "sitesync"))
+        return try SiteSyncStandard.open(environment, create: create, logger: Logger(label: "sitesync"))
     }
 }
 
-/// Every command's errors end as one line on stderr and a non-zero exit.
+/// Every command's errors end as one line on stderr (one per problem in a settings file) and the exit code of
+/// the error's kind.
 func reportingErrors(_ body: () async throws -> Void) async throws {
     do {
         try await body()
@@ -51,13 +59,13 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
         throw error
     } catch {
         FileHandle.standardError.write(Data("sitesync: error: \(error)\n".utf8))
-        throw ExitCode(1)
+        throw ExitCode(ErrorKind.of(error).exitCode)
     }
 }
 
-func printJSON(_ value: Any) throws {
-    let data = try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-    print(String(decoding: data, as: UTF8.self))
+/// Prints one of the shared API values as JSON.
+func printJSON<T: Encodable>(_ value: T) throws {
+    print(try APIJSON.encode(value))
 }
 
 /// `NAME=PATH` pairs of --root.
@@ -65,7 +73,7 @@ func parseRoots(_ values: [String]) throws -> [String: String] {
     var roots: [String: String] = [:]
     for value in values {
         guard let eq = value.firstIndex(of: "="), eq != value.startIndex else {
-            throw SiteSyncError("--root \(value): write it as NAME=PATH, e.g. --root work=/mnt/projects")
+            throw SiteSyncError(.invalidInput, "--root \(value): write it as NAME=PATH, e.g. --root work=/mnt/projects")
         }
         roots[String(value[..<eq])] = String(value[value.index(after: eq)...])
     }

@@ -163,35 +163,3 @@ public struct WorkItem: Sendable, Equatable {
 
     public var key: FileKey { FileKey(fileID: file.id, site: target) }
 }
-
-public enum CatalogError: Error, CustomStringConvertible, Equatable {
-    case duplicateRepresentation(existingID: String, RepresentationContext)
-    case duplicatePath(String)
-    case unknownProject(String)
-    case unknownRepresentation(String)
-    case siteAlreadyPresent(site: String, representationID: String)
-    case siteNotPresent(site: String, representationID: String)
-    case lastCopy(site: String, path: String)
-    case storage(String)
-
-    public var description: String {
-        switch self {
-        case .duplicateRepresentation(let id, let c):
-            return "\(c.project)/\(c.folder)/\(c.product) v\(c.version) '\(c.name)' is already published (representation \(id)); publish a new version instead"
-        case .duplicatePath(let p):
-            return "another representation already has a file at \(p); publish under a different name or version"
-        case .unknownProject(let p):
-            return "project '\(p)' does not exist; create it with `sitesync project add \(p) --root work=PATH`"
-        case .unknownRepresentation(let id):
-            return "no representation '\(id)' in the catalog (see `sitesync status`)"
-        case .siteAlreadyPresent(let site, let id):
-            return "representation \(id) is already on site '\(site)'; use --force to queue it again"
-        case .siteNotPresent(let site, let id):
-            return "representation \(id) has no copy on site '\(site)'"
-        case .lastCopy(let site, let path):
-            return "refusing: site '\(site)' (with its alternates) holds the only synced copy of \(path); sync it to another site first"
-        case .storage(let message):
-            return "catalog error: \(message)"
-        }
-    }
-}

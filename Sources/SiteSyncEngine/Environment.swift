@@ -1,12 +1,11 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import SiteSyncModel
 
-/// Where this machine keeps things, from the environment: the catalog, the local settings file, the site id.
+/// Where this machine keeps things, from the environment: the catalog, the local settings file, the site id, and
+/// the clock the engine reads.
 public struct SiteSyncEnvironment: Sendable {
-    public var catalogPath: String
+    /// The catalog: a file path or `sqlite:PATH` (the embedded default), or a database URL.
+    public var catalogLocation: String
     public var localSettingsPath: String
     /// `SITESYNC_SITE_ID`: makes this process act as that site (a background service for `studio`).
     public var siteIDOverride: String?
@@ -15,28 +14,43 @@ public struct SiteSyncEnvironment: Sendable {
     public var leaseDuration: TimeInterval
     /// How often a server looks for work queued by other processes.
     public var pollInterval: TimeInterval
+    public var clock: any WallClock
 
-    public init(catalogPath: String, localSettingsPath: String, siteIDOverride: String? = nil,
-                stagingDirectory: String? = nil, leaseDuration: TimeInterval = 60, pollInterval: TimeInterval = 0.1) {
-        self.catalogPath = catalogPath
+    public init(catalogLocation: String, localSettingsPath: String, siteIDOverride: String? = nil,
+                stagingDirectory: String? = nil, leaseDuration: TimeInterval = 60, pollInterval: TimeInterval = 0.1,
+                clock: any WallClock = SystemClock()) {
+        self.catalogLocation = catalogLocation
         self.localSettingsPath = localSettingsPath
         self.siteIDOverride = siteIDOverride
-        self.stagingDirectory = stagingDirectory
-            ?? (URL(fileURLWithPath: catalogPath).deletingLastPathComponent().appendingPathComponent("staging").path)
+        self.stagingDirectory = stagingDirectory ?? Self.defaultStaging(catalogLocation: catalogLocation)
         self.leaseDuration = leaseDuration
         self.pollInterval = pollInterval
+        self.clock = clock
+    }
+
+    /// Beside a catalog file; under the data folder for a catalog that is not a file.
+    static func defaultStaging(catalogLocation: String) -> String {
+        if let file = CatalogLocation.filePath(catalogLocation) {
+            return URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent("staging").path
+        }
+        return "\(dataHome(ProcessInfo.processInfo.environment))/sitesync/staging"
+    }
+
+    static func dataHome(_ env: [String: String]) -> String {
+        let home = env["HOME"] ?? NSHomeDirectory()
+        return env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.local/share"
     }
 
     /// Defaults follow the XDG base directories; each can be overridden by a variable or a flag.
     public static func fromProcess(catalog: String? = nil, localSettings: String? = nil) -> SiteSyncEnvironment {
         let env = ProcessInfo.processInfo.environment
         let home = env["HOME"] ?? NSHomeDirectory()
-        let dataHome = env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.local/share"
         let configHome = env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(home)/.config"
-        let catalogPath = catalog ?? env["SITESYNC_CATALOG"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(dataHome)/sitesync/catalog.sqlite"
+        let location = catalog ?? env["SITESYNC_CATALOG"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "\(dataHome(env))/sitesync/catalog.sqlite"
         let localPath = localSettings ?? env["SITESYNC_LOCAL_SETTINGS"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(configHome)/sitesync/local.yaml"
         let lease = env["SITESYNC_LEASE_SECONDS"].flatMap(Double.init) ?? 60
-        return SiteSyncEnvironment(catalogPath: absolute(catalogPath), localSettingsPath: absolute(localPath),
+        return SiteSyncEnvironment(catalogLocation: CatalogLocation.absolute(location), localSettingsPath: absolute(localPath),
                                    siteIDOverride: env["SITESYNC_SITE_ID"].flatMap { $0.isEmpty ? nil : $0 },
                                    leaseDuration: max(1, lease))
     }
@@ -46,64 +60,29 @@ public struct SiteSyncEnvironment: Sendable {
     }
 }
 
-/// Reads and writes this machine's local settings file.
-public struct LocalSettingsStore: Sendable {
-    public let path: String
-
-    public init(path: String) {
-        self.path = path
+/// How a catalog location reads: a plain path or `sqlite:PATH` is a file; `scheme://…` is a database URL.
+public enum CatalogLocation {
+    /// The file of a file catalog; nil for a URL.
+    public static func filePath(_ location: String) -> String? {
+        if location.hasPrefix("sqlite:") { return String(location.dropFirst("sqlite:".count)) }
+        return location.contains("://") ? nil : location
     }
 
-    public var exists: Bool { FileManager.default.fileExists(atPath: path) }
-
-    public func load() throws -> LocalSettings {
-        guard exists else { return LocalSettings() }
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw SettingsError(path, "cannot read the local settings file: \(error.localizedDescription)")
-        }
-        return try LocalSettings(yaml: text, source: path)
+    /// A relative file path made absolute (a URL as it is).
+    public static func absolute(_ location: String) -> String {
+        guard let file = filePath(location) else { return location }
+        let full = SiteSyncEnvironment.absolute(file)
+        return location.hasPrefix("sqlite:") ? "sqlite:" + full : full
     }
+}
 
-    /// Written to a temporary file and renamed, so a crash never leaves half a settings file.
-    public func save(_ settings: LocalSettings) throws {
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        do {
-            try Data(settings.yamlText().utf8).write(to: temporary)
-            guard rename(temporary.path, url.path) == 0 else {
-                throw SettingsError(path, "cannot save the local settings: \(String(cString: strerror(errno)))")
-            }
-        } catch let error as SettingsError {
-            throw error
-        } catch {
-            throw SettingsError(path, "cannot save the local settings: \(error.localizedDescription)")
-        }
-    }
-
-    /// This machine's site id: `SITESYNC_SITE_ID`, else the stored one, else a new one that is stored.
-    public func siteID(override: String?) throws -> String {
-        if let override {
-            try Names.validateSite(override, at: "SITESYNC_SITE_ID")
-            return override
-        }
-        var settings = try load()
-        if let id = settings.siteID { return id }
-        let id = Self.newSiteID()
-        settings.siteID = id
-        try save(settings)
-        return id
-    }
-
-    /// `ws-<host>-<4 hex>`: readable in a queue view, unique across a studio.
-    static func newSiteID() -> String {
-        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
-        let clean = String(host.lowercased().unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) || $0 == "-" }
-            .map(Character.init)).prefix(24)
-        let suffix = String(UInt16.random(in: 0...UInt16.max), radix: 16)
-        return "ws-\(clean.isEmpty ? "host" : String(clean))-\(String(repeating: "0", count: 4 - suffix.count))\(suffix)"
+extension CatalogLocation {
+    /// The location as it may be shown: a password in a URL becomes `***`.
+    public static func redacted(_ location: String) -> String {
+        guard let schemeEnd = location.range(of: "://"),
+              let at = location[schemeEnd.upperBound...].firstIndex(of: "@") else { return location }
+        let userInfo = location[schemeEnd.upperBound..<at]
+        guard let colon = userInfo.firstIndex(of: ":") else { return location }
+        return String(location[..<location.index(after: colon)]) + "***" + String(location[at...])
     }
 }

@@ -24,6 +24,18 @@ public struct DriveSettings: Sendable {
 
     public static let chunkUnit = 256 * 1024
 
+    /// The keys of a `gdrive` site.
+    public static let schema = ProviderSchema(provider: GoogleDriveProvider.name, options: [
+        OptionSpec("credentials_file", .path, required: true, help: "the service account's JSON key file"),
+        OptionSpec("chunk_size", .size, default: "8M", help: "resumable-upload chunk, a multiple of 256K"),
+        OptionSpec("requests_per_second", .number, default: "10", range: 0.01...10_000, help: "request budget for this site"),
+        OptionSpec("session_dir", .path, help: "where upload sessions are kept (default ~/.cache/sitesync/gdrive-sessions)"),
+        OptionSpec("api_base_url", .url, default: "https://www.googleapis.com", help: "Drive API address (tests, proxies)"),
+        OptionSpec("upload_base_url", .url, help: "Drive upload address (default: api_base_url)"),
+        OptionSpec("token_url", .url, help: "OAuth token address (default: the key's token_uri)"),
+        OptionSpec("retry_base", .number, default: "1", range: 0...600, help: "seconds of the first wait after a rate limit"),
+    ])
+
     public init(site config: SiteConfig, platform: Platform) throws {
         let text = config.optionText
         func fail(_ key: String, _ problem: String) -> ProviderError {

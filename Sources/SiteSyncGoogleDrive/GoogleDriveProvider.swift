@@ -42,11 +42,14 @@ public final class GoogleDriveProvider: StorageProvider {
         tree = DriveTree(client: client, logger: logger)
     }
 
-    public static func register(in registry: inout ProviderRegistry) {
-        registry.register(name, defaultConcurrency: defaultConcurrency) { site, platform in
+    public static let description = ProviderDescription(
+        schema: DriveSettings.schema,
+        capabilities: [.resumableDownloads, .reportsContentHash],
+        defaultConcurrency: defaultConcurrency,
+        summary: "a folder on Google Drive (My Drive or a shared drive) through a service account",
+        make: { site, platform in
             try GoogleDriveProvider(site: site, platform: platform)
-        }
-    }
+        })
 
     public func check() async throws -> [String] {
         guard !settings.roots.isEmpty else {
@@ -85,6 +88,11 @@ public final class GoogleDriveProvider: StorageProvider {
         var replacing: String?
     }
 
+    /// Removes a finished or dead session's file.
+    static func forget(_ sessionPath: String) async {
+        _ = try? await BlockingIO.run { _ in try? FileManager.default.removeItem(atPath: sessionPath) }
+    }
+
     func sessionFile(for path: String) -> String {
         let key = SHA256.hash(data: Data("\(siteName)\n\(path)".utf8)).map { String(format: "%02x", $0) }.joined()
         return "\(settings.sessionDirectory)/\(key).json"
@@ -99,7 +107,9 @@ public final class GoogleDriveProvider: StorageProvider {
 
         // Resume a persisted session for the same content, else start one: a new file, or a new revision of the
         // existing one (overwrite keeps the file's id, and its sharing, as Drive users expect).
-        var session: Session? = (FileManager.default.contents(atPath: sessionPath)).flatMap { try? JSONDecoder().decode(Session.self, from: $0) }
+        var session: Session? = try await BlockingIO.run { _ in
+            FileManager.default.contents(atPath: sessionPath).flatMap { try? JSONDecoder().decode(Session.self, from: $0) }
+        }
         if let s = session, s.size != expected.size || s.sha256 != expected.sha256 { session = nil }
         var offset: Int64 = 0
         var finished: [String: Any]?
@@ -122,26 +132,23 @@ public final class GoogleDriveProvider: StorageProvider {
                 let existing = try await tree.children(named: name, in: parent, folders: false).first?.id
                 s = try await startSession(name: name, parent: parent, replacing: existing, size: expected.size, sha256: expected.sha256)
             }
-            try FileManager.default.createDirectory(atPath: settings.sessionDirectory, withIntermediateDirectories: true)
-            try JSONEncoder().encode(s).write(to: URL(fileURLWithPath: sessionPath))
+            let directory = settings.sessionDirectory
+            try await BlockingIO.run { _ in
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try JSONEncoder().encode(s).write(to: URL(fileURLWithPath: sessionPath))
+            }
             session = s
         }
         guard let session else { return }
 
-        let input = open(localFile, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw ProviderError(.notFound, "cannot read \(localFile): \(LocalFiles.errnoMessage())") }
-        defer { close(input) }
+        let input = try await BlockingFile.openForReading(localFile)
+        defer { input.close() }
         // Every byte is hashed once, in order, also those Google already has (a resumed session).
         var sha = SHA256()
         var md5 = Insecure.MD5()
         var hashed: Int64 = 0
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: settings.chunkSize, alignment: 16)
-        defer { buffer.deallocate() }
-        func read(at position: Int64, count: Int) throws -> Data {
-            guard count > 0 else { return Data() }
-            let n = pread(input, buffer.baseAddress, count, off_t(position))
-            guard n == count else { throw ProviderError(.transient, "cannot read \(localFile): \(LocalFiles.errnoMessage())") }
-            return Data(bytes: buffer.baseAddress!, count: n)
+        func read(at position: Int64, count: Int) async throws -> Data {
+            try await input.read(at: position, count: count)
         }
         func hash(_ data: Data, at position: Int64) {
             let end = position + Int64(data.count)
@@ -154,21 +161,21 @@ public final class GoogleDriveProvider: StorageProvider {
         while hashed < offset {
             try Task.checkCancellation()
             let count = Int(min(Int64(settings.chunkSize), offset - hashed))
-            hash(try read(at: hashed, count: count), at: hashed)
+            hash(try await read(at: hashed, count: count), at: hashed)
         }
         let throttle = Throttle(settings.bytesPerSecond)
         let startOffset = offset
         while finished == nil {
             try Task.checkCancellation()
             let length = Int(min(Int64(settings.chunkSize), expected.size - offset))
-            let chunk = try read(at: offset, count: length)
+            let chunk = try await read(at: offset, count: length)
             hash(chunk, at: offset)
             let end = offset + Int64(length)
             if end == expected.size {
                 // The last chunk commits the file: send it only if what was read matches the catalog.
                 let local = ContentDigest(size: hashed, sha256: LocalFiles.hex(sha.finalize()))
                 guard local == expected else {
-                    try? FileManager.default.removeItem(atPath: sessionPath)
+                    await Self.forget(sessionPath)
                     await cancel(session)
                     throw ProviderError(.integrity, "\(localFile) does not match the catalog: read \(local), expected \(expected)")
                 }
@@ -189,7 +196,7 @@ public final class GoogleDriveProvider: StorageProvider {
             case 308:
                 offset = Self.acknowledged(response.headers)
             default:
-                try? FileManager.default.removeItem(atPath: sessionPath)
+                await Self.forget(sessionPath)
                 throw ProviderError(.transient, "upload \(path): the upload session expired; it starts again on the next try")
             }
             progress(offset)
@@ -198,9 +205,9 @@ public final class GoogleDriveProvider: StorageProvider {
         }
         while hashed < expected.size {  // a session found complete on resume
             let count = Int(min(Int64(settings.chunkSize), expected.size - hashed))
-            hash(try read(at: hashed, count: count), at: hashed)
+            hash(try await read(at: hashed, count: count), at: hashed)
         }
-        try? FileManager.default.removeItem(atPath: sessionPath)
+        await Self.forget(sessionPath)
         progress(expected.size)
 
         let metadata = finished ?? [:]
@@ -309,11 +316,8 @@ public final class GoogleDriveProvider: StorageProvider {
         let id = file.id
         let size = file.size
         // Continue after what an earlier attempt kept (with `Range`); the hash still covers every byte.
-        let (output, kept, prefixHash) = continuing
-            ? try PartialDownload.open(destination, remoteSize: size)
-            : (open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), Int64(0), SHA256())
-        guard output >= 0 else { throw ProviderError(.transient, "cannot write \(destination): \(LocalFiles.errnoMessage())") }
-        defer { close(output) }
+        let (output, kept, prefixHash) = try await BlockingFile.openForDownload(destination, remoteSize: size, continuing: continuing)
+        defer { output.close() }
         var sha = prefixHash
         var done: Int64 = kept
         if kept > 0 { progress(kept) }
@@ -343,17 +347,14 @@ public final class GoogleDriveProvider: StorageProvider {
                 }
                 if done > 0 && status == 200 {
                     // The server ignored Range: start over.
-                    ftruncate(output, 0)
-                    lseek(output, 0, SEEK_SET)
+                    try await output.truncate()
                     sha = SHA256()
                     done = 0
                 }
                 for try await buffer in response.body {
                     try Task.checkCancellation()
-                    try buffer.withUnsafeReadableBytes { bytes in
-                        sha.update(bufferPointer: bytes)
-                        try LocalFiles.writeAll(output, bytes, path: destination)
-                    }
+                    buffer.withUnsafeReadableBytes { sha.update(bufferPointer: $0) }
+                    try await output.append(contentsOf: buffer.readableBytesView)
                     done += Int64(buffer.readableBytes)
                     progress(done)
                     let wait = throttle.delay(after: done - kept)
@@ -372,7 +373,7 @@ public final class GoogleDriveProvider: StorageProvider {
                 try await client.backoff(drops, retryAfter: nil)
             }
         }
-        guard fsync(output) == 0 else { throw ProviderError(.transient, "cannot flush \(destination)") }
+        try await output.sync()
         return ContentDigest(size: done, sha256: LocalFiles.hex(sha.finalize()))
     }
 

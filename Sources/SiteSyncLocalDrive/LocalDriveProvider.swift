@@ -21,11 +21,13 @@ public struct LocalDriveProvider: StorageProvider {
         bytesPerSecond = site.bandwidthLimit
     }
 
-    public static func register(in registry: inout ProviderRegistry) {
-        registry.register(name, defaultConcurrency: defaultConcurrency) { site, platform in
-            LocalDriveProvider(site: site, platform: platform)
-        }
-    }
+    /// No keys beyond the common ones: a local folder needs only its roots.
+    public static let description = ProviderDescription(
+        schema: ProviderSchema(provider: name, options: []),
+        capabilities: [.localFolder],
+        defaultConcurrency: defaultConcurrency,
+        summary: "a folder on this machine: a local disk, a mounted NAS or VPN share",
+        make: { site, platform in LocalDriveProvider(site: site, platform: platform) })
 
     public func check() async throws -> [String] {
         guard !roots.isEmpty else {
@@ -57,21 +59,10 @@ public struct LocalDriveProvider: StorageProvider {
     public func upload(localFile: String, to path: String, expected: ContentDigest,
                        progress: @escaping ProgressHandler) async throws {
         let limit = bytesPerSecond
-        try await BlockingIO.run { flag in
-            let folder = (path as NSString).deletingLastPathComponent
-            try LocalFiles.createDirectories(folder)
-            let temporary = LocalFiles.temporaryPath(for: path)
-            do {
-                let digest = try LocalFiles.copy(from: localFile, to: temporary, bytesPerSecond: limit, flag: flag,
-                                                 progress: progress)
-                guard digest == expected else {
-                    throw ProviderError(.integrity,
-                        "\(localFile) does not match the catalog: read \(digest), expected \(expected)")
-                }
-                try LocalFiles.rename(temporary, to: path)
-            } catch {
-                LocalFiles.remove(temporary)
-                throw error
+        let write = VerifiedLocalWrite(to: path, expected: expected, source: localFile)
+        _ = try await BlockingIO.run { flag in
+            try write.run { temporary in
+                try LocalFiles.copy(from: localFile, to: temporary, bytesPerSecond: limit, flag: flag, progress: progress)
             }
         }
     }

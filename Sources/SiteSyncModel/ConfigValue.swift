@@ -32,6 +32,57 @@ public enum ConfigValue: Sendable, Equatable {
         mapValue?[key]
     }
 
+    /// A whole number, also when written as text ("3"): OpenPype stored numbers as text and studios migrate from it.
+    public var integerValue: Int? {
+        switch self {
+        case .int(let i): return i
+        case .string(let s): return Int(s.trimmingCharacters(in: .whitespaces))
+        case .double(let d): return d == d.rounded() && abs(d) < 1e15 ? Int(d) : nil
+        default: return nil
+        }
+    }
+
+    public var numberValue: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        case .string(let s): return Double(s.trimmingCharacters(in: .whitespaces))
+        default: return nil
+        }
+    }
+
+    public var booleanValue: Bool? {
+        switch self {
+        case .bool(let b): return b
+        case .string(let s) where ["true", "yes", "on"].contains(s.lowercased()): return true
+        case .string(let s) where ["false", "no", "off"].contains(s.lowercased()): return false
+        default: return nil
+        }
+    }
+
+    /// A copy with one value set at a key path, creating maps on the way.
+    public func setting(_ path: [String], to value: ConfigValue) -> ConfigValue {
+        guard let key = path.first else { return value }
+        var m = mapValue ?? [:]
+        m[key] = (m[key] ?? .map([:])).setting(Array(path.dropFirst()), to: value)
+        return .map(m)
+    }
+
+    /// What a secret is shown as.
+    public static let hiddenSecret = "***"
+
+    /// A copy with the values of `secretKeys` replaced by `***`, at any depth.
+    public func redacted(secretKeys: Set<String>) -> ConfigValue {
+        switch self {
+        case .map(let m):
+            return .map(Dictionary(uniqueKeysWithValues: m.map { k, v in
+                (k, secretKeys.contains(k) && v != .null ? .string(Self.hiddenSecret) : v.redacted(secretKeys: secretKeys))
+            }))
+        case .list(let l): return .list(l.map { $0.redacted(secretKeys: secretKeys) })
+        default: return self
+        }
+    }
+
     /// `overlay` wins; maps merge key by key, everything else is replaced whole.
     public func merged(with overlay: ConfigValue?) -> ConfigValue {
         guard let overlay else { return self }
@@ -62,34 +113,79 @@ public struct SettingsError: Error, CustomStringConvertible, Equatable, Sendable
 }
 
 extension ConfigValue {
-    /// Parses a YAML document. An empty document is an empty map.
+    /// Values a document may expand to beyond one per byte of its text. Aliases can make a few hundred bytes
+    /// expand to billions of values (a "YAML bomb"); settings never need more than this.
+    static let expansionAllowance = 100_000
+
+    /// Parses a YAML document. An empty document is an empty map. Aliases and merge keys (`<<: *base`) are
+    /// expanded, within a budget; a key written twice in one map is refused.
     public static func parseYAML(_ text: String, source: String) throws -> ConfigValue {
         let node: Node?
         do {
-            node = try Yams.compose(yaml: text)
+            // The basic resolver: scalars are typed by `plain(_:)` below (YAML 1.2 core schema), so Yams' regex
+            // tag resolution would only cost time (half of a large import).
+            node = try Yams.compose(yaml: text, .basic)
         } catch {
-            throw SettingsError(source, "is not valid YAML: \(error)")
+            throw SettingsError(source, "is not valid YAML: \(oneLine(error))")
         }
         guard let node else { return .map([:]) }
-        return try ConfigValue(node: node, path: source)
+        var budget = text.utf8.count + expansionAllowance
+        return try ConfigValue(node: node, path: source, budget: &budget)
     }
 
-    init(node: Node, path: String) throws {
+    /// libyaml's message without the quoted document Yams appends: the problem and where it is.
+    static func oneLine(_ error: any Error) -> String {
+        let lines = "\(error)".split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard var first = lines.first else { return "\(error)" }
+        if let context = lines.firstIndex(of: "Context:"),
+           let line = lines[context...].last(where: { $0.contains(" in line ") }),
+           let at = line.range(of: "in line ") {
+            first += " (\(line[at.lowerBound...]))"
+        }
+        return first
+    }
+
+    init(node: Node, path: String, budget: inout Int) throws {
+        budget -= 1
+        guard budget >= 0 else {
+            throw SettingsError(path, "the document expands to far more values than its text holds (YAML aliases nested into a bomb?); write the values out")
+        }
         switch node {
         case .scalar(let scalar):
             // YAML 1.2 core schema for plain scalars; quoted scalars are always text.
             self = scalar.style == .plain ? ConfigValue.plain(scalar.string) : .string(scalar.string)
         case .sequence(let seq):
-            self = .list(try seq.enumerated().map { try ConfigValue(node: $0.element, path: "\(path)[\($0.offset)]") })
+            var items: [ConfigValue] = []
+            items.reserveCapacity(seq.count)
+            for (i, element) in seq.enumerated() {
+                items.append(try ConfigValue(node: element, path: "\(path)[\(i)]", budget: &budget))
+            }
+            self = .list(items)
         case .mapping(let mapping):
             var out: [String: ConfigValue] = [:]
+            var merged: [String: ConfigValue] = [:]
+            out.reserveCapacity(mapping.count)
             for (key, value) in mapping {
-                guard let k = key.string else { throw SettingsError(path, "map keys must be strings") }
-                out[k] = try ConfigValue(node: value, path: "\(path).\(k)")
+                guard let k = key.string else { throw SettingsError(path, "map keys must be text") }
+                let child = try ConfigValue(node: value, path: path.isEmpty ? k : "\(path).\(k)", budget: &budget)
+                if k == "<<" {
+                    // A merge key: the keys of the map(s) it names, where this map does not set them itself.
+                    let sources: [ConfigValue]
+                    if case .list(let l) = child { sources = l } else { sources = [child] }
+                    for source in sources {
+                        guard case .map(let m) = source else { throw SettingsError("\(path).<<", "a merge key takes a map or a list of maps") }
+                        for (mk, mv) in m where merged[mk] == nil { merged[mk] = mv }
+                    }
+                    continue
+                }
+                guard out.updateValue(child, forKey: k) == nil else {
+                    throw SettingsError(path.isEmpty ? k : "\(path).\(k)", "is written twice; keep one")
+                }
             }
+            for (k, v) in merged where out[k] == nil { out[k] = v }
             self = .map(out)
         case .alias:
-            throw SettingsError(path, "YAML aliases are not supported; write the value out")
+            throw SettingsError(path, "YAML aliases are not supported here; write the value out")
         }
     }
 
@@ -105,24 +201,29 @@ extension ConfigValue {
         return .string(text)
     }
 
-    /// YAML with sorted keys, so exports are stable and diff well.
+    /// YAML with sorted keys, so exports are stable and diff well. `node()` sorts them: Yams' own `sortKeys`
+    /// looks every key up again by a linear search, which made a 60,000-site export take minutes.
     public func yamlText() -> String {
-        (try? Yams.serialize(node: node(), sortKeys: true)) ?? ""
+        (try? Yams.serialize(node: node(), sortKeys: false)) ?? ""
     }
 
     func node() -> Node {
+        // Tags are given, not resolved: Yams' default resolver runs regular expressions on every scalar.
+        func scalar(_ text: String, _ tag: Tag.Name, _ style: Node.Scalar.Style = .plain) -> Node {
+            Node(text, Tag(tag, .basic), style)
+        }
         switch self {
         case .string(let s):
             // Quote text that would otherwise read back as a number, a bool or null.
             let plain = ConfigValue.plain(s) == .string(s) && !s.isEmpty
-            return Node(s, Tag(.str), plain ? .plain : .doubleQuoted)
-        case .int(let i): return Node(String(i))
-        case .double(let d): return Node(String(d))
-        case .bool(let b): return Node(b ? "true" : "false")
-        case .null: return Node("null")
-        case .list(let l): return .sequence(.init(l.map { $0.node() }))
+            return scalar(s, .str, plain ? .plain : .doubleQuoted)
+        case .int(let i): return scalar(String(i), .int)
+        case .double(let d): return scalar(String(d), .float)
+        case .bool(let b): return scalar(b ? "true" : "false", .bool)
+        case .null: return scalar("null", .null)
+        case .list(let l): return .sequence(.init(l.map { $0.node() }, Tag(.seq, .basic)))
         case .map(let m):
-            return .mapping(.init(m.sorted { $0.key < $1.key }.map { (Node($0.key), $0.value.node()) }))
+            return .mapping(.init(m.sorted { $0.key < $1.key }.map { (scalar($0.key, .str), $0.value.node()) }, Tag(.map, .basic)))
         }
     }
 }
@@ -154,35 +255,20 @@ struct ConfigReader {
 
     func bool(_ k: String) throws -> Bool? {
         guard let v = map[k], v != .null else { return nil }
-        switch v {
-        case .bool(let b): return b
-        case .string(let s) where ["true", "yes", "on"].contains(s.lowercased()): return true
-        case .string(let s) where ["false", "no", "off"].contains(s.lowercased()): return false
-        default: throw SettingsError(key(k), "expected true or false")
-        }
+        guard let b = v.booleanValue else { throw SettingsError(key(k), "expected true or false") }
+        return b
     }
 
-    /// Accepts numbers written as text too ("3"): OpenPype stored these as text and studios migrate from it.
     func int(_ k: String) throws -> Int? {
         guard let v = map[k], v != .null else { return nil }
-        switch v {
-        case .int(let i): return i
-        case .string(let s): if let i = Int(s.trimmingCharacters(in: .whitespaces)) { return i }
-        case .double(let d): if d == d.rounded() { return Int(d) }
-        default: break
-        }
-        throw SettingsError(key(k), "expected a whole number")
+        guard let i = v.integerValue else { throw SettingsError(key(k), "expected a whole number") }
+        return i
     }
 
     func double(_ k: String) throws -> Double? {
         guard let v = map[k], v != .null else { return nil }
-        switch v {
-        case .int(let i): return Double(i)
-        case .double(let d): return d
-        case .string(let s): if let d = Double(s.trimmingCharacters(in: .whitespaces)) { return d }
-        default: break
-        }
-        throw SettingsError(key(k), "expected a number")
+        guard let d = v.numberValue else { throw SettingsError(key(k), "expected a number") }
+        return d
     }
 
     func stringList(_ k: String) throws -> [String]? {

@@ -5,6 +5,18 @@
 public struct PathTemplate: Sendable, Equatable {
     public static let defaultPublish = "{root[work]}/{project}/{folder}/publish/{product}/v{version:03}"
 
+    /// `defaultPublish`, built without parsing (a test checks both agree), so no code path can fail on it.
+    public static let standardPublish = PathTemplate(text: defaultPublish, rootName: "work", pieces: [
+        .field(name: "project", width: nil), .literal("/"), .field(name: "folder", width: nil), .literal("/publish/"),
+        .field(name: "product", width: nil), .literal("/v"), .field(name: "version", width: 3),
+    ])
+
+    init(text: String, rootName: String, pieces: [Piece]) {
+        self.text = text
+        self.rootName = rootName
+        self.pieces = pieces
+    }
+
     enum Piece: Equatable, Sendable {
         case literal(String)
         case field(name: String, width: Int?)

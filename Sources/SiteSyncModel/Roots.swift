@@ -102,3 +102,21 @@ public enum RootlessPath {
         return b == "/" ? "/" + relative : b + "/" + relative
     }
 }
+
+extension RootPath {
+    /// Every path it holds is absolute for its platform (`/…`; on Windows also `P:/…`, `P:\…` or `\\server\…`).
+    /// A relative root would resolve against whatever folder a server happens to start in.
+    public static func isAbsolute(_ path: String, on platform: Platform?) -> Bool {
+        let windows: Bool = {
+            let c = Array(path.unicodeScalars)
+            if c.count >= 3, ("a"..."z").contains(c[0]) || ("A"..."Z").contains(c[0]), c[1] == ":",
+               c[2] == "/" || c[2] == "\\" { return true }
+            return path.hasPrefix("\\\\") || path.hasPrefix("//")
+        }()
+        switch platform {
+        case .windows?: return windows
+        case nil: return path.hasPrefix("/") || windows
+        default: return path.hasPrefix("/")
+        }
+    }
+}

@@ -12,10 +12,18 @@ public struct SiteConfig: Sendable, Equatable {
     /// Every key of the site's settings, provider-specific ones included (`host`, `key_file`, …).
     public var options: [String: ConfigValue]
 
+    /// The provider of the built-in sites: `studio` (each project's roots) and this machine's own site.
     public static let localDrive = "local_drive"
 
-    /// Keys whose values are secrets: they are never printed.
-    public static let secretKeys: Set<String> = ["password", "key_passphrase", "secret", "secret_access_key", "token", "private_key"]
+    /// Keys every site has, whatever its provider.
+    public static let commonOptions: [OptionSpec] = [
+        OptionSpec("provider", .text, required: true, help: "how the site is reached: local_drive, sftp, gdrive, …"),
+        OptionSpec("roots", .text, help: "root name → path on the site, or per platform {linux: …, windows: …, darwin: …}"),
+        OptionSpec("alternative_sites", .names, help: "sites that reach the same files (no transfer between them)"),
+        OptionSpec("enabled", .boolean, default: "true", help: "false keeps the site out of every transfer"),
+        OptionSpec("concurrency", .integer, range: 1...256, help: "transfers at once involving this site (default: the provider's)"),
+        OptionSpec("bandwidth_limit", .size, help: "bytes per second for one transfer, e.g. 50M"),
+    ]
 
     public init(name: String, provider: String, roots: Roots, alternativeSites: [String] = [], enabled: Bool = true,
                 concurrency: Int? = nil, bandwidthLimit: Int64? = nil, options: [String: ConfigValue] = [:]) {
@@ -42,7 +50,7 @@ public struct SiteConfig: Sendable, Equatable {
         for (i, alt) in alternates.enumerated() { try Names.validateSite(alt, at: "\(path).alternative_sites[\(i)]") }
         return SiteConfig(
             name: name, provider: provider,
-            roots: try RootsParser.parse(r.map["roots"] ?? r.map["root"], path: r.key("roots")),
+            roots: try RootsParser.parse(r.map["roots"], path: r.key("roots")),
             alternativeSites: alternates,
             enabled: try r.bool("enabled") ?? true,
             concurrency: concurrency,
@@ -61,28 +69,14 @@ public struct SiteConfig: Sendable, Equatable {
         roots.compactMapValues { $0.path(on: platform) }
     }
 
-    /// The settings of this site as they can be shown to a person: secrets replaced.
-    public var redactedOptions: ConfigValue {
+    /// The settings of this site as they can be shown to a person: the values of `secretKeys` replaced.
+    public func shownOptions(secretKeys: Set<String>) -> ConfigValue {
         var m = options
         m["provider"] = .string(provider)
         m["roots"] = RootsParser.configValue(roots)
         m["alternative_sites"] = .list(alternativeSites.map(ConfigValue.string))
         m["enabled"] = .bool(enabled)
-        return ConfigValue.map(m).redacted()
-    }
-}
-
-extension ConfigValue {
-    /// Replaces the values of secret keys with "***" at any depth.
-    public func redacted() -> ConfigValue {
-        switch self {
-        case .map(let m):
-            return .map(Dictionary(uniqueKeysWithValues: m.map { k, v in
-                (k, SiteConfig.secretKeys.contains(k) ? .string("***") : v.redacted())
-            }))
-        case .list(let l): return .list(l.map { $0.redacted() })
-        default: return self
-        }
+        return ConfigValue.map(m).redacted(secretKeys: secretKeys)
     }
 }
 

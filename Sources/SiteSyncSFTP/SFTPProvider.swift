@@ -38,11 +38,12 @@ public final class SFTPProvider: StorageProvider {
         pool = ConnectionPool(settings: settings, keep: site.concurrency ?? Self.defaultConcurrency)
     }
 
-    public static func register(in registry: inout ProviderRegistry) {
-        registry.register(name, defaultConcurrency: defaultConcurrency) { site, platform in
-            try SFTPProvider(site: site, platform: platform)
-        }
-    }
+    public static let description = ProviderDescription(
+        schema: SFTPSettings.schema,
+        capabilities: [.resumableDownloads],
+        defaultConcurrency: defaultConcurrency,
+        summary: "a folder on an SFTP server (OpenSSH and others), host key verified",
+        make: { site, platform in try SFTPProvider(site: site, platform: platform) })
 
     /// Runs `body` on a pooled connection; a connection that failed in a way that leaves it unusable is dropped,
     /// and the next call opens a new one.

@@ -22,6 +22,19 @@ public struct SFTPSettings: Sendable {
     public var connectTimeout: Int
     public var bytesPerSecond: Int64?
 
+    /// The keys of an `sftp` site.
+    public static let schema = ProviderSchema(provider: SFTPProvider.name, options: [
+        OptionSpec("host", .text, required: true, help: "the server's name or address"),
+        OptionSpec("port", .integer, default: "22", range: 1...65535, help: "the server's SSH port"),
+        OptionSpec("user", .text, required: true, help: "the account to log in as"),
+        OptionSpec("key_file", .path, help: "a private key: ed25519, ECDSA or RSA, OpenSSH or PEM format"),
+        OptionSpec("key_passphrase", .text, secret: true, help: "the passphrase of key_file, if it has one"),
+        OptionSpec("password", .text, secret: true, help: "the account's password, instead of key_file"),
+        OptionSpec("known_hosts", .path, help: "a known_hosts file that must list the server (default ~/.ssh/known_hosts)"),
+        OptionSpec("host_key_fingerprint", .text, help: "the server key's SHA256:… fingerprint, as `sitesync site check` prints it"),
+        OptionSpec("connect_timeout", .integer, default: "15", range: 1...3600, help: "seconds to wait for the server"),
+    ], exactlyOneOf: [["password", "key_file"]])
+
     public init(site config: SiteConfig, platform: Platform) throws {
         func fail(_ key: String, _ problem: String) -> ProviderError {
             ProviderError(.configuration, "sites.\(config.name).\(key): \(problem)")

@@ -64,25 +64,111 @@ struct CLITests {
         }
     }
 
-    @Test("errors are one clear line on stderr with a non-zero exit")
+    @Test("errors are one clear line on stderr, with the exit code of their kind")
     func errors() throws {
         let dir = try TemporaryDirectory("cli")
         let cli = CLI(dir: dir, siteID: "ws-x")
-        var r = try cli.run(["status"], expect: 1)
+        // 3: not found.
+        var r = try cli.run(["status"], expect: 3)
         #expect(r.stderr.contains("no catalog at") && r.stderr.contains("sitesync init"))
         #expect(r.stderr.split(separator: "\n").count == 1)
         try cli.run("init")
+        // 2: invalid input.
         try "sites: {nas: {roots: {work: /x}}}\n".write(toFile: "\(dir.path)/bad.yaml", atomically: true, encoding: .utf8)
-        r = try cli.run(["settings", "import", "\(dir.path)/bad.yaml"], expect: 1)
+        r = try cli.run(["settings", "import", "\(dir.path)/bad.yaml"], expect: 2)
         #expect(r.stderr.contains("sites.nas") && r.stderr.contains("provider"))
-        r = try cli.run(["settings", "import", "\(dir.path)/missing.yaml"], expect: 1)
-        #expect(r.stderr.contains("cannot read"))
-        r = try cli.run(["show", "nope"], expect: 1)
+        r = try cli.run(["settings", "import", "\(dir.path)/missing.yaml"], expect: 3)
+        #expect(r.stderr.contains("does not exist"))
+        r = try cli.run(["settings", "import", dir.path], expect: 2)
+        #expect(r.stderr.contains("is a folder"))
+        r = try cli.run(["show", "nope"], expect: 3)
         #expect(r.stderr.contains("no representation 'nope'"))
-        r = try cli.run(["project", "add", "p", "--root", "work"], expect: 1)
+        r = try cli.run(["project", "add", "p", "--root", "work"], expect: 2)
         #expect(r.stderr.contains("NAME=PATH"))
-        r = try cli.run(["publish", "--project", "ghost", "--folder", "a", "--product", "b", "--version", "1", "--name", "c", "/etc/hostname"], expect: 1)
+        r = try cli.run(["publish", "--project", "ghost", "--folder", "a", "--product", "b", "--version", "1", "--name", "c", "/etc/hostname"], expect: 3)
         #expect(r.stderr.contains("project 'ghost' does not exist"))
+        // 64: the command line itself (ArgumentParser).
+        try cli.run(["publish", "--no-such-flag"], expect: 64)
+        // 4: conflict.
+        try cli.run("project", "add", "p", "--root", "work=\(dir.path)/p")
+        r = try cli.run(["project", "add", "p", "--root", "work=\(dir.path)/p"], expect: 4)
+        #expect(r.stderr.contains("already exists"))
+        // 5: unavailable (the active site's root is missing: an unmounted share).
+        try "x".write(toFile: "\(dir.path)/f.txt", atomically: true, encoding: .utf8)
+        r = try cli.run(["publish", "--project", "p", "--folder", "a", "--product", "b", "--version", "1", "--name", "c", "\(dir.path)/f.txt"], expect: 5)
+        #expect(r.stderr.contains("does not exist or is not a folder"))
+    }
+
+    @Test("a bad settings file is refused whole; the catalog keeps its settings; re-import keeps what the CLI added")
+    func importRefusals() throws {
+        let dir = try TemporaryDirectory("cli")
+        let (admin, _) = try Self.setUp(dir)
+        let before = try admin.run("settings", "export").stdout
+        func refuse(_ yaml: String, _ fragment: String, code: Int32 = 2, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            try yaml.write(toFile: "\(dir.path)/bad.yaml", atomically: true, encoding: .utf8)
+            let r = try admin.run(["settings", "import", "\(dir.path)/bad.yaml"], expect: code, sourceLocation: sourceLocation)
+            #expect(r.stderr.contains(fragment), "\(r.stderr)", sourceLocation: sourceLocation)
+            #expect(try admin.run("settings", "export").stdout == before, sourceLocation: sourceLocation)
+        }
+        try refuse("sites: {nas: {provider: floppy_disk, roots: {work: /x}}}", "sites.nas.provider: unknown provider 'floppy_disk'")
+        try refuse("# nothing but a comment\n", "is empty (or only comments)")
+        try refuse(Self.studioYAML(dir.path).replacingOccurrences(of: "retry_count: 3", with: "retry_count: -1"),
+                   "projects.default.sitesync.retry_count: -1 is out of range")
+        // The project added with `project add` is not in the file: its roots would be lost.
+        try admin.run("project", "add", "aliens", "--root", "work=\(dir.path)/aliens")
+        let withAliens = try admin.run("settings", "export").stdout
+        try Self.studioYAML(dir.path).write(toFile: "\(dir.path)/studio.yaml", atomically: true, encoding: .utf8)
+        let r = try admin.run(["settings", "import", "\(dir.path)/studio.yaml"], expect: 4)
+        #expect(r.stderr.contains("project 'aliens' is not in the file; it would lose roots.work = \(dir.path)/aliens"))
+        #expect(try admin.run("settings", "export").stdout == withAliens)
+        try admin.run("settings", "import", "--replace-all", "\(dir.path)/studio.yaml")
+        #expect(!(try admin.run("settings", "export").stdout.contains("aliens")))
+    }
+
+    @Test("--json of site list, project list, settings show and server come from the shared API types")
+    func moreJSON() throws {
+        let dir = try TemporaryDirectory("cli")
+        let (admin, anna) = try Self.setUp(dir)
+        let sites = try anna.json("site", "list", "--project", "robots", "--json")
+        let list = sites["sites"] as? [[String: Any]] ?? []
+        let vendor = list.first { $0["name"] as? String == "vendor" }
+        #expect(sites["project"] as? String == "robots")
+        #expect(vendor?["alternates"] as? [String] == ["studio"])
+        #expect(vendor?["capabilities"] as? [String] == ["local folder"])
+        let projects = try admin.json("project", "list", "--json")
+        #expect((projects["projects"] as? [[String: Any]])?.first?["name"] as? String == "robots")
+        let settings = try anna.json("settings", "show", "--json", "--project", "robots")
+        #expect(settings["site_id"] as? String == "ws-anna")
+        let summary = try anna.json("server", "--once", "--json")
+        #expect(summary["succeeded"] as? Bool == true && (summary["moved"] as? [Any])?.isEmpty == true)
+    }
+
+    @Test("secrets are hidden by settings show, site list and export (unless --include-secrets)")
+    func secrets() throws {
+        let dir = try TemporaryDirectory("cli")
+        let (admin, _) = try Self.setUp(dir)
+        let yaml = Self.studioYAML(dir.path) + """
+
+            sites:
+              vendor2: {provider: sftp, host: h.example, user: v, password: "hunter2-secret", roots: {work: /upload}}
+            """
+        // A second `sites:` key is refused (written twice): put the site into the first block instead.
+        try yaml.write(toFile: "\(dir.path)/s.yaml", atomically: true, encoding: .utf8)
+        let twice = try admin.run(["settings", "import", "\(dir.path)/s.yaml"], expect: 2).stderr
+        #expect(twice.contains("duplicated key(s): 'sites'") && twice.contains("in line"), "\(twice)")
+        #expect(twice.split(separator: "\n").count == 1, "\(twice)")
+        let fixed = Self.studioYAML(dir.path).replacingOccurrences(of: "sites:\n", with: "sites:\n  vendor2: {provider: sftp, host: h.example, user: v, password: \"hunter2-secret\", roots: {work: /upload}}\n")
+        try fixed.write(toFile: "\(dir.path)/s.yaml", atomically: true, encoding: .utf8)
+        try admin.run("settings", "import", "\(dir.path)/s.yaml")
+        for args in [["settings", "export"], ["settings", "show"], ["site", "list", "--json"], ["settings", "show", "--json"]] {
+            let out = try admin.run(args).stdout
+            #expect(!out.contains("hunter2"), "\(args)")
+            #expect(out.contains("***"), "\(args)")
+        }
+        #expect(try admin.run("settings", "export", "--include-secrets").stdout.contains("hunter2-secret"))
+        // An export without secrets, imported back, is refused rather than storing *** as the password.
+        try admin.run("settings", "export").stdout.write(toFile: "\(dir.path)/exported.yaml", atomically: true, encoding: .utf8)
+        #expect(try admin.run(["settings", "import", "\(dir.path)/exported.yaml"], expect: 2).stderr.contains("sites.vendor2.password"))
     }
 
     @Test("the studio scenario, driven only through the CLI")
@@ -108,7 +194,7 @@ struct CLITests {
         #expect(FileManager.default.fileExists(atPath: annaCopy))
         // Publishing it again is an error.
         let again = try anna.run(["publish", "--project", "robots", "--folder", "chars/anna", "--product", "modelMain",
-                                  "--version", "3", "--name", "ma", ma], expect: 1)
+                                  "--version", "3", "--name", "ma", ma], expect: 4)
         #expect(again.stderr.contains("already published"))
 
         // The artist's server uploads to studio and copies to backup.
@@ -152,13 +238,13 @@ struct CLITests {
         // Removing the backup, then bob's copy, then studio's would leave nothing: the last is refused.
         try admin.run("remove-site", id, "--site", "backup")
         try bob.run("remove-site", id, "--site", "local")
-        let last = try admin.run(["remove-site", id, "--site", "studio"], expect: 1)
+        let last = try admin.run(["remove-site", id, "--site", "studio"], expect: 4)
         #expect(last.stderr.contains("only synced copy"))
         #expect(FileManager.default.fileExists(atPath: studioCopy))
 
         // add-site, priority, pause, resume, reset.
         try admin.run("add-site", id, "--site", "backup", "--priority", "80")
-        #expect(try admin.run(["add-site", id, "--site", "backup"], expect: 1).stderr.contains("--force"))
+        #expect(try admin.run(["add-site", id, "--site", "backup"], expect: 4).stderr.contains("--force"))
         try admin.run("priority", id, "90")
         try admin.run("pause", "--representation", id)
         #expect(try service.run("server", "--once", "--active-site", "studio").stdout.contains("moved 0 file(s)"))

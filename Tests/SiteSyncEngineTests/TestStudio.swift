@@ -1,6 +1,7 @@
 import Foundation
 import SiteSyncCatalog
 import SiteSyncEngine
+import SiteSyncStandard
 import SiteSyncModel
 import SiteSyncProviders
 import SiteSyncTestSupport
@@ -36,10 +37,10 @@ final class TestStudio: @unchecked Sendable {
 
     /// The engine as machine `id` sees it; its own site's root is `$DIR/<id>`.
     func machine(_ id: String, create: Bool = false, active: String? = nil, remote: String? = nil) throws -> SiteSync {
-        let env = SiteSyncEnvironment(catalogPath: catalogPath, localSettingsPath: "\(dir.path)/\(id).yaml",
+        let env = SiteSyncEnvironment(catalogLocation: catalogPath, localSettingsPath: "\(dir.path)/\(id).yaml",
                                       siteIDOverride: id, leaseDuration: leaseSeconds, pollInterval: 0.05)
         for sub in ["studio", "backup", id] { _ = try dir.sub(sub) }
-        let engine = try SiteSync.open(env, create: create)
+        let engine = try SiteSyncStandard.open(env, create: create)
         _ = try engine.setLocal(project: nil, roots: ["work": "\(dir.path)/\(id)"], activeSite: active, remoteSite: remote)
         return engine
     }

@@ -1,6 +1,7 @@
 import Foundation
 import SiteSyncDriveContract
 import SiteSyncEngine
+import SiteSyncStandard
 import SiteSyncGoogleDrive
 import SiteSyncModel
 import SiteSyncProviders
@@ -227,9 +228,9 @@ struct GoogleDriveTests {
               robots: {roots: {work: \(dir.path)/studio}}
             """
         func machine(_ id: String, create: Bool = false) throws -> SiteSync {
-            let env = SiteSyncEnvironment(catalogPath: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/\(id).yaml",
+            let env = SiteSyncEnvironment(catalogLocation: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/\(id).yaml",
                                           siteIDOverride: id, pollInterval: 0.05)
-            let engine = try SiteSync.open(env, create: create)
+            let engine = try SiteSyncStandard.open(env, create: create)
             _ = try engine.setLocal(project: nil, roots: ["work": "\(dir.path)/\(id)"], activeSite: nil, remoteSite: nil)
             return engine
         }

@@ -1,3 +1,4 @@
+import Foundation
 import SiteSyncModel
 import Testing
 
@@ -101,28 +102,86 @@ struct SettingsTests {
         #expect(atStudio.publishSites() == ["studio": .synced, "vendor": .synced, "backup": .queued])
     }
 
+    /// Provider schemas as a build could declare them (the real ones live in the provider modules).
+    static let schemas = [
+        ProviderSchema(provider: "local_drive", options: []),
+        ProviderSchema(provider: "sftp", options: [
+            OptionSpec("host", .text, required: true, help: "the server"),
+            OptionSpec("port", .integer, range: 1...65535, help: "the port"),
+            OptionSpec("user", .text, required: true, help: "the account"),
+            OptionSpec("password", .text, secret: true, help: "the password"),
+            OptionSpec("key_file", .path, help: "a key"),
+            OptionSpec("key_passphrase", .text, secret: true, help: "its passphrase"),
+        ], exactlyOneOf: [["password", "key_file"]]),
+    ]
+
+    func problems(_ yaml: String) -> String {
+        do {
+            let studio = try StudioSettings(yaml: yaml, source: "studio.yaml")
+            try SettingsValidator(schemas: Self.schemas).validate(studio)
+            _ = try SettingsContext(studio: studio, local: LocalSettings(), siteID: "ws-x").project("robots")
+            return "no error"
+        } catch {
+            return "\(error)"
+        }
+    }
+
     @Test("bad settings name the key and the fix")
     func errors() throws {
-        func message(_ yaml: String) -> String {
-            do {
-                let ctx = SettingsContext(studio: try StudioSettings(yaml: yaml, source: "studio.yaml"), local: LocalSettings(),
-                                          siteID: "ws-x")
-                _ = try ctx.project("robots")
-                return "no error"
-            } catch {
-                return "\(error)"
-            }
-        }
-        #expect(message("sites: {nas: {roots: {work: /x}}}").contains("sites.nas: site 'nas' has no provider"))
-        #expect(message("projects: {robots: {sitesync: {retry_count: many}}}").contains("projects.robots.sitesync.retry_count: expected a whole number"))
-        #expect(message("projects: {default: {sitesync: {remote_site: moon}}}").contains("'moon' is not a configured site"))
-        #expect(message("sites: {local: {provider: local_drive}}").contains("sites.local"))
-        #expect(message("projets: {}").contains("projets: unknown key"))
-        #expect(message("sites: [a, b]").contains("sites: expected a map"))
-        #expect(message("{{{").contains("not valid YAML"))
-        #expect(message("sites: {backup: {provider: local_drive, roots: {work: {amiga: /x}}}}").contains("unknown platform"))
+        let roots = "projects: {robots: {roots: {work: /p}}}\n"
+        #expect(problems(roots + "sites: {nas: {roots: {work: /x}}}").contains("sites.nas: site 'nas' has no provider"))
+        #expect(problems("projects: {robots: {roots: {work: /p}, sitesync: {retry_count: many}}}").contains("projects.robots.sitesync.retry_count: expected a whole number"))
+        #expect(problems("projects: {robots: {roots: {work: /p}}, default: {sitesync: {remote_site: moon}}}").contains("projects.default.sitesync.remote_site: 'moon' is not a configured site"))
+        #expect(problems(roots + "sites: {local: {provider: local_drive}}").contains("sites.local"))
+        #expect(problems("projets: {}").contains("projets: unknown key; did you mean 'projects'?"))
+        #expect(problems("sites: [a, b]").contains("sites: expected a map"))
+        #expect(problems("{{{").contains("not valid YAML"))
+        #expect(problems(roots + "sites: {backup: {provider: local_drive, roots: {work: {amiga: /x}}}}").contains("sites.backup.roots.work.amiga: unknown key"))
+        #expect(problems(roots + "sites: {v: {provider: sftp, hots: h, user: u, password: p, roots: {work: /u}}}").contains("sites.v.hots: unknown key; did you mean 'host'?"))
+        #expect(problems(roots + "sites: {v: {provider: sftp, host: h, user: u, roots: {work: /u}}}").contains("sites.v: sftp sites need one of `password` or `key_file`"))
         // OpenPype stored numbers as text; they are accepted.
-        #expect(message("projects: {robots: {sitesync: {retry_count: \"5\", loop_delay: \"30\"}}}") == "no error")
+        #expect(problems("projects: {robots: {roots: {work: /p}, sitesync: {retry_count: \"5\", loop_delay: \"30\"}}}") == "no error")
+        #expect(problems(studioExample) == "no error")
+    }
+
+    @Test("problems are reported where they are written, all at once")
+    func layers() throws {
+        let yaml = """
+            sites:
+              vendor: {provider: sftp, host: h, user: u, password: p, port: abc, roots: {work: /u}}
+            projects:
+              default: {sitesync: {always_accessible_on: [bakup]}}
+              robots:
+                roots: {work: relative/dir}
+                sitesync: {sites: {vendor: {portt: 22}}}
+            """
+        let text = problems(yaml)
+        #expect(text.contains("sites.vendor.port: expected a whole number"))
+        #expect(text.contains("projects.default.sitesync.always_accessible_on[0]: 'bakup' is not a configured site"))
+        #expect(text.contains("projects.robots.roots.work: 'relative/dir' is a relative path"))
+        #expect(text.contains("projects.robots.sitesync.sites.vendor.portt: unknown key; did you mean 'port'?"))
+    }
+
+    @Test("YAML aliases that expand into a bomb are refused quickly; merge keys work")
+    func aliases() throws {
+        var bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1..<9 { bomb += "\(Character(UnicodeScalar(97 + i)!)): &\(Character(UnicodeScalar(97 + i)!)) [" + Array(repeating: "*\(Character(UnicodeScalar(96 + i)!))", count: 10).joined(separator: ", ") + "]\n" }
+        let started = Date()
+        #expect(throws: SettingsError.self) { try StudioSettings(yaml: bomb, source: "bomb.yaml") }
+        #expect(Date().timeIntervalSince(started) < 5)
+        let merged = try StudioSettings(yaml: """
+            sites:
+              base: &base {provider: local_drive, concurrency: 2, roots: {work: /b}}
+              copy: {<<: *base, roots: {work: /c}}
+            """, source: "m")
+        #expect(merged.siteDefinitions["copy"]?["concurrency"] == .int(2))
+        #expect(merged.siteDefinitions["copy"]?["roots"]?["work"] == .string("/c"))
+        #expect(throws: SettingsError.self) { try StudioSettings(yaml: "sites: {a: {provider: x}, a: {provider: y}}", source: "dup") }
+    }
+
+    @Test("the built-in publish template equals the parsed one")
+    func standardTemplate() throws {
+        #expect(try PathTemplate(PathTemplate.defaultPublish) == PathTemplate.standardPublish)
     }
 
     @Test("export and import round-trip the document")
@@ -141,7 +200,7 @@ struct SettingsTests {
     func redaction() throws {
         let yaml = "sites: {vendor: {provider: sftp, host: h, user: u, password: hunter2, key_passphrase: pp, roots: {work: /upload}}}"
         let p = try SettingsContext(studio: StudioSettings(yaml: yaml, source: "s"), local: LocalSettings(), siteID: "ws-x").project("p")
-        let shown = try p.site("vendor").redactedOptions.yamlText()
+        let shown = try p.site("vendor").shownOptions(secretKeys: ProviderSchema(provider: "sftp", options: Self.schemas[1].options).secretKeys).yamlText()
         #expect(!shown.contains("hunter2") && !shown.contains("pp\n"))
         #expect(shown.contains("password: '***'") || shown.contains("password: \"***\"") || shown.contains("password: ***"))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import SiteSyncCatalog
 import SiteSyncEngine
+import SiteSyncStandard
 import SiteSyncModel
 import SiteSyncProviders
 import SiteSyncTestSupport
@@ -32,9 +33,9 @@ struct VendorWorkflowTests {
               robots: {roots: {work: \(studioRoot)}}
             """
         func machine(_ id: String, create: Bool = false) throws -> SiteSync {
-            let env = SiteSyncEnvironment(catalogPath: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/\(id).yaml",
+            let env = SiteSyncEnvironment(catalogLocation: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/\(id).yaml",
                                           siteIDOverride: id, pollInterval: 0.05)
-            let engine = try SiteSync.open(env, create: create)
+            let engine = try SiteSyncStandard.open(env, create: create)
             _ = try engine.setLocal(project: "robots", roots: ["work": "\(dir.path)/\(id)"], activeSite: "local", remoteSite: "sftp")
             return engine
         }
@@ -71,9 +72,9 @@ struct VendorWorkflowTests {
         }
 
         // Published at the studio: available on sftp at once, and a freelancer pulls it without a studio→sftp copy.
-        let studioEnv = SiteSyncEnvironment(catalogPath: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/studio.yaml",
+        let studioEnv = SiteSyncEnvironment(catalogLocation: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/studio.yaml",
                                             siteIDOverride: "studio-ws", pollInterval: 0.05)
-        let atStudio = try SiteSync.open(studioEnv)
+        let atStudio = try SiteSyncStandard.open(studioEnv)
         let fromStudio = try await atStudio.publish(RepresentationContext(project: "robots", folder: "env/city", product: "layout",
                                                                           version: 4, name: "usd"),
                                                     files: [try dir.file("src/city.usd", size: 70_000, seed: 3)])
@@ -108,9 +109,9 @@ struct SFTPOutageTests {
               default: {sitesync: {active_site: local, remote_site: vendor, retry_count: 2, retry_backoff: 0.2}}
               robots: {roots: {work: \(dir.path)/studio}}
             """
-        let env = SiteSyncEnvironment(catalogPath: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/anna.yaml",
+        let env = SiteSyncEnvironment(catalogLocation: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/anna.yaml",
                                       siteIDOverride: "ws-anna", pollInterval: 0.05)
-        let anna = try SiteSync.open(env, create: true)
+        let anna = try SiteSyncStandard.open(env, create: true)
         _ = try anna.setLocal(project: nil, roots: ["work": "\(dir.path)/anna"], activeSite: nil, remoteSite: nil)
         try await anna.importSettings(yaml: settings, source: "test")
         let rep = try await anna.publish(RepresentationContext(project: "robots", folder: "fx", product: "sim", version: 1, name: "bin"),

@@ -16,7 +16,7 @@ extension SiteSync {
     public func publish(_ context: RepresentationContext, files sources: [String], inputs: [String] = [],
                         priority: Int = 50) async throws -> PublishResult {
         try context.validate()
-        guard !sources.isEmpty else { throw SiteSyncError("nothing to publish: name at least one file") }
+        guard !sources.isEmpty else { throw SiteSyncError(.invalidInput, "nothing to publish: name at least one file") }
         guard try await catalog.projects().contains(where: { $0.name == context.project }) else {
             throw CatalogError.unknownProject(context.project)
         }
@@ -24,7 +24,7 @@ extension SiteSync {
             throw CatalogError.duplicateRepresentation(existingID: existing, context)
         }
         for input in inputs where try await catalog.representation(input) == nil {
-            throw SiteSyncError("input representation '\(input)' is not in the catalog")
+            throw SiteSyncError(.notFound, "input representation '\(input)' is not in the catalog; publish it first or check the id (`sitesync status`)")
         }
         let p = try await project(context.project)
         let active = try p.site(p.sync.activeSite)
@@ -32,18 +32,20 @@ extension SiteSync {
         do {
             _ = try await provider.check()
         } catch {
-            throw SiteSyncError("cannot publish to the active site '\(active.name)': \(error)")
+            throw SiteSyncError(ErrorKind.of(error) == .invalidInput ? .invalidInput : .unavailable,
+                                "cannot publish to the active site '\(active.name)': \(error)")
         }
 
         // Validate every source before copying anything.
+        let unreadable = try await BlockingIO.run { _ in sources.filter { LocalFiles.fileSize($0) == nil } }
+        if let first = unreadable.first {
+            throw SiteSyncError(.invalidInput, "\(first) is not a readable file")
+        }
         var names: Set<String> = []
         for source in sources {
-            guard LocalFiles.fileSize(source) != nil else {
-                throw SiteSyncError("\(source) is not a readable file")
-            }
             let name = URL(fileURLWithPath: source).lastPathComponent
             guard names.insert(name).inserted else {
-                throw SiteSyncError("two files are named '\(name)'; a representation's files need distinct names")
+                throw SiteSyncError(.invalidInput, "two files are named '\(name)'; a representation's files need distinct names")
             }
         }
 
@@ -55,21 +57,14 @@ extension SiteSync {
             let rootless = folder + "/" + name
             let target = try p.path(of: rootless, on: active)
             let digest: ContentDigest
-            if Self.sameFile(source, target) {
-                digest = try await BlockingIO.run { flag in try LocalFiles.digest(of: source, flag: flag) }
-            } else if active.provider == SiteConfig.localDrive {
-                // One read pass: the copy's own hash is what the catalog records.
+            if capabilities(of: active).contains(.localFolder) {
+                // One read pass: the copy's own hash is what the catalog records. A file already in place (the
+                // artist saved straight into the publish folder) is only hashed.
+                let write = VerifiedLocalWrite(to: target, expected: nil, source: source)
                 digest = try await BlockingIO.run { flag in
-                    try LocalFiles.createDirectories((target as NSString).deletingLastPathComponent)
-                    let temporary = LocalFiles.temporaryPath(for: target)
-                    do {
-                        let d = try LocalFiles.copy(from: source, to: temporary, bytesPerSecond: nil, flag: flag,
-                                                    progress: { _ in })
-                        try LocalFiles.rename(temporary, to: target)
-                        return d
-                    } catch {
-                        LocalFiles.remove(temporary)
-                        throw error
+                    if Self.sameFile(source, target) { return try LocalFiles.digest(of: source, flag: flag) }
+                    return try write.run { temporary in
+                        try LocalFiles.copy(from: source, to: temporary, bytesPerSecond: nil, flag: flag, progress: { _ in })
                     }
                 }
             } else {
@@ -80,8 +75,8 @@ extension SiteSync {
                                       project: context.project, path: rootless, size: digest.size, sha256: digest.sha256))
         }
         let sites = p.publishSites()
-        let record = RepresentationRecord(id: representationID, context: context, createdAt: Date(), inputs: inputs)
-        try await catalog.insertRepresentation(record, files: records, sites: sites, priority: priority, now: Date())
+        let record = RepresentationRecord(id: representationID, context: context, createdAt: now(), inputs: inputs)
+        try await catalog.insertRepresentation(record, files: records, sites: sites, priority: priority, now: now())
         logger.info("published \(context.project)/\(context.folder)/\(context.product) v\(context.version) '\(context.name)' (\(records.count) files) as \(representationID)")
         return PublishResult(representation: record, files: records, sites: sites)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import SiteSyncCatalog
 import SiteSyncModel
+import SiteSyncEngine
 import SiteSyncProviders
 
 /// `sitesync demo`: a real sync on the embedded catalog, in a throw-away folder.
@@ -28,9 +29,9 @@ public enum Demo {
                 roots: {work: "\(dir)/studio"}
             """
         let catalogPath = "\(dir)/catalog.sqlite"
-        let artistEnv = SiteSyncEnvironment(catalogPath: catalogPath, localSettingsPath: "\(dir)/artist.yaml",
+        let artistEnv = SiteSyncEnvironment(catalogLocation: catalogPath, localSettingsPath: "\(dir)/artist.yaml",
                                             siteIDOverride: "ws-demo-anna")
-        let artist = try SiteSync.open(artistEnv, create: true)
+        let artist = try SiteSyncStandard.open(artistEnv, create: true)
         _ = try artist.setLocal(project: nil, roots: ["work": "\(dir)/artist"], activeSite: nil, remoteSite: nil)
         try await artist.importSettings(yaml: studioYAML, source: "demo studio settings")
         print("demo studio in \(dir)")
@@ -64,9 +65,9 @@ public enum Demo {
         report(first, print: print)
 
         print("\n== second machine ws-demo-bob downloads the anim cache (and the model it was made from)")
-        let bobEnv = SiteSyncEnvironment(catalogPath: catalogPath, localSettingsPath: "\(dir)/bob.yaml",
+        let bobEnv = SiteSyncEnvironment(catalogLocation: catalogPath, localSettingsPath: "\(dir)/bob.yaml",
                                          siteIDOverride: "ws-demo-bob")
-        let bob = try SiteSync.open(bobEnv)
+        let bob = try SiteSyncStandard.open(bobEnv)
         _ = try bob.setLocal(project: nil, roots: ["work": "\(dir)/bob"], activeSite: "local", remoteSite: "studio")
         let (_, queued) = try await bob.download(cache.representation.id, priority: 80)
         print("queued \(queued.count) representation(s) for ws-demo-bob")

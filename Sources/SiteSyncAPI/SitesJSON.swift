@@ -1,0 +1,95 @@
+import Foundation
+import SiteSyncEngine
+import SiteSyncModel
+
+/// `site list --json`: the sites a project can use.
+public struct SiteListJSON: Codable, Sendable, Equatable {
+    public var project: String
+    public var sites: [SiteJSON]
+
+    public init(project: String, sites: [SiteSync.SiteInfo]) {
+        self.project = project
+        self.sites = sites.map(SiteJSON.init)
+    }
+}
+
+public struct SiteJSON: Codable, Sendable, Equatable {
+    public var name: String
+    public var provider: String
+    /// Root name → path on this machine's platform.
+    public var roots: [String: String]
+    public var alternates: [String]
+    /// `this machine`, `active`, `remote`, `always accessible`.
+    public var roles: [String]
+    public var enabled: Bool
+    public var capabilities: [String]
+    /// Every key of the site's settings, secrets as `***`.
+    public var settings: ConfigValue
+
+    public init(_ s: SiteSync.SiteInfo) {
+        name = s.config.name
+        provider = s.config.provider
+        roots = s.rootPaths
+        alternates = s.alternates
+        roles = s.roles
+        enabled = s.config.enabled
+        capabilities = s.capabilities.names
+        settings = s.shownOptions
+    }
+}
+
+/// `project list --json`.
+public struct ProjectListJSON: Codable, Sendable, Equatable {
+    public struct Project: Codable, Sendable, Equatable {
+        public var name: String
+        public var enabled: Bool
+        public var paused: Bool
+        public var activeSite: String
+        public var remoteSite: String
+        enum CodingKeys: String, CodingKey {
+            case name, enabled, paused
+            case activeSite = "active_site"
+            case remoteSite = "remote_site"
+        }
+    }
+    public var projects: [Project]
+
+    public init(_ projects: [SiteSync.ProjectInfo]) {
+        self.projects = projects.map {
+            Project(name: $0.name, enabled: $0.enabled, paused: $0.paused, activeSite: $0.activeSite, remoteSite: $0.remoteSite)
+        }
+    }
+}
+
+/// `server --json`: what a run did.
+public struct RunSummaryJSON: Codable, Sendable, Equatable {
+    public struct Moved: Codable, Sendable, Equatable {
+        public var path: String
+        public var source: String
+        public var target: String
+        public var size: Int64
+        public var seconds: Double
+    }
+    public var moved: [Moved]
+    public var failed: [String]
+    public var retriesScheduled: Int
+    public var unavailable: [String: String]
+    public var bytes: Int64
+    public var elapsed: Double
+    public var succeeded: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case moved, failed, unavailable, bytes, elapsed, succeeded
+        case retriesScheduled = "retries_scheduled"
+    }
+
+    public init(_ s: RunSummary) {
+        moved = s.moved.map { Moved(path: $0.path, source: $0.source, target: $0.target, size: $0.size, seconds: $0.seconds) }
+        failed = s.failed
+        retriesScheduled = s.retriesScheduled
+        unavailable = s.unavailable
+        bytes = s.bytes
+        elapsed = s.elapsed
+        succeeded = s.succeeded
+    }
+}

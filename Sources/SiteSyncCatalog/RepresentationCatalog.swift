@@ -1,0 +1,33 @@
+import Foundation
+import SiteSyncModel
+
+/// Published representations, their files, one row per file × site, and what users do to them.
+public protocol RepresentationCatalog: Sendable {
+    /// Stores a representation, its files and their initial site rows in one transaction.
+    /// Throws `duplicateRepresentation` or `duplicatePath`.
+    func insertRepresentation(_ representation: RepresentationRecord, files: [FileRecord],
+                              sites: [String: FileSyncStatus], priority: Int, now: Date) async throws
+    func representation(_ id: String) async throws -> RepresentationRecord?
+    func representationID(for context: RepresentationContext) async throws -> String?
+    func files(ofRepresentation id: String) async throws -> [FileRecord]
+    func states(ofRepresentation id: String) async throws -> [FileSiteState]
+    /// Per representation and site: counts by state. Filtered by project and/or site when given.
+    func summaries(project: String?, site: String?) async throws -> [RepresentationSummary]
+
+    /// Adds rows for `site` on every file of the representation: synced where a site of `group` (the site and
+    /// its alternates) already has the file, else queued (paused if the representation is paused).
+    /// Existing rows: `siteAlreadyPresent`, unless `force`, which queues them again.
+    @discardableResult
+    func addSite(representation id: String, site: String, group: Set<String>, priority: Int?, force: Bool,
+                 now: Date) async throws -> Int
+    /// Deletes the rows of `sites` (a site and its alternates: one physical copy). Refuses with `lastCopy` if a
+    /// file would be left without a synced row elsewhere.
+    func removeSites(representation id: String, sites: Set<String>) async throws
+    /// Queues the site's rows again (tries 0, error cleared). Refuses with `lastCopy` where the site holds the
+    /// only synced copy. Returns the number of rows reset.
+    @discardableResult
+    func resetSite(representation id: String, site: String, now: Date) async throws -> Int
+    func setPriority(representation id: String, priority: Int) async throws
+    /// Pauses queued and running rows (running transfers see it when they renew their lease), or resumes them.
+    func setRepresentationPaused(_ id: String, paused: Bool, now: Date) async throws
+}

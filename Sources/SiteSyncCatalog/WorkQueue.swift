@@ -1,0 +1,30 @@
+import Foundation
+import SiteSyncModel
+
+/// The transfers waiting, leased and finished: what sync servers claim, renew, complete and fail. A lease
+/// (owner + expiry) makes sure two servers never move the same file × site at once.
+public protocol WorkQueue: Sendable {
+    /// Puts rows whose lease expired (a crashed or stalled server) back in the queue. Returns how many.
+    func requeueExpiredLeases(now: Date) async throws -> Int
+    /// Leases up to `limit` runnable transfers, highest priority first, then oldest.
+    func claim(_ request: ClaimRequest) async throws -> [WorkItem]
+    /// When the earliest transfer for this pair that is not runnable now becomes runnable: the end of a backoff,
+    /// or of another server's lease (taken over if that server is gone). nil when nothing waits.
+    func nextAttempt(source: String, target: String, projects: [String], after now: Date) async throws -> Date?
+    /// Extends the leases `owner` still holds on running rows; returns those keys. A key missing from the
+    /// answer was paused, reset, removed or taken over: its transfer must stop.
+    func renewLeases(owner: String, keys: [FileKey], until: Date) async throws -> Set<FileKey>
+    func reportProgress(_ key: FileKey, owner: String, bytesDone: Int64) async throws
+    /// Marks the file synced on the target and on `alternates` (the same storage). False if the lease was lost.
+    @discardableResult
+    func completeTransfer(_ key: FileKey, owner: String, alternates: Set<String>, now: Date) async throws -> Bool
+    /// Records a failed attempt. `retryAt` nil → failed for good; `countsAsTry` false for quota and shutdown.
+    /// Returns the new status, or nil if the lease was lost.
+    @discardableResult
+    func failTransfer(_ key: FileKey, owner: String, error: String, retryAt: Date?, countsAsTry: Bool,
+                      now: Date) async throws -> FileSyncStatus?
+    /// Gives back leases without counting a try (shutdown, cancellation).
+    func releaseLeases(owner: String, keys: [FileKey]?) async throws
+    /// A number that grows whenever new work may have become runnable; servers poll it to start promptly.
+    func workGeneration() async throws -> Int64
+}

@@ -1,0 +1,65 @@
+import Foundation
+import GRDB
+import SiteSyncCatalog
+import SiteSyncModel
+
+/// The schema, created and upgraded by GRDB's migrator (each migration runs once, in a transaction).
+extension SQLiteCatalog {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE projects (
+                    name TEXT PRIMARY KEY,
+                    paused INTEGER NOT NULL DEFAULT 0,
+                    created_at REAL NOT NULL);
+                CREATE TABLE representations (
+                    id TEXT PRIMARY KEY,
+                    project TEXT NOT NULL REFERENCES projects(name),
+                    folder TEXT NOT NULL, product TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,
+                    task TEXT, host TEXT,
+                    created_at REAL NOT NULL,
+                    paused INTEGER NOT NULL DEFAULT 0,
+                    UNIQUE (project, folder, product, version, name));
+                CREATE TABLE representation_inputs (
+                    representation_id TEXT NOT NULL REFERENCES representations(id) ON DELETE CASCADE,
+                    input_id TEXT NOT NULL,
+                    PRIMARY KEY (representation_id, input_id));
+                CREATE TABLE files (
+                    id TEXT PRIMARY KEY,
+                    representation_id TEXT NOT NULL REFERENCES representations(id) ON DELETE CASCADE,
+                    project TEXT NOT NULL,
+                    position INTEGER NOT NULL,
+                    path TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    UNIQUE (project, path));
+                CREATE INDEX files_by_representation ON files(representation_id, position);
+                CREATE TABLE file_sites (
+                    file_id TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+                    site TEXT NOT NULL,
+                    representation_id TEXT NOT NULL,
+                    project TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    priority INTEGER NOT NULL DEFAULT 50,
+                    tries INTEGER NOT NULL DEFAULT 0,
+                    last_error TEXT,
+                    last_failure_at REAL,
+                    next_attempt_at REAL NOT NULL DEFAULT 0,
+                    bytes_done INTEGER NOT NULL DEFAULT 0,
+                    lease_owner TEXT,
+                    lease_expires_at REAL,
+                    synced_at REAL,
+                    PRIMARY KEY (file_id, site));
+                -- Picking work reads only queued rows of one site, best first: cost follows pending work.
+                CREATE INDEX file_sites_pending ON file_sites(site, priority DESC, next_attempt_at)
+                    WHERE status = \(SQLState.queued);
+                CREATE INDEX file_sites_leased ON file_sites(lease_expires_at) WHERE status = \(SQLState.inProgress);
+                CREATE INDEX file_sites_by_representation ON file_sites(representation_id, site);
+                INSERT INTO meta(key, value) VALUES ('work_generation', '0');
+                """)
+        }
+        return m
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import GRDB
+import SiteSyncCatalog
+import SiteSyncModel
+
+/// The work queue: claims, leases, completions and failures.
+extension SQLiteCatalog {
+    // MARK: Work
+
+    public func requeueExpiredLeases(now: Date) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: """
+                UPDATE file_sites SET status = \(SQLState.queued), lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = ?
+                WHERE status = \(SQLState.inProgress) AND lease_expires_at < ?
+                """, arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970])
+            let n = db.changesCount
+            if n > 0 { try Self.bumpGeneration(db) }
+            return n
+        }
+    }
+
+    /// The query that picks work; public so a test can show its plan.
+    public static func claimSQL(projectCount: Int) -> String {
+        """
+        SELECT t.file_id, t.tries, t.priority, f.representation_id, f.project, f.path, f.size, f.sha256
+        FROM file_sites t
+        JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
+        JOIN files f ON f.id = t.file_id
+        WHERE t.site = ? AND t.status = \(SQLState.queued) AND t.next_attempt_at <= ?
+          AND t.project IN (\(Array(repeating: "?", count: max(1, projectCount)).joined(separator: ",")))
+        ORDER BY t.priority DESC, t.next_attempt_at
+        LIMIT ?
+        """
+    }
+
+    public func claim(_ request: ClaimRequest) async throws -> [WorkItem] {
+        guard request.limit > 0, !request.projects.isEmpty else { return [] }
+        return try await write { db in
+            var args: [(any DatabaseValueConvertible)?] = [request.source, request.target, request.now.timeIntervalSince1970]
+            args += request.projects.map { $0 }
+            args.append(request.limit)
+            let rows = try Row.fetchAll(db, sql: Self.claimSQL(projectCount: request.projects.count),
+                                        arguments: StatementArguments(args))
+            var items: [WorkItem] = []
+            for row in rows {
+                let fileID: String = row["file_id"]
+                try db.execute(sql: """
+                    UPDATE file_sites SET status = \(SQLState.inProgress), lease_owner = ?, lease_expires_at = ?, bytes_done = 0
+                    WHERE file_id = ? AND site = ? AND status = \(SQLState.queued)
+                    """, arguments: [request.owner, request.leaseUntil.timeIntervalSince1970, fileID, request.target])
+                guard db.changesCount == 1 else { continue }
+                let file = FileRecord(id: fileID, representationID: row["representation_id"], project: row["project"],
+                                      path: row["path"], size: row["size"], sha256: row["sha256"])
+                items.append(WorkItem(file: file, source: request.source, target: request.target,
+                                      tries: row["tries"], priority: row["priority"]))
+            }
+            return items
+        }
+    }
+
+    public func nextAttempt(source: String, target: String, projects: [String], after now: Date) async throws -> Date? {
+        guard !projects.isEmpty else { return nil }
+        return try await read { db in
+            var args: [(any DatabaseValueConvertible)?] = [source, target, now.timeIntervalSince1970]
+            args += projects.map { $0 }
+            let marks = projects.map { _ in "?" }.joined(separator: ",")
+            let waiting = try Double.fetchOne(db, sql: """
+                SELECT MIN(t.next_attempt_at) FROM file_sites t
+                JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
+                WHERE t.site = ? AND t.status = \(SQLState.queued) AND t.next_attempt_at > ?
+                  AND t.project IN (\(marks))
+                """, arguments: StatementArguments(args))
+            // Work leased by another server becomes runnable when its lease runs out.
+            let leased = try Double.fetchOne(db, sql: """
+                SELECT MIN(t.lease_expires_at) FROM file_sites t
+                JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
+                WHERE t.site = ? AND t.status = \(SQLState.inProgress) AND t.project IN (\(marks))
+                """, arguments: StatementArguments([source, target] + projects))
+            let times = [waiting, leased.map { max($0, now.timeIntervalSince1970 + 0.001) }].compactMap { $0 }
+            return times.min().map(Date.init(timeIntervalSince1970:))
+        }
+    }
+
+    public func renewLeases(owner: String, keys: [FileKey], until: Date) async throws -> Set<FileKey> {
+        guard !keys.isEmpty else { return [] }
+        return try await write { db in
+            var held: Set<FileKey> = []
+            for key in keys {
+                try db.execute(sql: """
+                    UPDATE file_sites SET lease_expires_at = ?
+                    WHERE file_id = ? AND site = ? AND lease_owner = ? AND status = \(SQLState.inProgress)
+                    """, arguments: [until.timeIntervalSince1970, key.fileID, key.site, owner])
+                if db.changesCount == 1 { held.insert(key) }
+            }
+            return held
+        }
+    }
+
+    public func reportProgress(_ key: FileKey, owner: String, bytesDone: Int64) async throws {
+        try await write { db in
+            try db.execute(sql: """
+                UPDATE file_sites SET bytes_done = ? WHERE file_id = ? AND site = ? AND lease_owner = ? AND status = \(SQLState.inProgress)
+                """, arguments: [bytesDone, key.fileID, key.site, owner])
+        }
+    }
+
+    public func completeTransfer(_ key: FileKey, owner: String, alternates: Set<String>, now: Date) async throws -> Bool {
+        try await write { db in
+            let t = now.timeIntervalSince1970
+            try db.execute(sql: """
+                UPDATE file_sites SET status = \(SQLState.synced), synced_at = ?, tries = 0, last_error = NULL, last_failure_at = NULL,
+                    lease_owner = NULL, lease_expires_at = NULL,
+                    bytes_done = (SELECT size FROM files WHERE id = file_sites.file_id)
+                WHERE file_id = ? AND site = ? AND lease_owner = ?
+                """, arguments: [t, key.fileID, key.site, owner])
+            guard db.changesCount == 1 else { return false }
+            let meta = try Row.fetchOne(db, sql: "SELECT representation_id, project, priority FROM file_sites WHERE file_id = ? AND site = ?",
+                                        arguments: [key.fileID, key.site])
+            for alt in alternates where alt != key.site {
+                try db.execute(sql: """
+                    INSERT INTO file_sites(file_id, site, representation_id, project, status, priority, next_attempt_at, synced_at)
+                    VALUES (?, ?, ?, ?, \(SQLState.synced), ?, ?, ?)
+                    ON CONFLICT(file_id, site) DO UPDATE SET status = \(SQLState.synced), synced_at = excluded.synced_at, tries = 0,
+                        last_error = NULL, last_failure_at = NULL, lease_owner = NULL, lease_expires_at = NULL
+                    """, arguments: [key.fileID, alt, meta?["representation_id"] as String?, meta?["project"] as String?,
+                                     meta?["priority"] as Int? ?? 50, t, t])
+            }
+            // The new copy can be the source of further transfers (studio → backup after an upload).
+            try Self.bumpGeneration(db)
+            return true
+        }
+    }
+
+    public func failTransfer(_ key: FileKey, owner: String, error: String, retryAt: Date?, countsAsTry: Bool,
+                             now: Date) async throws -> FileSyncStatus? {
+        try await write { db in
+            let status: FileSyncStatus = retryAt == nil ? .failed : .queued
+            try db.execute(sql: """
+                UPDATE file_sites SET status = ?, tries = tries + ?, last_error = ?, last_failure_at = ?, next_attempt_at = ?,
+                    lease_owner = NULL, lease_expires_at = NULL
+                WHERE file_id = ? AND site = ? AND lease_owner = ? AND status = \(SQLState.inProgress)
+                """, arguments: [status, countsAsTry ? 1 : 0, error, now.timeIntervalSince1970,
+                                 (retryAt ?? now).timeIntervalSince1970, key.fileID, key.site, owner])
+            return db.changesCount == 1 ? status : nil
+        }
+    }
+
+    public func releaseLeases(owner: String, keys: [FileKey]?) async throws {
+        try await write { db in
+            if let keys {
+                for key in keys {
+                    try db.execute(sql: """
+                        UPDATE file_sites SET status = \(SQLState.queued), lease_owner = NULL, lease_expires_at = NULL
+                        WHERE file_id = ? AND site = ? AND lease_owner = ? AND status = \(SQLState.inProgress)
+                        """, arguments: [key.fileID, key.site, owner])
+                }
+            } else {
+                try db.execute(sql: """
+                    UPDATE file_sites SET status = \(SQLState.queued), lease_owner = NULL, lease_expires_at = NULL
+                    WHERE lease_owner = ? AND status = \(SQLState.inProgress)
+                    """, arguments: [owner])
+            }
+            // Paused rows keep their state but drop the lease of a transfer that was stopped.
+            try db.execute(sql: "UPDATE file_sites SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?",
+                           arguments: [owner])
+            try Self.bumpGeneration(db)
+        }
+    }
+
+    public func workGeneration() async throws -> Int64 {
+        try await read { db in
+            Int64(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'work_generation'") ?? "0") ?? 0
+        }
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the claim query, for tests and for people tuning big catalogs.
+    public func claimQueryPlan(projectCount: Int = 1) async throws -> [String] {
+        try await read { db in
+            var args: [(any DatabaseValueConvertible)?] = ["a", "b", 0.0]
+            args += (0..<max(1, projectCount)).map { "p\($0)" }
+            args.append(10)
+            return try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + Self.claimSQL(projectCount: projectCount),
+                                    arguments: StatementArguments(args)).map { $0["detail"] as String }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import SiteSyncModel
+import SiteSyncProviders
+
+/// Reads and writes this machine's local settings file.
+public struct LocalSettingsStore: Sendable {
+    public let path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    public var exists: Bool { FileManager.default.fileExists(atPath: path) }
+
+    public func load() throws -> LocalSettings {
+        guard exists else { return LocalSettings() }
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw SettingsError(path, "cannot read the local settings file: \(error.localizedDescription)")
+        }
+        return try LocalSettings(yaml: text, source: path)
+    }
+
+    /// Written to a temporary file and renamed, so a crash never leaves half a settings file.
+    public func save(_ settings: LocalSettings) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
+        do {
+            try Data(settings.yamlText().utf8).write(to: temporary)
+            guard rename(temporary.path, url.path) == 0 else {
+                throw SettingsError(path, "cannot save the local settings: \(String(cString: strerror(errno)))")
+            }
+        } catch let error as SettingsError {
+            throw error
+        } catch {
+            throw SettingsError(path, "cannot save the local settings: \(error.localizedDescription)")
+        }
+    }
+
+    /// This machine's site id: `SITESYNC_SITE_ID`, else the stored one, else a new one that is stored.
+    public func siteID(override: String?) throws -> String {
+        if let override {
+            try Names.validateSite(override, at: "SITESYNC_SITE_ID")
+            return override
+        }
+        var settings = try load()
+        if let id = settings.siteID { return id }
+        let id = Self.newSiteID()
+        settings.siteID = id
+        try save(settings)
+        return id
+    }
+
+    /// `ws-<host>-<4 hex>`: readable in a queue view, unique across a studio.
+    static func newSiteID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        let clean = String(host.lowercased().unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) || $0 == "-" }
+            .map(Character.init)).prefix(24)
+        let suffix = String(UInt16.random(in: 0...UInt16.max), radix: 16)
+        return "ws-\(clean.isEmpty ? "host" : String(clean))-\(String(repeating: "0", count: 4 - suffix.count))\(suffix)"
+    }
+}
+
+extension LocalSettingsStore {
+    /// `load()` on a blocking-I/O thread, with the file's modification time, so a server notices an edit.
+    public func loadOffPool() async throws -> (settings: LocalSettings, modified: Date?) {
+        try await BlockingIO.run { _ in (try load(), LocalFiles.modified(path)) }
+    }
+}

@@ -1,0 +1,22 @@
+import Foundation
+
+/// What a server run did.
+public struct RunSummary: Sendable {
+    public struct Moved: Sendable {
+        public var path: String
+        public var source: String
+        public var target: String
+        public var size: Int64
+        public var seconds: Double
+    }
+    public var moved: [Moved] = []
+    /// "path → site: reason" for files that ran out of tries during this run.
+    public var failed: [String] = []
+    public var retriesScheduled = 0
+    /// Sites that could not be used while they had work waiting, with the reason.
+    public var unavailable: [String: String] = [:]
+    public var elapsed: Double = 0
+
+    public var bytes: Int64 { moved.reduce(0) { $0 + $1.size } }
+    public var succeeded: Bool { failed.isEmpty && unavailable.isEmpty }
+}

@@ -1,0 +1,320 @@
+import Foundation
+import Logging
+import SiteSyncCatalog
+import SiteSyncModel
+import SiteSyncProviders
+
+/// The server loop's own state: what runs, per-site slots, the plan, site health. Only the loop touches it;
+/// transfers talk back through events.
+struct ServerLoop {
+    struct Running {
+        var item: WorkItem
+        var task: Task<Void, Never>
+        var lost = false
+    }
+
+    let engine: SiteSync
+    let options: ServerOptions
+    let owner: String
+    let board: ProgressBoard
+    let logger: Logger
+    let continuation: AsyncStream<SyncServer.Event>.Continuation
+    let clock: any WallClock
+
+    var running: [UUID: Running] = [:]
+    var perSite: [String: Int] = [:]
+    var stopping = false
+    var plan = ServerPlan()
+    var planKey = ""
+    var planBuiltAt = Date.distantPast
+    var lastGeneration: Int64 = -1
+    var nextDue: Date?
+    var lastFill = Date.distantPast
+    var lastRenew: Date
+    var lastRequeue = Date.distantPast
+    var claimedLastFill = false
+    /// Providers per site name, one per distinct configuration (projects may override a site's settings).
+    var providers: [String: [(SiteConfig, any StorageProvider)]] = [:]
+    var health = SiteHealth()
+    var serverPaused = false
+    var warned: Set<String> = []
+
+    init(engine: SiteSync, options: ServerOptions, owner: String, board: ProgressBoard, logger: Logger,
+         continuation: AsyncStream<SyncServer.Event>.Continuation) {
+        self.engine = engine
+        self.options = options
+        self.owner = owner
+        self.board = board
+        self.logger = logger
+        self.continuation = continuation
+        self.clock = engine.clock
+        self.lastRenew = engine.clock.now()
+    }
+
+    /// Nothing running, nothing claimed last time and nothing waiting out a backoff.
+    var idle: Bool { running.isEmpty && !claimedLastFill && nextDue == nil }
+
+    var leaseDuration: TimeInterval { engine.environment.leaseDuration }
+
+    mutating func tick(_ summary: inout RunSummary) async {
+        let now = clock.now()
+        if now.timeIntervalSince(lastRenew) >= leaseDuration / 3 && !running.isEmpty {
+            await renew(now)
+        }
+        let generation = (try? await engine.catalog.workGeneration()) ?? lastGeneration
+        let due = nextDue.map { now >= $0 } ?? false
+        if generation != lastGeneration || due || now.timeIntervalSince(lastFill) >= plan.loopDelay {
+            lastGeneration = generation
+            await fill(&summary, force: due)
+        }
+    }
+
+    /// Keeps our leases alive and stops transfers whose rows were paused, reset, removed or taken over.
+    mutating func renew(_ now: Date) async {
+        lastRenew = now
+        let keys = running.values.map(\.item.key)
+        do {
+            let held = try await engine.catalog.renewLeases(owner: owner, keys: keys, until: now.addingTimeInterval(leaseDuration))
+            for (attempt, r) in running where !held.contains(r.item.key) && !r.lost {
+                running[attempt]?.lost = true
+                logger.info("stopping \(r.item.file.path) → \(r.item.target): it was paused, reset or removed")
+                r.task.cancel()
+            }
+            for key in held {
+                if let done = board.bytes(key) {
+                    try await engine.catalog.reportProgress(key, owner: owner, bytesDone: done)
+                }
+            }
+        } catch {
+            logger.warning("cannot renew leases: \(error)")
+        }
+    }
+
+    mutating func finish(_ attempt: UUID, _ outcome: SyncServer.Outcome, into summary: inout RunSummary) {
+        guard let r = running.removeValue(forKey: attempt) else { return }
+        let key = r.item.key
+        perSite[r.item.source, default: 1] -= 1
+        perSite[r.item.target, default: 1] -= 1
+        switch outcome {
+        case .synced(let moved):
+            board.finish(key, synced: moved.size, failed: false)
+            summary.moved.append(moved)
+            logger.info("synced \(moved.path) \(moved.source) → \(moved.target) (\(ByteCount.format(moved.size)) in \(String(format: "%.2f", moved.seconds)) s)")
+        case .failed(let message, let permanent, let siteTrouble):
+            board.finish(key, synced: nil, failed: permanent)
+            if siteTrouble {
+                // Check both sites again before the next claim: an outage then skips them instead of using up
+                // every file's tries.
+                health.forget(r.item.source)
+                health.forget(r.item.target)
+            }
+            if permanent {
+                summary.failed.append("\(r.item.file.path) → \(key.site): \(message)")
+                logger.error("failed for good: \(r.item.file.path) → \(key.site): \(message) (`sitesync reset` to try again)")
+            } else {
+                summary.retriesScheduled += 1
+                logger.warning("will retry: \(r.item.file.path) → \(key.site): \(message)")
+            }
+        case .released:
+            board.finish(key, synced: nil, failed: false)
+        }
+    }
+
+    /// Reloads the plan when settings, projects or the local settings changed (or every loop_delay).
+    mutating func refreshPlan() async throws {
+        let catalog = engine.catalog
+        let yaml = try await catalog.studioSettingsYAML() ?? ""
+        let projects = try await catalog.projects()
+        serverPaused = try await catalog.isServerPaused()
+        let (local, localStamp) = try await engine.localStore.loadOffPool()
+        let key = "\(yaml.hashValue)|\(projects.map { "\($0.name):\($0.paused)" })|\(localStamp?.timeIntervalSince1970 ?? 0)"
+        let now = clock.now()
+        guard key != planKey || now.timeIntervalSince(planBuiltAt) > plan.loopDelay else { return }
+        let context = SettingsContext(studio: try StudioSettings(yaml: yaml, source: "studio settings in the catalog"),
+                                      local: local, siteID: engine.siteID)
+        let resolved = projects.map { record in
+            (record: record, resolved: Result<EffectiveProject, any Error> { try context.project(record.name) })
+        }
+        plan = ServerPlan.build(projects: resolved, options: options)
+        for warning in plan.warnings { warnOnce(warning) }
+        planKey = key
+        planBuiltAt = now
+    }
+
+    /// Logged once per distinct message: a server that repeats the same line every second helps nobody.
+    mutating func warnOnce(_ message: String) {
+        guard warned.insert(message).inserted else { return }
+        logger.warning("\(message)")
+    }
+
+    /// The provider for these site settings, kept while they stay the same: its connections, tokens and
+    /// folder caches are reused across files.
+    mutating func provider(for site: SiteConfig) throws -> any StorageProvider {
+        if let (_, provider) = providers[site.name]?.first(where: { $0.0 == site }) { return provider }
+        let provider = try engine.registry.make(site)
+        var known = providers[site.name] ?? []
+        known.append((site, provider))
+        if known.count > 8 { known.removeFirst() }  // settings edited many times: forget the oldest
+        providers[site.name] = known
+        return provider
+    }
+
+    /// Whether the site can be used now; checked only when its last check is stale (see `SiteHealth`).
+    mutating func isHealthy(_ site: SiteConfig, _ summary: inout RunSummary) async -> Bool {
+        if let known = health.fresh(site.name, now: clock.now()) {
+            if !known.ok { summary.unavailable[site.name] = known.message }
+            return known.ok
+        }
+        do {
+            do {
+                _ = try await provider(for: site).check()
+            } catch let e as ProviderError where e.kind == .quota {
+                // Rate-limited while checking: the site works, it is only busy; transfers wait out the quota.
+                logger.info("site \(site.name) is rate-limiting: \(e.message)")
+            }
+            if let before = health.record(site.name, ok: true, now: clock.now()), !before.ok {
+                logger.info("site \(site.name) is available again")
+            }
+            summary.unavailable[site.name] = nil
+            return true
+        } catch {
+            let message = "\(error)"
+            if health.record(site.name, ok: false, message: message, now: clock.now())?.message != message {
+                logger.warning("site \(site.name) is unavailable: \(message)")
+            }
+            summary.unavailable[site.name] = message
+            return false
+        }
+    }
+
+    /// Claims as much work as free capacity allows and starts it.
+    mutating func fill(_ summary: inout RunSummary, force: Bool, refresh: Bool = true) async {
+        let now = clock.now()
+        lastFill = now
+        claimedLastFill = false
+        do {
+            // Settings and pause flags are re-read on timer ticks; the end of a transfer only refills slots.
+            if refresh { try await refreshPlan() }
+            if serverPaused {
+                warnOnce("the server is paused (`sitesync resume` to continue)")
+                nextDue = nil
+                return
+            }
+            if force || now.timeIntervalSince(lastRequeue) >= min(5, leaseDuration / 2) {
+                lastRequeue = now
+                let n = try await engine.catalog.requeueExpiredLeases(now: now)
+                if n > 0 { logger.info("took over \(n) transfer(s) whose lease expired") }
+            }
+            var due: Date?
+            for (pair, projects) in plan.pairs.sorted(by: { $0.key < $1.key }) {
+                guard let source = plan.sites[pair.source], let target = plan.sites[pair.target] else { continue }
+                let free = min(capacity(source), capacity(target))
+                // Full: the end of a running transfer will bring us back here.
+                guard free > 0 else { continue }
+                if !(health.knownHealthy(source.name, now: clock.now()) && health.knownHealthy(target.name, now: clock.now())) {
+                    // Check a site only when it has work waiting: an unreachable site without work is no news.
+                    let pending = try await engine.catalog.nextAttempt(source: pair.source, target: pair.target,
+                                                                       projects: projects, after: .distantPast)
+                    guard pending != nil else { continue }
+                    guard await isHealthy(source, &summary), await isHealthy(target, &summary) else {
+                        // A long-running server comes back for it when the site is due for another check;
+                        // `--once` reports it instead of waiting for an outage to end.
+                        if !options.once {
+                            let recheck = clock.now().addingTimeInterval(SiteHealth.recheckUnhealthy)
+                            due = min(due ?? recheck, recheck)
+                        }
+                        continue
+                    }
+                }
+                let claimedAt = clock.now()
+                let items = try await engine.catalog.claim(ClaimRequest(
+                    source: pair.source, target: pair.target, projects: projects, owner: owner, now: claimedAt,
+                    leaseUntil: claimedAt.addingTimeInterval(leaseDuration), limit: free))
+                for item in items { try start(item, source: source, target: target) }
+                if !items.isEmpty { claimedLastFill = true }
+                if items.count < free, let later = try await engine.catalog.nextAttempt(
+                    source: pair.source, target: pair.target, projects: projects, after: clock.now()) {
+                    due = min(due ?? later, later)
+                }
+            }
+            nextDue = due
+        } catch {
+            // A catalog hiccup (locked, disk full) must not end the server: log it and try again shortly.
+            logger.error("planning failed, retrying: \(error)")
+            nextDue = clock.now().addingTimeInterval(1)
+        }
+    }
+
+    func capacity(_ site: SiteConfig) -> Int {
+        engine.registry.concurrency(of: site) - perSite[site.name, default: 0]
+    }
+
+    mutating func start(_ item: WorkItem, source: SiteConfig, target: SiteConfig) throws {
+        let key = item.key
+        guard let project = plan.projects[item.file.project] else {
+            Task { [engine, owner] in try? await engine.catalog.releaseLeases(owner: owner, keys: [key]) }
+            return
+        }
+        // Per-project overrides of a site win for that project's files.
+        let sourceConfig = project.sites[source.name] ?? source
+        let targetConfig = project.sites[target.name] ?? target
+        let registry = engine.registry
+        let transfer = VerifiedTransfer(
+            item: item,
+            source: .init(config: sourceConfig, provider: try provider(for: sourceConfig), capabilities: registry.capabilities(of: sourceConfig)),
+            target: .init(config: targetConfig, provider: try provider(for: targetConfig), capabilities: registry.capabilities(of: targetConfig)),
+            project: project, stagingDirectory: engine.environment.stagingDirectory)
+        perSite[source.name, default: 0] += 1
+        perSite[target.name, default: 0] += 1
+        let clock = self.clock
+        board.start(item, at: clock.now())
+        let catalog = engine.catalog
+        let owner = self.owner
+        let continuation = self.continuation
+        let board = self.board
+        let attempt = UUID()
+        let task = Task {
+            let started = clock.now()
+            let outcome: SyncServer.Outcome
+            do {
+                try await transfer.run { board.set(key, $0) }
+                try Task.checkCancellation()
+                let alternates = project.alternates.alternates(of: item.target)
+                if try await catalog.completeTransfer(key, owner: owner, alternates: alternates, now: clock.now()) {
+                    outcome = .synced(.init(path: item.file.path, source: item.source, target: item.target,
+                                            size: item.file.size, seconds: clock.now().timeIntervalSince(started)))
+                } else {
+                    outcome = .released
+                }
+            } catch {
+                outcome = await Self.record(error, item: item, project: project, catalog: catalog, owner: owner, now: clock.now())
+            }
+            continuation.yield(.finished(attempt, outcome))
+        }
+        running[attempt] = Running(item: item, task: task)
+    }
+
+    /// Applies the failure policy's verdict to the catalog.
+    static func record(_ error: any Error, item: WorkItem, project: EffectiveProject, catalog: any Catalog,
+                       owner: String, now: Date) async -> SyncServer.Outcome {
+        let verdict = FailurePolicy.decide(error, tries: item.tries, policy: project.retryPolicy, now: now,
+                                           jitter: Double.random(in: 0..<1))
+        let retryAt: Date?
+        let countsAsTry: Bool
+        switch verdict.decision {
+        case .release:
+            try? await catalog.releaseLeases(owner: owner, keys: [item.key])
+            return .released
+        case .retry(let at, let counts):
+            retryAt = at
+            countsAsTry = counts
+        case .fail:
+            retryAt = nil
+            countsAsTry = true
+        }
+        let status = try? await catalog.failTransfer(item.key, owner: owner, error: verdict.message, retryAt: retryAt,
+                                                     countsAsTry: countsAsTry, now: now)
+        guard let status else { return .released }
+        return .failed(verdict.message, permanent: status == .failed, siteTrouble: verdict.siteTrouble)
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import SiteSyncCatalog
+
+/// One running transfer, as a progress display shows it.
+public struct TransferProgress: Sendable, Equatable {
+    public var fileID: String
+    /// Rootless catalog path.
+    public var path: String
+    public var source: String
+    public var target: String
+    public var bytesDone: Int64
+    public var size: Int64
+    public var startedAt: Date
+}
+
+/// What a server is doing now: its running transfers and what it finished so far. The CLI's progress line and
+/// the web UI read this; the engine never draws anything.
+public struct ServerProgress: Sendable, Equatable {
+    public var running: [TransferProgress]
+    public var synced: Int
+    public var syncedBytes: Int64
+    public var failed: Int
+
+    /// Bytes moved so far, finished transfers and running ones together.
+    public var bytes: Int64 { syncedBytes + running.reduce(0) { $0 + $1.bytesDone } }
+}
+
+/// Progress written by transfer threads and the loop, read by displays. Cheap to update from a hot copy loop.
+final class ProgressBoard: @unchecked Sendable {
+    private let lock = NSLock()
+    private var running: [FileKey: TransferProgress] = [:]
+    private var synced = 0
+    private var syncedBytes: Int64 = 0
+    private var failed = 0
+
+    func start(_ item: WorkItem, at: Date) {
+        let entry = TransferProgress(fileID: item.file.id, path: item.file.path, source: item.source, target: item.target,
+                                     bytesDone: 0, size: item.file.size, startedAt: at)
+        lock.withLock { running[item.key] = entry }
+    }
+
+    func set(_ key: FileKey, _ bytes: Int64) { lock.withLock { running[key]?.bytesDone = bytes } }
+
+    func bytes(_ key: FileKey) -> Int64? { lock.withLock { running[key]?.bytesDone } }
+
+    func finish(_ key: FileKey, synced size: Int64?, failed: Bool) {
+        lock.withLock {
+            running.removeValue(forKey: key)
+            if let size {
+                synced += 1
+                syncedBytes += size
+            }
+            if failed { self.failed += 1 }
+        }
+    }
+
+    func snapshot() -> ServerProgress {
+        lock.withLock {
+            ServerProgress(running: running.values.sorted { ($0.startedAt, $0.path) < ($1.startedAt, $1.path) },
+                           synced: synced, syncedBytes: syncedBytes, failed: failed)
+        }
+    }
+}

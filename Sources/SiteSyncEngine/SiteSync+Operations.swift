@@ -1,0 +1,105 @@
+import Foundation
+import SiteSyncCatalog
+import SiteSyncModel
+import SiteSyncProviders
+
+extension SiteSync {
+    /// Queues the representation for `site` (synced at once where an alternate already has it).
+    @discardableResult
+    public func addSite(_ id: String, site: String, priority: Int?, force: Bool) async throws -> String {
+        let (_, p) = try await requireRepresentation(id)
+        let real = try p.site(site).name
+        try await catalog.addSite(representation: id, site: real, group: p.alternates.group(of: real),
+                                  priority: priority, force: force, now: now())
+        return real
+    }
+
+    /// Adds this machine's active site to the representation and to the representations it was made from.
+    /// Returns the ids queued (already present ones are left as they are).
+    public func download(_ id: String, priority: Int?) async throws -> (site: String, queued: [String]) {
+        let (_, p) = try await requireRepresentation(id)
+        let active = p.sync.activeSite
+        var queued: [String] = []
+        var seen: Set<String> = []
+        var pending = [id]
+        while let next = pending.popLast() {
+            guard seen.insert(next).inserted else { continue }
+            guard let rep = try await catalog.representation(next) else {
+                logger.warning("input representation \(next) of \(id) is not in the catalog; skipped")
+                continue
+            }
+            pending += rep.inputs
+            let rp = try await project(rep.context.project)
+            do {
+                try await catalog.addSite(representation: next, site: active, group: rp.alternates.group(of: active),
+                                          priority: priority, force: false, now: now())
+                queued.append(next)
+            } catch CatalogError.siteAlreadyPresent {
+                continue
+            }
+        }
+        return (active, queued)
+    }
+
+    public struct RemovalResult: Sendable {
+        public var removedSites: [String]
+        public var deletedFiles: [String]
+        public var undeletable: [String]
+    }
+
+    /// Deletes a site's copies and its rows; refuses when that would drop the last synced copy of a file.
+    /// Alternates share the storage, so their rows go too.
+    public func removeSite(_ id: String, site: String, keepFiles: Bool) async throws -> RemovalResult {
+        let (_, p) = try await requireRepresentation(id)
+        let real = p.realName(site)
+        let config = p.sites[real]
+        if config == nil && !keepFiles {
+            throw SiteSyncError(.notFound, "site '\(real)' is not reachable from this machine (it is not in the settings of project '\(p.name)'); run remove-site on the machine that owns it, or pass --keep-files to only forget it in the catalog")
+        }
+        let group = p.alternates.group(of: real)
+        let files = try await catalog.files(ofRepresentation: id)
+        let states = try await catalog.states(ofRepresentation: id)
+        let present = Set(states.filter { group.contains($0.site) }.map(\.fileID))
+        try await catalog.removeSites(representation: id, sites: group)
+        var deleted: [String] = []
+        var failed: [String] = []
+        if let config, !keepFiles {
+            let provider = try registry.make(config, platform: p.platform)
+            for file in files where present.contains(file.id) {
+                do {
+                    let path = try p.path(of: file.path, on: config)
+                    let root = RootlessPath.split(file.path).flatMap { config.rootPaths(on: p.platform)[$0.root] }
+                    try await provider.delete(path, pruneUpTo: root)
+                    deleted.append(path)
+                } catch {
+                    failed.append("\(file.path): \(error)")
+                }
+            }
+        }
+        return RemovalResult(removedSites: group.sorted(), deletedFiles: deleted, undeletable: failed)
+    }
+
+    @discardableResult
+    public func reset(_ id: String, site: String) async throws -> Int {
+        let (_, p) = try await requireRepresentation(id)
+        return try await catalog.resetSite(representation: id, site: p.realName(site), now: now())
+    }
+
+    public func setPriority(_ id: String, _ priority: Int) async throws {
+        try await catalog.setPriority(representation: id, priority: priority)
+    }
+
+    public enum PauseScope: Sendable {
+        case server
+        case project(String)
+        case representation(String)
+    }
+
+    public func setPaused(_ scope: PauseScope, _ paused: Bool) async throws {
+        switch scope {
+        case .server: try await catalog.setServerPaused(paused)
+        case .project(let name): try await catalog.setProjectPaused(name, paused: paused)
+        case .representation(let id): try await catalog.setRepresentationPaused(id, paused: paused, now: now())
+        }
+    }
+}

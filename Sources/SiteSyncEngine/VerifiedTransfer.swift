@@ -1,0 +1,76 @@
+import Foundation
+import SiteSyncCatalog
+import SiteSyncModel
+import SiteSyncProviders
+
+/// Moves one file from one site to another and proves it arrived intact.
+///
+/// The content is hashed while it streams and compared with the hash recorded at publish. Only then does the
+/// file get its final name: a crash, a kill or a mismatch never leaves a partial file where a reader looks.
+/// How the bytes move depends on what the two providers can do, never on which providers they are.
+struct VerifiedTransfer: Sendable {
+    struct End: Sendable {
+        var config: SiteConfig
+        var provider: any StorageProvider
+        var capabilities: ProviderCapabilities
+    }
+
+    let item: WorkItem
+    let source: End
+    let target: End
+    let project: EffectiveProject
+    let stagingDirectory: String
+
+    var expected: ContentDigest { ContentDigest(size: item.file.size, sha256: item.file.sha256) }
+
+    func run(progress: @escaping ProgressHandler) async throws {
+        let sourcePath = try project.path(of: item.file.path, on: source.config)
+        let targetPath = try project.path(of: item.file.path, on: target.config)
+        if target.capabilities.contains(.localFolder) {
+            try await downloadInPlace(from: sourcePath, to: targetPath, progress: progress)
+        } else if source.capabilities.contains(.localFolder) {
+            try await target.provider.upload(localFile: sourcePath, to: targetPath, expected: expected, progress: progress)
+        } else {
+            // Neither side is a local folder: stage through this machine, verified on the way in and out.
+            let staging = stagingDirectory
+            let staged = RootlessPath.join(staging, "\(item.file.id)-\(target.config.name).staging")
+            try await BlockingIO.run { _ in try LocalFiles.createDirectories(staging) }
+            do {
+                let digest = try await source.provider.download(sourcePath, to: staged) { progress($0 / 2) }
+                guard digest == expected else {
+                    throw ProviderError(.integrity, "\(source.config.name):\(sourcePath) does not match the catalog: got \(digest), expected \(expected)")
+                }
+                try await target.provider.upload(localFile: staged, to: targetPath, expected: expected) {
+                    progress(self.item.file.size / 2 + $0 / 2)
+                }
+            } catch {
+                _ = try? await BlockingIO.run { _ in LocalFiles.remove(staged) }
+                throw error
+            }
+            _ = try? await BlockingIO.run { _ in LocalFiles.remove(staged) }
+        }
+    }
+
+    /// Into a local folder: temporary name, verified, renamed. A download that broke off keeps its bytes for
+    /// the next try when the source can continue after them.
+    func downloadInPlace(from sourcePath: String, to targetPath: String, progress: @escaping ProgressHandler) async throws {
+        let write = VerifiedLocalWrite(to: targetPath, expected: expected, source: "\(source.config.name):\(sourcePath)")
+        if source.capabilities.contains(.localFolder) {
+            // Disk to disk: one copy, throttled by the lower bandwidth limit of the two sites.
+            let limit = [source.config.bandwidthLimit, target.config.bandwidthLimit].compactMap { $0 }.min()
+            _ = try await BlockingIO.run { flag in
+                try write.run { temporary in
+                    try LocalFiles.copy(from: sourcePath, to: temporary, bytesPerSecond: limit, flag: flag, progress: progress)
+                }
+            }
+        } else if source.capabilities.contains(.resumableDownloads) {
+            _ = try await write.run(keepInterrupted: true) { temporary in
+                try await source.provider.download(sourcePath, continuing: temporary, progress: progress)
+            }
+        } else {
+            _ = try await write.run(keepInterrupted: false) { temporary in
+                try await source.provider.download(sourcePath, to: temporary, progress: progress)
+            }
+        }
+    }
+}

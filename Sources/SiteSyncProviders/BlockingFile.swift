@@ -1,0 +1,98 @@
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A local file used by a transfer that runs on Swift's cooperative pool (HTTP providers): every open, read,
+/// write and flush runs on a blocking-I/O thread, so a slow disk never holds one of the pool's few threads.
+/// Writes are gathered into 1 MiB blocks so the thread hop costs nothing next to the write.
+public final class BlockingFile: @unchecked Sendable {
+    public let path: String
+    let fd: Int32
+    // Only the task that owns the transfer touches these; the class is not shared between tasks.
+    var pending = Data()
+    var closed = false
+
+    init(path: String, fd: Int32) {
+        self.path = path
+        self.fd = fd
+    }
+
+    deinit {
+        if !closed { Glibc.close(fd) }
+    }
+
+    public static func openForReading(_ path: String) async throws -> BlockingFile {
+        let fd = try await BlockingIO.run { _ in Glibc.open(path, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else { throw ProviderError(.notFound, "cannot read \(path): \(LocalFiles.errnoMessage())") }
+        return BlockingFile(path: path, fd: fd)
+    }
+
+    /// Opens `destination` for a download: continued after what it holds (when `continuing` and it holds less
+    /// than `remoteSize`), else created or truncated. Returns the file, the bytes kept and the hash over them.
+    public static func openForDownload(_ destination: String, remoteSize: Int64, continuing: Bool) async throws
+        -> (file: BlockingFile, kept: Int64, hasher: SHA256) {
+        let (fd, kept, hasher) = try await BlockingIO.run { _ -> (Int32, Int64, SHA256) in
+            if continuing { return try PartialDownload.open(destination, remoteSize: remoteSize) }
+            let fd = Glibc.open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw ProviderError(.transient, "cannot write \(destination): \(LocalFiles.errnoMessage())") }
+            return (fd, 0, SHA256())
+        }
+        return (BlockingFile(path: destination, fd: fd), kept, hasher)
+    }
+
+    /// Exactly `count` bytes at `offset`.
+    public func read(at offset: Int64, count: Int) async throws -> Data {
+        guard count > 0 else { return Data() }
+        let fd = self.fd, path = self.path
+        return try await BlockingIO.run { _ in
+            var data = Data(count: count)
+            let n = data.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+            guard n == count else { throw ProviderError(.transient, "cannot read \(path): \(LocalFiles.errnoMessage())") }
+            return data
+        }
+    }
+
+    /// Appends bytes; they reach the file in 1 MiB blocks (all of them by `flush`).
+    public func append<Bytes: Sequence>(contentsOf bytes: Bytes) async throws where Bytes.Element == UInt8 {
+        pending.append(contentsOf: bytes)
+        if pending.count >= LocalFiles.chunkSize { try await flush() }
+    }
+
+    /// Writes what `append` gathered.
+    public func flush() async throws {
+        guard !pending.isEmpty else { return }
+        let block = pending
+        pending = Data()
+        let fd = self.fd, path = self.path
+        try await BlockingIO.run { _ in
+            try block.withUnsafeBytes { try LocalFiles.writeAll(fd, $0, path: path) }
+        }
+    }
+
+    /// Empties the file (a server that ignored a Range request sends everything again).
+    public func truncate() async throws {
+        pending = Data()
+        let fd = self.fd
+        try await BlockingIO.run { _ in
+            _ = ftruncate(fd, 0)
+            _ = lseek(fd, 0, SEEK_SET)
+        }
+    }
+
+    /// Writes what is pending and flushes it to disk: the bytes must be durable before a rename shows them.
+    public func sync() async throws {
+        try await flush()
+        let fd = self.fd, path = self.path
+        try await BlockingIO.run { _ in
+            guard fsync(fd) == 0 else { throw ProviderError(.transient, "cannot flush \(path): \(LocalFiles.errnoMessage())") }
+        }
+    }
+
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        Glibc.close(fd)
+    }
+}

@@ -1,0 +1,15 @@
+import SiteSyncGoogleDrive
+import SiteSyncLocalDrive
+import SiteSyncProviders
+import SiteSyncSFTP
+
+/// Every provider this build has. A new provider is one module and one line here.
+public enum StandardProviders {
+    public static let all: [ProviderDescription] = [
+        LocalDriveProvider.description,
+        SFTPProvider.description,
+        GoogleDriveProvider.description,
+    ]
+
+    public static var registry: ProviderRegistry { ProviderRegistry(all) }
+}
