@@ -72,6 +72,9 @@ public struct FileSiteJSON: Codable, Sendable, Equatable {
     public var bytesDone: Int64
     public var leaseOwner: String?
     public var syncedAt: Date?
+    public var verifiedAt: Date?
+    public var problem: String?
+    public var problemAt: Date?
 
     enum CodingKeys: String, CodingKey {
         case status, priority, tries
@@ -81,6 +84,9 @@ public struct FileSiteJSON: Codable, Sendable, Equatable {
         case bytesDone = "bytes_done"
         case leaseOwner = "lease_owner"
         case syncedAt = "synced_at"
+        case verifiedAt = "verified_at"
+        case problem
+        case problemAt = "problem_at"
     }
 
     public init(_ s: FileSiteState) {
@@ -93,6 +99,9 @@ public struct FileSiteJSON: Codable, Sendable, Equatable {
         bytesDone = s.bytesDone
         leaseOwner = s.leaseOwner
         syncedAt = s.syncedAt
+        verifiedAt = s.verifiedAt
+        problem = s.problem
+        problemAt = s.problemAt
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -106,5 +115,8 @@ public struct FileSiteJSON: Codable, Sendable, Equatable {
         try c.encode(bytesDone, forKey: .bytesDone)
         try c.encode(leaseOwner, forKey: .leaseOwner)
         try c.encode(syncedAt, forKey: .syncedAt)
+        try c.encode(verifiedAt, forKey: .verifiedAt)
+        try c.encode(problem, forKey: .problem)
+        try c.encode(problemAt, forKey: .problemAt)
     }
 }

@@ -71,6 +71,9 @@ public struct RunSummaryJSON: Codable, Sendable, Equatable {
         public var seconds: Double
     }
     public var moved: [Moved]
+    public var adopted: [String]
+    public var conflicts: [String]
+    public var damaged: [String]
     public var failed: [String]
     public var retriesScheduled: Int
     public var unavailable: [String: String]
@@ -79,17 +82,41 @@ public struct RunSummaryJSON: Codable, Sendable, Equatable {
     public var succeeded: Bool
 
     enum CodingKeys: String, CodingKey {
-        case moved, failed, unavailable, bytes, elapsed, succeeded
+        case moved, adopted, conflicts, damaged, failed, unavailable, bytes, elapsed, succeeded
         case retriesScheduled = "retries_scheduled"
     }
 
     public init(_ s: RunSummary) {
         moved = s.moved.map { Moved(path: $0.path, source: $0.source, target: $0.target, size: $0.size, seconds: $0.seconds) }
+        adopted = s.adopted
+        conflicts = s.conflicts
+        damaged = s.damaged
         failed = s.failed
         retriesScheduled = s.retriesScheduled
         unavailable = s.unavailable
         bytes = s.bytes
         elapsed = s.elapsed
         succeeded = s.succeeded
+    }
+}
+
+/// `verify --json`: what was read back and found.
+public struct VerifyJSON: Codable, Sendable, Equatable {
+    public var checked: Int
+    public var good: Int
+    public var missing: [String]
+    public var corrupt: [String]
+    public var skipped: [String: String]
+    public var requeued: Int
+    public var clean: Bool
+
+    public init(_ r: SiteSync.VerifyReport) {
+        checked = r.checked
+        good = r.good
+        missing = r.missing
+        corrupt = r.corrupt
+        skipped = r.skipped
+        requeued = r.requeued
+        clean = r.clean
     }
 }

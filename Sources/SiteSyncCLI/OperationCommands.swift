@@ -27,6 +27,9 @@ struct PublishCommand: AsyncParsableCommand {
             let context = RepresentationContext(project: project, folder: folder, product: product, version: version,
                                                 name: name, task: task, host: host)
             let result = try await engine.publish(context, files: files, inputs: inputs, priority: priority)
+            for aside in result.conflicts {
+                FileHandle.standardError.write(Data("sitesync: warning: a different file was in the way; it was moved aside to \(aside)\n".utf8))
+            }
             if json {
                 try printJSON(PublishJSON(result))
             } else {
@@ -75,9 +78,10 @@ struct RemoveSiteCommand: AsyncParsableCommand {
     @Argument(help: "Representation id.") var id: String
     @Option var site: String
     @Flag(name: .customLong("keep-files"), help: "Only forget the copy in the catalog; delete no file.") var keepFiles = false
+    @Flag(help: "Hash the copies relied on before deleting (default: check they exist with the right size).") var verify = false
     func run() async throws {
         try await reportingErrors {
-            let result = try await global.open().removeSite(id, site: site, keepFiles: keepFiles)
+            let result = try await global.open().removeSite(id, site: site, keepFiles: keepFiles, verify: verify)
             print("removed \(id) from \(result.removedSites.joined(separator: ", ")); deleted \(result.deletedFiles.count) file(s)")
             if !result.undeletable.isEmpty {
                 for line in result.undeletable {
@@ -197,21 +201,46 @@ struct ShowCommand: AsyncParsableCommand {
                 try printJSON(ShowJSON(detail))
                 return
             }
-            let r = detail.representation
-            let c = r.context
-            print("representation \(r.id)")
-            print("  \(c.project)/\(c.folder)/\(c.product) v\(String(format: "%03d", c.version)) '\(c.name)'\(c.task.map { " task \($0)" } ?? "")\(c.host.map { " host \($0)" } ?? "")\(r.paused ? " [paused]" : "")")
-            print("  published \(APIJSON.iso(r.createdAt))\(r.inputs.isEmpty ? "" : ", inputs: \(r.inputs.joined(separator: ", "))")")
-            for file in detail.files {
-                print("\(file.path)  \(ByteCount.format(file.size))  sha256 \(file.sha256)")
-                for state in detail.states where state.fileID == file.id {
-                    var line = "    \(state.site.padding(toLength: max(12, state.site.count), withPad: " ", startingAt: 0))  \(state.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))  tries \(state.tries)  priority \(state.priority)"
-                    if state.status == .inProgress { line += "  \(ByteCount.format(state.bytesDone))" }
-                    if let err = state.lastError, state.status != .synced { line += "  error: \(err)" }
-                    if state.status == .queued, state.nextAttemptAt > Date() { line += "  next try \(APIJSON.iso(state.nextAttemptAt))" }
-                    print(line)
+            print(ShowText.lines(detail).joined(separator: "\n"))
+        }
+    }
+}
+
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "verify",
+        abstract: "Read copies back and record which are really there (missing or corrupt ones stop being copies).",
+        discussion: "Exits 0 when every copy checked is good, 1 when some are missing or corrupt, 5 when a site could not be read.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Only this site's copies (`local` for this machine's).") var site: String?
+    @Option(help: "Only this project.") var project: String?
+    @Option(help: "Only this representation.") var representation: String?
+    @Option(help: "Only this share of the copies, those verified longest ago first, e.g. 10%.") var sample: String?
+    @Flag(help: "Queue missing and corrupt copies again, to be healed from a good copy.") var fix = false
+    @Flag var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            var percent: Double?
+            if let sample {
+                let text = sample.hasSuffix("%") ? String(sample.dropLast()) : sample
+                guard let value = Double(text) else {
+                    throw SiteSyncError(.invalidInput, "--sample \(sample): give a share like 10%")
                 }
+                percent = value
             }
+            let report = try await global.open().verify(SiteSync.VerifyOptions(
+                site: site, project: project, representation: representation, samplePercent: percent, fix: fix))
+            if json {
+                try printJSON(VerifyJSON(report))
+            } else {
+                print("checked \(report.checked) cop\(report.checked == 1 ? "y" : "ies"): \(report.good) good, \(report.missing.count) missing, \(report.corrupt.count) corrupt")
+                for line in report.missing { print("missing: \(line)") }
+                for line in report.corrupt { print("corrupt: \(line)") }
+                for (site, why) in report.skipped.sorted(by: { $0.key < $1.key }) { print("not checked: \(site): \(why)") }
+                if fix { print("queued \(report.requeued) cop\(report.requeued == 1 ? "y" : "ies") again") }
+            }
+            if !report.missing.isEmpty || !report.corrupt.isEmpty { throw ExitCode(ErrorKind.internal.exitCode) }
+            if !report.skipped.isEmpty { throw ExitCode(ErrorKind.unavailable.exitCode) }
         }
     }
 }

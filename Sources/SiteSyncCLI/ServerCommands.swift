@@ -43,7 +43,10 @@ struct ServerCommand: AsyncParsableCommand {
             if json {
                 print(try APIJSON.encode(RunSummaryJSON(summary)))
             } else {
-                print("moved \(summary.moved.count) file(s), \(ByteCount.format(summary.bytes)) in \(String(format: "%.2f", summary.elapsed)) s; \(summary.failed.count) failed")
+                let adopted = summary.adopted.isEmpty ? "" : "; \(summary.adopted.count) already in place (recorded, not copied)"
+                print("moved \(summary.moved.count) file(s), \(ByteCount.format(summary.bytes)) in \(String(format: "%.2f", summary.elapsed)) s\(adopted); \(summary.failed.count) failed")
+                for line in summary.conflicts { print("moved aside (a different file was in the way): \(line)") }
+                for line in summary.damaged { print("damaged copy found: \(line)") }
                 for line in summary.failed { print("failed: \(line)") }
                 for (site, why) in summary.unavailable.sorted(by: { $0.key < $1.key }) { print("unavailable: \(site): \(why)") }
             }

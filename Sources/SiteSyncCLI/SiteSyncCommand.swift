@@ -22,7 +22,7 @@ struct SiteSyncCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, SettingsCommand.self, SiteCommand.self, LocalCommand.self, ProjectCommand.self,
             PublishCommand.self, AddSiteCommand.self, DownloadCommand.self, RemoveSiteCommand.self, ResetCommand.self,
-            PriorityCommand.self, PauseCommand.self, ResumeCommand.self, StatusCommand.self, ShowCommand.self,
+            PriorityCommand.self, PauseCommand.self, ResumeCommand.self, StatusCommand.self, ShowCommand.self, VerifyCommand.self,
             ServerCommand.self, DemoCommand.self,
         ])
 }

@@ -72,10 +72,16 @@ public struct FileSiteState: Sendable, Equatable {
     public var leaseOwner: String?
     public var leaseExpiresAt: Date?
     public var syncedAt: Date?
+    /// When the copy was last read back and found to match its hash (`sitesync verify`).
+    public var verifiedAt: Date?
+    /// How a missing or corrupt copy was found (`verify: …`, `read by a transfer to …`), and when.
+    public var problem: String?
+    public var problemAt: Date?
 
     public init(fileID: String, site: String, status: FileSyncStatus, priority: Int = 50, tries: Int = 0,
                 lastError: String? = nil, lastFailureAt: Date? = nil, nextAttemptAt: Date = .distantPast,
-                bytesDone: Int64 = 0, leaseOwner: String? = nil, leaseExpiresAt: Date? = nil, syncedAt: Date? = nil) {
+                bytesDone: Int64 = 0, leaseOwner: String? = nil, leaseExpiresAt: Date? = nil, syncedAt: Date? = nil,
+                verifiedAt: Date? = nil, problem: String? = nil, problemAt: Date? = nil) {
         self.fileID = fileID
         self.site = site
         self.status = status
@@ -88,6 +94,9 @@ public struct FileSiteState: Sendable, Equatable {
         self.leaseOwner = leaseOwner
         self.leaseExpiresAt = leaseExpiresAt
         self.syncedAt = syncedAt
+        self.verifiedAt = verifiedAt
+        self.problem = problem
+        self.problemAt = problemAt
     }
 }
 
@@ -129,19 +138,34 @@ public struct ClaimRequest: Sendable {
     public var source: String
     public var target: String
     public var projects: [String]
+    /// Sites read before `source`: files that one of them holds a synced copy of are left to them. Empty for a
+    /// file's usual source; the usual source (and earlier fallbacks) when `source` is a fallback.
+    public var preferred: [String]
     public var owner: String
     public var now: Date
     public var leaseUntil: Date
     public var limit: Int
 
-    public init(source: String, target: String, projects: [String], owner: String, now: Date, leaseUntil: Date, limit: Int) {
+    public init(source: String, target: String, projects: [String], preferred: [String] = [], owner: String, now: Date,
+                leaseUntil: Date, limit: Int) {
         self.source = source
         self.target = target
         self.projects = projects
+        self.preferred = preferred
         self.owner = owner
         self.now = now
         self.leaseUntil = leaseUntil
         self.limit = limit
+    }
+}
+
+/// One copy to check: a file and the row of the site that should hold it.
+public struct CopyRecord: Sendable, Equatable {
+    public var file: FileRecord
+    public var state: FileSiteState
+    public init(file: FileRecord, state: FileSiteState) {
+        self.file = file
+        self.state = state
     }
 }
 

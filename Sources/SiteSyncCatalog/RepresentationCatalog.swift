@@ -30,4 +30,13 @@ public protocol RepresentationCatalog: Sendable {
     func setPriority(representation id: String, priority: Int) async throws
     /// Pauses queued and running rows (running transfers see it when they renew their lease), or resumes them.
     func setRepresentationPaused(_ id: String, paused: Bool, now: Date) async throws
+
+    /// The copies a verification reads: rows of `site` (every site if nil) that are synced, missing or corrupt,
+    /// of one representation or project (or all), oldest verified first; at most `limit`.
+    func copies(site: String?, project: String?, representation: String?, limit: Int?) async throws -> [CopyRecord]
+    /// Records that a copy was read back and matched its hash.
+    func markVerified(fileID: String, sites: Set<String>, now: Date) async throws
+    /// Queues missing and corrupt copies again (tries 0), in the given scope. Returns how many.
+    @discardableResult
+    func requeueDamaged(site: String?, project: String?, representation: String?, now: Date) async throws -> Int
 }

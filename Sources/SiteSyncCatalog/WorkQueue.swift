@@ -9,8 +9,12 @@ public protocol WorkQueue: Sendable {
     /// Leases up to `limit` runnable transfers, highest priority first, then oldest.
     func claim(_ request: ClaimRequest) async throws -> [WorkItem]
     /// When the earliest transfer for this pair that is not runnable now becomes runnable: the end of a backoff,
-    /// or of another server's lease (taken over if that server is gone). nil when nothing waits.
-    func nextAttempt(source: String, target: String, projects: [String], after now: Date) async throws -> Date?
+    /// or of another server's lease (taken over if that server is gone). nil when nothing waits. `preferred` as in
+    /// `ClaimRequest`.
+    func nextAttempt(source: String, target: String, projects: [String], preferred: [String], after now: Date) async throws -> Date?
+    /// Which of these leases `owner` still holds (a read: cheap enough to ask on every change of the catalog, so a
+    /// pause, reset or removal stops a running transfer at once).
+    func leasesHeld(owner: String, keys: [FileKey]) async throws -> Set<FileKey>
     /// Extends the leases `owner` still holds on running rows; returns those keys. A key missing from the
     /// answer was paused, reset, removed or taken over: its transfer must stop.
     func renewLeases(owner: String, keys: [FileKey], until: Date) async throws -> Set<FileKey>
@@ -23,6 +27,10 @@ public protocol WorkQueue: Sendable {
     @discardableResult
     func failTransfer(_ key: FileKey, owner: String, error: String, retryAt: Date?, countsAsTry: Bool,
                       now: Date) async throws -> FileSyncStatus?
+    /// Marks the synced copies of a file on `sites` (a site and its alternates: one storage) as `missing` or
+    /// `corrupt`, saying how it was found. They stop being sources and copies until healed. Returns rows changed.
+    @discardableResult
+    func markDamaged(fileID: String, sites: Set<String>, status: FileSyncStatus, problem: String, now: Date) async throws -> Int
     /// Gives back leases without counting a try (shutdown, cancellation).
     func releaseLeases(owner: String, keys: [FileKey]?) async throws
     /// A number that grows whenever new work may have become runnable; servers poll it to start promptly.

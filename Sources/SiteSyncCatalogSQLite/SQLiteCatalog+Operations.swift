@@ -90,6 +90,8 @@ extension SQLiteCatalog {
             }
             try db.execute(sql: "DELETE FROM file_sites WHERE representation_id = ? AND site IN (\(marks))",
                            arguments: StatementArguments([id] + list))
+            // A transfer still running to a removed site must notice at once.
+            try Self.bumpGeneration(db)
         }
     }
 
@@ -136,6 +138,65 @@ extension SQLiteCatalog {
                     """, arguments: [now.timeIntervalSince1970, id])
             }
             try Self.bumpGeneration(db)
+        }
+    }
+
+    // MARK: Verification
+
+    public func copies(site: String?, project: String?, representation: String?, limit: Int?) async throws -> [CopyRecord] {
+        try await read { db in
+            var filter = ["fs.status IN (?, ?, ?)"]
+            var args: [(any DatabaseValueConvertible)?] = [FileSyncStatus.synced, FileSyncStatus.missing, FileSyncStatus.corrupt]
+            if let site { filter.append("fs.site = ?"); args.append(site) }
+            if let project { filter.append("fs.project = ?"); args.append(project) }
+            if let representation { filter.append("fs.representation_id = ?"); args.append(representation) }
+            var sql = """
+                SELECT \(Self.stateColumns), \(Self.fileColumns)
+                FROM file_sites fs JOIN files f ON f.id = fs.file_id
+                WHERE \(filter.joined(separator: " AND "))
+                ORDER BY COALESCE(fs.verified_at, 0), f.representation_id, f.position, fs.site
+                """
+            if let limit { sql += " LIMIT ?"; args.append(limit) }
+            return try Array(Row.fetchCursor(db, sql: sql, arguments: StatementArguments(args)).map { row in
+                CopyRecord(file: Self.file(row, at: Self.stateColumnCount), state: Self.state(row))
+            })
+        }
+    }
+
+    public func markVerified(fileID: String, sites: Set<String>, now: Date) async throws {
+        guard !sites.isEmpty else { return }
+        try await write { db in
+            let list = Array(sites)
+            let marks = list.map { _ in "?" }.joined(separator: ",")
+            try db.execute(sql: """
+                UPDATE file_sites SET verified_at = ? WHERE file_id = ? AND site IN (\(marks))
+                """, arguments: StatementArguments([now.timeIntervalSince1970, fileID] as [(any DatabaseValueConvertible)?] + list.map { $0 }))
+            // A copy found damaged before and good now (restored by hand) is a copy again.
+            try db.execute(sql: """
+                UPDATE file_sites SET status = ?, problem = NULL, problem_at = NULL, synced_at = ?
+                WHERE file_id = ? AND status IN (?, ?) AND site IN (\(marks))
+                """, arguments: StatementArguments([FileSyncStatus.synced, now.timeIntervalSince1970, fileID,
+                                                    FileSyncStatus.missing, FileSyncStatus.corrupt] as [(any DatabaseValueConvertible)?] + list.map { $0 }))
+            if db.changesCount > 0 { try Self.bumpGeneration(db) }
+        }
+    }
+
+    public func requeueDamaged(site: String?, project: String?, representation: String?, now: Date) async throws -> Int {
+        try await write { db in
+            var filter = ["status IN (?, ?)"]
+            var args: [(any DatabaseValueConvertible)?] = [FileSyncStatus.queued, now.timeIntervalSince1970,
+                                                           FileSyncStatus.missing, FileSyncStatus.corrupt]
+            if let site { filter.append("site = ?"); args.append(site) }
+            if let project { filter.append("project = ?"); args.append(project) }
+            if let representation { filter.append("representation_id = ?"); args.append(representation) }
+            try db.execute(sql: """
+                UPDATE file_sites SET status = ?, tries = 0, next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                    bytes_done = 0, synced_at = NULL
+                WHERE \(filter.joined(separator: " AND "))
+                """, arguments: StatementArguments(args))
+            let n = db.changesCount
+            if n > 0 { try Self.bumpGeneration(db) }
+            return n
         }
     }
 }

@@ -60,6 +60,15 @@ extension SQLiteCatalog {
                 INSERT INTO meta(key, value) VALUES ('work_generation', '0');
                 """)
         }
+        m.registerMigration("v2: copies verified, missing or corrupt") { db in
+            try db.execute(sql: """
+                ALTER TABLE file_sites ADD COLUMN verified_at REAL;
+                ALTER TABLE file_sites ADD COLUMN problem TEXT;
+                ALTER TABLE file_sites ADD COLUMN problem_at REAL;
+                -- Verification reads a site's copies oldest-verified first.
+                CREATE INDEX file_sites_by_site ON file_sites(site, verified_at);
+                """)
+        }
         return m
     }
 }

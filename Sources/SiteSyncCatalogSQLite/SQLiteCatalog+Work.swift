@@ -19,17 +19,29 @@ extension SQLiteCatalog {
         }
     }
 
-    /// The query that picks work; public so a test can show its plan.
-    public static func claimSQL(projectCount: Int) -> String {
+    /// The query that picks work; public so a test can show its plan. Arguments: source, target, now, the
+    /// projects, the preferred sites, the limit.
+    public static func claimSQL(projectCount: Int, preferredCount: Int = 0) -> String {
         """
         SELECT t.file_id, t.tries, t.priority, f.representation_id, f.project, f.path, f.size, f.sha256
         FROM file_sites t
         JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
         JOIN files f ON f.id = t.file_id
         WHERE t.site = ? AND t.status = \(SQLState.queued) AND t.next_attempt_at <= ?
-          AND t.project IN (\(Array(repeating: "?", count: max(1, projectCount)).joined(separator: ",")))
+          AND t.project IN (\(marks(max(1, projectCount))))\(leftToPreferred(preferredCount))
         ORDER BY t.priority DESC, t.next_attempt_at
         LIMIT ?
+        """
+    }
+
+    static func marks(_ n: Int) -> String { Array(repeating: "?", count: n).joined(separator: ",") }
+
+    /// A fallback source takes only files that none of the sites read before it has a good copy of.
+    static func leftToPreferred(_ count: Int) -> String {
+        count == 0 ? "" : """
+
+          AND NOT EXISTS (SELECT 1 FROM file_sites p WHERE p.file_id = t.file_id AND p.status = \(SQLState.synced)
+                          AND p.site IN (\(marks(count))))
         """
     }
 
@@ -38,8 +50,9 @@ extension SQLiteCatalog {
         return try await write { db in
             var args: [(any DatabaseValueConvertible)?] = [request.source, request.target, request.now.timeIntervalSince1970]
             args += request.projects.map { $0 }
+            args += request.preferred.map { $0 }
             args.append(request.limit)
-            let rows = try Row.fetchAll(db, sql: Self.claimSQL(projectCount: request.projects.count),
+            let rows = try Row.fetchAll(db, sql: Self.claimSQL(projectCount: request.projects.count, preferredCount: request.preferred.count),
                                         arguments: StatementArguments(args))
             var items: [WorkItem] = []
             for row in rows {
@@ -58,24 +71,26 @@ extension SQLiteCatalog {
         }
     }
 
-    public func nextAttempt(source: String, target: String, projects: [String], after now: Date) async throws -> Date? {
+    public func nextAttempt(source: String, target: String, projects: [String], preferred: [String],
+                            after now: Date) async throws -> Date? {
         guard !projects.isEmpty else { return nil }
         return try await read { db in
             var args: [(any DatabaseValueConvertible)?] = [source, target, now.timeIntervalSince1970]
             args += projects.map { $0 }
-            let marks = projects.map { _ in "?" }.joined(separator: ",")
+            args += preferred.map { $0 }
+            let marks = Self.marks(projects.count)
             let waiting = try Double.fetchOne(db, sql: """
                 SELECT MIN(t.next_attempt_at) FROM file_sites t
                 JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
                 WHERE t.site = ? AND t.status = \(SQLState.queued) AND t.next_attempt_at > ?
-                  AND t.project IN (\(marks))
+                  AND t.project IN (\(marks))\(Self.leftToPreferred(preferred.count))
                 """, arguments: StatementArguments(args))
             // Work leased by another server becomes runnable when its lease runs out.
             let leased = try Double.fetchOne(db, sql: """
                 SELECT MIN(t.lease_expires_at) FROM file_sites t
                 JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
-                WHERE t.site = ? AND t.status = \(SQLState.inProgress) AND t.project IN (\(marks))
-                """, arguments: StatementArguments([source, target] + projects))
+                WHERE t.site = ? AND t.status = \(SQLState.inProgress) AND t.project IN (\(marks))\(Self.leftToPreferred(preferred.count))
+                """, arguments: StatementArguments([source, target] + projects + preferred))
             let times = [waiting, leased.map { max($0, now.timeIntervalSince1970 + 0.001) }].compactMap { $0 }
             return times.min().map(Date.init(timeIntervalSince1970:))
         }
@@ -96,6 +111,36 @@ extension SQLiteCatalog {
         }
     }
 
+    public func leasesHeld(owner: String, keys: [FileKey]) async throws -> Set<FileKey> {
+        guard !keys.isEmpty else { return [] }
+        return try await read { db in
+            var held: Set<FileKey> = []
+            let statement = try db.cachedStatement(sql: """
+                SELECT 1 FROM file_sites WHERE file_id = ? AND site = ? AND lease_owner = ? AND status = \(SQLState.inProgress)
+                """)
+            for key in keys where try Bool.fetchOne(statement, arguments: [key.fileID, key.site, owner]) != nil {
+                held.insert(key)
+            }
+            return held
+        }
+    }
+
+    public func markDamaged(fileID: String, sites: Set<String>, status: FileSyncStatus, problem: String,
+                            now: Date) async throws -> Int {
+        guard !sites.isEmpty, status.isDamaged else { return 0 }
+        return try await write { db in
+            let list = Array(sites)
+            try db.execute(sql: """
+                UPDATE file_sites SET status = ?, problem = ?, problem_at = ?, synced_at = NULL
+                WHERE file_id = ? AND status = \(SQLState.synced) AND site IN (\(Self.marks(list.count)))
+                """, arguments: StatementArguments([status, problem, now.timeIntervalSince1970, fileID] as [(any DatabaseValueConvertible)?] + list.map { $0 }))
+            let n = db.changesCount
+            // Transfers that waited on this copy may now have another source.
+            if n > 0 { try Self.bumpGeneration(db) }
+            return n
+        }
+    }
+
     public func reportProgress(_ key: FileKey, owner: String, bytesDone: Int64) async throws {
         try await write { db in
             try db.execute(sql: """
@@ -109,10 +154,10 @@ extension SQLiteCatalog {
             let t = now.timeIntervalSince1970
             try db.execute(sql: """
                 UPDATE file_sites SET status = \(SQLState.synced), synced_at = ?, tries = 0, last_error = NULL, last_failure_at = NULL,
-                    lease_owner = NULL, lease_expires_at = NULL,
+                    lease_owner = NULL, lease_expires_at = NULL, verified_at = ?, problem = NULL, problem_at = NULL,
                     bytes_done = (SELECT size FROM files WHERE id = file_sites.file_id)
                 WHERE file_id = ? AND site = ? AND lease_owner = ?
-                """, arguments: [t, key.fileID, key.site, owner])
+                """, arguments: [t, t, key.fileID, key.site, owner])
             guard db.changesCount == 1 else { return false }
             let meta = try Row.fetchOne(db, sql: "SELECT representation_id, project, priority FROM file_sites WHERE file_id = ? AND site = ?",
                                         arguments: [key.fileID, key.site])
@@ -121,7 +166,8 @@ extension SQLiteCatalog {
                     INSERT INTO file_sites(file_id, site, representation_id, project, status, priority, next_attempt_at, synced_at)
                     VALUES (?, ?, ?, ?, \(SQLState.synced), ?, ?, ?)
                     ON CONFLICT(file_id, site) DO UPDATE SET status = \(SQLState.synced), synced_at = excluded.synced_at, tries = 0,
-                        last_error = NULL, last_failure_at = NULL, lease_owner = NULL, lease_expires_at = NULL
+                        last_error = NULL, last_failure_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                        verified_at = excluded.synced_at, problem = NULL, problem_at = NULL
                     """, arguments: [key.fileID, alt, meta?["representation_id"] as String?, meta?["project"] as String?,
                                      meta?["priority"] as Int? ?? 50, t, t])
             }

@@ -43,18 +43,35 @@ public struct LocalSettingsStore: Sendable {
         }
     }
 
-    /// This machine's site id: `SITESYNC_SITE_ID`, else the stored one, else a new one that is stored.
+    /// This machine's site id: `SITESYNC_SITE_ID`, else the stored one, else (no settings file yet) a new one that
+    /// is stored. A settings file that exists but holds no id is an error, never a new id: a new id would orphan
+    /// every copy this machine has.
     public func siteID(override: String?) throws -> String {
         if let override {
-            try Names.validateSite(override, at: "SITESYNC_SITE_ID")
+            try Self.validateSiteID(override, at: "SITESYNC_SITE_ID")
             return override
         }
-        var settings = try load()
-        if let id = settings.siteID { return id }
-        let id = Self.newSiteID()
-        settings.siteID = id
-        try save(settings)
+        guard exists else {
+            var settings = LocalSettings()
+            let id = Self.newSiteID()
+            settings.siteID = id
+            try save(settings)
+            return id
+        }
+        let settings = try load()
+        guard let id = settings.siteID else {
+            throw SettingsError(path, "holds no site_id (it is empty or was edited): this machine's copies are recorded under its old id; restore `site_id: ws-…` (another machine's `sitesync show` lists the ids), or delete the file to start as a new site")
+        }
+        try Self.validateSiteID(id, at: "\(path): site_id")
         return id
+    }
+
+    /// A site id names this machine's own site: never a built-in site.
+    static func validateSiteID(_ id: String, at path: String) throws {
+        try Names.validateSite(id, at: path)
+        if id == Names.studio || id == Names.localAlias {
+            throw SettingsError(path, "'\(id)' is a built-in site, not a site id for this machine; use an id like ws-anna-3f9a")
+        }
     }
 
     /// `ws-<host>-<4 hex>`: readable in a queue view, unique across a studio.

@@ -47,9 +47,11 @@ extension SiteSync {
         public var undeletable: [String]
     }
 
-    /// Deletes a site's copies and its rows; refuses when that would drop the last synced copy of a file.
-    /// Alternates share the storage, so their rows go too.
-    public func removeSite(_ id: String, site: String, keepFiles: Bool) async throws -> RemovalResult {
+    /// Deletes a site's copies and its rows. Before anything is deleted, the other copies it relies on are read
+    /// back through their providers (size; with `verify`, the hash): every file must keep at least the project's
+    /// `min_copies` copies that are really there, else nothing happens and the copies that are not really there
+    /// are named (and marked missing or corrupt). Alternates share the storage, so their rows go too.
+    public func removeSite(_ id: String, site: String, keepFiles: Bool, verify: Bool = false) async throws -> RemovalResult {
         let (_, p) = try await requireRepresentation(id)
         let real = p.realName(site)
         let config = p.sites[real]
@@ -60,6 +62,8 @@ extension SiteSync {
         let files = try await catalog.files(ofRepresentation: id)
         let states = try await catalog.states(ofRepresentation: id)
         let present = Set(states.filter { group.contains($0.site) }.map(\.fileID))
+        try await requireOtherCopies(of: files.filter { present.contains($0.id) }, states: states, excluding: group,
+                                     project: p, hash: verify)
         try await catalog.removeSites(representation: id, sites: group)
         var deleted: [String] = []
         var failed: [String] = []
@@ -77,6 +81,62 @@ extension SiteSync {
             }
         }
         return RemovalResult(removedSites: group.sorted(), deletedFiles: deleted, undeletable: failed)
+    }
+
+    /// Every file keeps `min_copies` synced copies outside `excluding` that this machine finds really there.
+    /// Copies on sites it cannot reach (another machine's own site) are not counted: they cannot be checked.
+    func requireOtherCopies(of files: [FileRecord], states: [FileSiteState], excluding: Set<String>,
+                            project p: EffectiveProject, hash: Bool) async throws {
+        let needed = p.sync.minCopies
+        var checkers: [String: CopyCheck] = [:]
+        var problems: [String] = []
+        let byFile = Dictionary(grouping: states.filter { $0.status == .synced && !excluding.contains($0.site) }, by: \.fileID)
+        let damaged = Dictionary(grouping: states.filter { $0.status.isDamaged && !excluding.contains($0.site) }, by: \.fileID)
+        for file in files {
+            var good = 0
+            var storages: Set<String> = []
+            var notes = (damaged[file.id] ?? []).map { "\($0.site)'s copy was found \($0.status.rawValue)\($0.problem.map { " (\($0))" } ?? "")" }
+            for state in (byFile[file.id] ?? []).sorted(by: { $0.site < $1.site }) where good < needed {
+                let group = p.alternates.group(of: state.site)
+                guard storages.insert(group.sorted().joined(separator: ",")).inserted else { continue }
+                guard let config = p.sites[state.site] else {
+                    notes.append("\(state.site)'s copy cannot be checked from this machine")
+                    continue
+                }
+                if checkers[config.name] == nil {
+                    checkers[config.name] = CopyCheck(provider: try registry.make(config, platform: p.platform),
+                                                      capabilities: registry.capabilities(of: config), site: config,
+                                                      project: p, scratch: environment.stagingDirectory)
+                }
+                guard let checker = checkers[config.name] else { continue }
+                let outcome: CopyCheck.Outcome
+                do {
+                    outcome = try await checker.check(file, hash: hash)
+                } catch {
+                    notes.append("\(config.name)'s copy could not be checked: \(error)")
+                    continue
+                }
+                let at = now()
+                switch outcome {
+                case .good:
+                    good += 1
+                case .missing(let how):
+                    notes.append("\(config.name)'s copy is missing (\(how))")
+                    try await catalog.markDamaged(fileID: file.id, sites: group, status: .missing,
+                                                  problem: "found missing by remove-site at \(APITime.iso(at)): \(how)", now: at)
+                case .corrupt(let how):
+                    notes.append("\(config.name)'s copy is corrupt (\(how))")
+                    try await catalog.markDamaged(fileID: file.id, sites: group, status: .corrupt,
+                                                  problem: "found corrupt by remove-site at \(APITime.iso(at)): \(how)", now: at)
+                }
+            }
+            if good < needed {
+                problems.append("\(file.path) would keep \(good) checked cop\(good == 1 ? "y" : "ies") (min_copies \(needed))\(notes.isEmpty ? "" : ": " + notes.joined(separator: "; "))")
+            }
+        }
+        guard problems.isEmpty else {
+            throw SiteSyncError(.conflict, "refusing to remove: \(problems.prefix(5).joined(separator: " | "))\(problems.count > 5 ? " (and \(problems.count - 5) more)" : ""); sync the file to another site first (`sitesync add-site`), or `sitesync verify --fix` to heal damaged copies")
+        }
     }
 
     @discardableResult

@@ -8,6 +8,8 @@ extension SiteSync {
         public var representation: RepresentationRecord
         public var files: [FileRecord]
         public var sites: [String: FileSyncStatus]
+        /// Files that were in the way at the publish path and were moved aside (never overwritten).
+        public var conflicts: [String] = []
     }
 
     /// Registers a representation from files on disk: hashes them, copies them (verified) into the active site
@@ -51,34 +53,62 @@ extension SiteSync {
 
         let folder = p.sync.publishTemplate.render(context)
         let representationID = UUID().uuidString.lowercased()
+        let local = capabilities(of: active).contains(.localFolder)
         var records: [FileRecord] = []
-        for source in sources {
-            let name = URL(fileURLWithPath: source).lastPathComponent
-            let rootless = folder + "/" + name
-            let target = try p.path(of: rootless, on: active)
-            let digest: ContentDigest
-            if capabilities(of: active).contains(.localFolder) {
-                // One read pass: the copy's own hash is what the catalog records. A file already in place (the
-                // artist saved straight into the publish folder) is only hashed.
-                let write = VerifiedLocalWrite(to: target, expected: nil, source: source)
-                digest = try await BlockingIO.run { flag in
-                    if Self.sameFile(source, target) { return try LocalFiles.digest(of: source, flag: flag) }
-                    return try write.run { temporary in
-                        try LocalFiles.copy(from: source, to: temporary, bytesPerSecond: nil, flag: flag, progress: { _ in })
+        var written: [String] = []
+        var conflicts: [String] = []
+        do {
+            for source in sources {
+                let name = URL(fileURLWithPath: source).lastPathComponent
+                let rootless = folder + "/" + name
+                let target = try p.path(of: rootless, on: active)
+                let report: WriteReport
+                if local {
+                    // One read pass: the copy's own hash is what the catalog records. A file already in place (the
+                    // artist saved straight into the publish folder) is only hashed.
+                    let root = RootlessPath.split(rootless).flatMap { split in
+                        active.rootPaths(on: p.platform)[split.root].map { SiteRoot(path: $0, site: active.name, name: split.root) }
                     }
+                    let write = VerifiedLocalWrite(to: target, expected: nil, source: source, root: root)
+                    report = try await BlockingIO.run { flag in
+                        if Self.sameFile(source, target) {
+                            return WriteReport(digest: try LocalFiles.whileUnchanged(source) { try LocalFiles.digest(of: source, flag: flag) },
+                                               adopted: true)
+                        }
+                        // The source must not change while it is copied; checked before the copy gets its name.
+                        return try write.run(flag: flag) { temporary in
+                            try LocalFiles.whileUnchanged(source) {
+                                try LocalFiles.copy(from: source, to: temporary, bytesPerSecond: nil, flag: flag, progress: { _ in })
+                            }
+                        }
+                    }
+                } else {
+                    let digest = try await BlockingIO.run { flag in
+                        try LocalFiles.whileUnchanged(source) { try LocalFiles.digest(of: source, flag: flag) }
+                    }
+                    report = try await provider.upload(localFile: source, to: target, expected: digest, progress: { _ in })
                 }
-            } else {
-                digest = try await BlockingIO.run { flag in try LocalFiles.digest(of: source, flag: flag) }
-                try await provider.upload(localFile: source, to: target, expected: digest, progress: { _ in })
+                if !report.adopted { written.append(target) }
+                if let aside = report.movedAside {
+                    conflicts.append(aside)
+                    logger.warning("a different file was at \(target): moved aside to \(aside), not overwritten")
+                }
+                records.append(FileRecord(id: UUID().uuidString.lowercased(), representationID: representationID,
+                                          project: context.project, path: rootless, size: report.digest.size, sha256: report.digest.sha256))
             }
-            records.append(FileRecord(id: UUID().uuidString.lowercased(), representationID: representationID,
-                                      project: context.project, path: rootless, size: digest.size, sha256: digest.sha256))
+        } catch {
+            // Nothing is stored: the copies this publish made go again (they are ours, made a moment ago).
+            for path in written { try? await provider.delete(path, pruneUpTo: nil) }
+            if let e = error as? ProviderError, e.kind == .sourceCorrupt || e.kind == .sourceMissing {
+                throw SiteSyncError(.invalidInput, "\(e.message); publish it again once it is finished")
+            }
+            throw error
         }
         let sites = p.publishSites()
         let record = RepresentationRecord(id: representationID, context: context, createdAt: now(), inputs: inputs)
         try await catalog.insertRepresentation(record, files: records, sites: sites, priority: priority, now: now())
         logger.info("published \(context.project)/\(context.folder)/\(context.product) v\(context.version) '\(context.name)' (\(records.count) files) as \(representationID)")
-        return PublishResult(representation: record, files: records, sites: sites)
+        return PublishResult(representation: record, files: records, sites: sites, conflicts: conflicts)
     }
 
     static func sameFile(_ a: String, _ b: String) -> Bool {

@@ -38,8 +38,14 @@ public final class SiteSync: Sendable {
     }
 
     public func context() async throws -> SettingsContext {
-        let studio = try await studioSettings()
-        let local = try await localStore.loadOffPool().settings
+        try settingsContext(studio: try await studioSettings(), local: try await localStore.loadOffPool().settings)
+    }
+
+    /// Settings as this machine sees them; refuses a site id that names a configured site.
+    func settingsContext(studio: StudioSettings, local: LocalSettings) throws -> SettingsContext {
+        if studio.siteDefinitions[siteID] != nil {
+            throw SettingsError("site id", "this machine's site id '\(siteID)' is also the name of a configured site: its copies would be mistaken for that site's; give this machine another id (SITESYNC_SITE_ID or site_id in \(localStore.path))")
+        }
         return SettingsContext(studio: studio, local: local, siteID: siteID)
     }
 

@@ -23,53 +23,65 @@ struct VerifiedTransfer: Sendable {
 
     var expected: ContentDigest { ContentDigest(size: item.file.size, sha256: item.file.sha256) }
 
-    func run(progress: @escaping ProgressHandler) async throws {
+    /// What happened at the target: written, adopted (identical bytes were there) or a different file moved aside.
+    func run(progress: @escaping ProgressHandler) async throws -> WriteReport {
         let sourcePath = try project.path(of: item.file.path, on: source.config)
         let targetPath = try project.path(of: item.file.path, on: target.config)
         if target.capabilities.contains(.localFolder) {
-            try await downloadInPlace(from: sourcePath, to: targetPath, progress: progress)
+            return try await downloadInPlace(from: sourcePath, to: targetPath, progress: progress)
         } else if source.capabilities.contains(.localFolder) {
-            try await target.provider.upload(localFile: sourcePath, to: targetPath, expected: expected, progress: progress)
+            return try await target.provider.upload(localFile: sourcePath, to: targetPath, expected: expected, progress: progress)
         } else {
             // Neither side is a local folder: stage through this machine, verified on the way in and out.
             let staging = stagingDirectory
             let staged = RootlessPath.join(staging, "\(item.file.id)-\(target.config.name).staging")
             try await BlockingIO.run { _ in try LocalFiles.createDirectories(staging) }
-            do {
-                let digest = try await source.provider.download(sourcePath, to: staged) { progress($0 / 2) }
-                guard digest == expected else {
-                    throw ProviderError(.integrity, "\(source.config.name):\(sourcePath) does not match the catalog: got \(digest), expected \(expected)")
-                }
-                try await target.provider.upload(localFile: staged, to: targetPath, expected: expected) {
-                    progress(self.item.file.size / 2 + $0 / 2)
-                }
-            } catch {
-                _ = try? await BlockingIO.run { _ in LocalFiles.remove(staged) }
-                throw error
+            defer { Task { _ = try? await BlockingIO.run { _ in LocalFiles.remove(staged) } } }
+            let digest = try await readingSource { try await source.provider.download(sourcePath, to: staged) { progress($0 / 2) } }
+            guard digest == expected else {
+                throw ProviderError(.sourceCorrupt, "\(source.config.name):\(sourcePath) does not match the catalog: got \(digest), expected \(expected)")
             }
-            _ = try? await BlockingIO.run { _ in LocalFiles.remove(staged) }
+            return try await target.provider.upload(localFile: staged, to: targetPath, expected: expected) {
+                progress(self.item.file.size / 2 + $0 / 2)
+            }
+        }
+    }
+
+    /// A read of the source that finds no file means the catalog was wrong about the source copy.
+    func readingSource<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let e as ProviderError where e.kind == .notFound {
+            throw ProviderError(.sourceMissing, "\(source.config.name)'s copy is not there: \(e.message)")
         }
     }
 
     /// Into a local folder: temporary name, verified, renamed. A download that broke off keeps its bytes for
     /// the next try when the source can continue after them.
-    func downloadInPlace(from sourcePath: String, to targetPath: String, progress: @escaping ProgressHandler) async throws {
-        let write = VerifiedLocalWrite(to: targetPath, expected: expected, source: "\(source.config.name):\(sourcePath)")
+    func downloadInPlace(from sourcePath: String, to targetPath: String, progress: @escaping ProgressHandler) async throws -> WriteReport {
+        let root = RootlessPath.split(item.file.path).flatMap { split in
+            target.config.rootPaths(on: project.platform)[split.root].map { SiteRoot(path: $0, site: target.config.name, name: split.root) }
+        }
+        let write = VerifiedLocalWrite(to: targetPath, expected: expected, source: "\(source.config.name):\(sourcePath)", root: root)
         if source.capabilities.contains(.localFolder) {
             // Disk to disk: one copy, throttled by the lower bandwidth limit of the two sites.
             let limit = [source.config.bandwidthLimit, target.config.bandwidthLimit].compactMap { $0 }.min()
-            _ = try await BlockingIO.run { flag in
-                try write.run { temporary in
-                    try LocalFiles.copy(from: sourcePath, to: temporary, bytesPerSecond: limit, flag: flag, progress: progress)
+            let name = source.config.name
+            return try await BlockingIO.run { flag in
+                try write.run(flag: flag) { temporary in
+                    guard LocalFiles.exists(sourcePath) else {
+                        throw ProviderError(.sourceMissing, "\(name)'s copy \(sourcePath) is not there")
+                    }
+                    return try LocalFiles.copy(from: sourcePath, to: temporary, bytesPerSecond: limit, flag: flag, progress: progress)
                 }
             }
         } else if source.capabilities.contains(.resumableDownloads) {
-            _ = try await write.run(keepInterrupted: true) { temporary in
-                try await source.provider.download(sourcePath, continuing: temporary, progress: progress)
+            return try await write.run(keepInterrupted: true) { temporary in
+                try await readingSource { try await source.provider.download(sourcePath, continuing: temporary, progress: progress) }
             }
         } else {
-            _ = try await write.run(keepInterrupted: false) { temporary in
-                try await source.provider.download(sourcePath, to: temporary, progress: progress)
+            return try await write.run(keepInterrupted: false) { temporary in
+                try await readingSource { try await source.provider.download(sourcePath, to: temporary, progress: progress) }
             }
         }
     }

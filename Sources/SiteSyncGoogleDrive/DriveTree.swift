@@ -9,6 +9,8 @@ struct DriveFile: Sendable {
     var size: Int64
     var modified: Date?
     var created: String
+    var sha256: String?
+    var parents: [String]
 
     init?(_ json: [String: Any]) {
         guard let id = json["id"] as? String else { return nil }
@@ -17,6 +19,8 @@ struct DriveFile: Sendable {
         size = Int64(json["size"] as? String ?? "") ?? (json["size"] as? Int).map(Int64.init) ?? 0
         modified = (json["modifiedTime"] as? String).flatMap(DriveTime.parse)
         created = json["createdTime"] as? String ?? ""
+        sha256 = (json["sha256Checksum"] as? String)?.lowercased()
+        parents = json["parents"] as? [String] ?? []
     }
 }
 
@@ -42,7 +46,7 @@ actor DriveTree {
         "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
     }
 
-    static let listFields = "nextPageToken,files(id,name,mimeType,size,sha256Checksum,md5Checksum,modifiedTime,createdTime)"
+    static let listFields = "nextPageToken,files(id,name,mimeType,size,sha256Checksum,md5Checksum,modifiedTime,createdTime,parents)"
 
     /// Every non-trashed child of `parent` named `name` (all pages), oldest first: duplicates are legal in Drive,
     /// and the oldest wins so every machine picks the same one.
@@ -86,11 +90,12 @@ actor DriveTree {
         return id
     }
 
-    /// The folder at `path` (`/My Drive/studio/robots`), created if `create` and missing.
-    func folder(_ path: String, create: Bool) async throws -> String {
+    /// The folder at `path` (`/My Drive/studio/robots`), created if `create` and missing — but only below
+    /// `root`: a site root (and anything above it) is never created; missing, it is `.unavailable`.
+    func folder(_ path: String, create: Bool, root: String? = nil) async throws -> String {
         if let id = folders[path] { return id }
         if let task = inflight[path] { return try await task.value }
-        let task = Task { try await self.resolve(path, create: create) }
+        let task = Task { try await self.resolve(path, create: create, root: root) }
         inflight[path] = task
         defer { inflight[path] = nil }
         let id = try await task.value
@@ -98,17 +103,20 @@ actor DriveTree {
         return id
     }
 
-    private func resolve(_ path: String, create: Bool) async throws -> String {
+    private func resolve(_ path: String, create: Bool, root: String?) async throws -> String {
         let parts = path.split(separator: "/").map(String.init)
         guard let drive = parts.first else { throw ProviderError(.configuration, "'\(path)' names no drive") }
         if parts.count == 1 { return try await driveRoot(drive) }
         let parentPath = "/" + parts.dropLast().joined(separator: "/")
-        let parent = try await folder(parentPath, create: create)
+        let parent = try await folder(parentPath, create: create, root: root)
         let name = parts[parts.count - 1]
         let found = try await children(named: name, in: parent, folders: true)
         if let id = found.first?.id {
             if found.count > 1 { logger.warning("site \(client.settings.site): \(found.count) folders named '\(name)' in \(parentPath); using the oldest (\(id))") }
             return id
+        }
+        if let root, !path.hasPrefix(root.hasSuffix("/") ? root : root + "/") {
+            throw ProviderError(.unavailable, "site '\(client.settings.site)': its root folder \(path) does not exist on Drive; create it and share it with the service account (SiteSync never creates a site root)")
         }
         guard create else {
             throw ProviderError(.notFound, "site '\(client.settings.site)': folder \(path) does not exist")

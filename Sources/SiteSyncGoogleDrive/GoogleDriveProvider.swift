@@ -99,18 +99,21 @@ public final class GoogleDriveProvider: StorageProvider {
     }
 
     public func upload(localFile: String, to path: String, expected: ContentDigest,
-                       progress: @escaping ProgressHandler) async throws {
+                       progress: @escaping ProgressHandler) async throws -> WriteReport {
         let folderPath = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
-        var parent = try await tree.folder(folderPath, create: true)
+        let root = SiteRoot.containing(path, roots: settings.roots, site: siteName)?.path
+        var parent = try await tree.folder(folderPath, create: true, root: root)
         let sessionPath = sessionFile(for: path)
+        var inTheWay: DriveFile?
 
-        // Resume a persisted session for the same content, else start one: a new file, or a new revision of the
-        // existing one (overwrite keeps the file's id, and its sharing, as Drive users expect).
+        // Resume a persisted session for the same content, else start one for a new file. A file already there
+        // with these bytes is adopted; a different one is renamed to a conflict name, never overwritten.
         var session: Session? = try await BlockingIO.run { _ in
             FileManager.default.contents(atPath: sessionPath).flatMap { try? JSONDecoder().decode(Session.self, from: $0) }
         }
         if let s = session, s.size != expected.size || s.sha256 != expected.sha256 { session = nil }
+        let resumed = session != nil
         var offset: Int64 = 0
         var finished: [String: Any]?
         if let s = session {
@@ -123,14 +126,19 @@ public final class GoogleDriveProvider: StorageProvider {
         if session == nil {
             let s: Session
             do {
-                let existing = try await tree.children(named: name, in: parent, folders: false).first?.id
-                s = try await startSession(name: name, parent: parent, replacing: existing, size: expected.size, sha256: expected.sha256)
+                if let existing = try await tree.children(named: name, in: parent, folders: false).first {
+                    if existing.size == expected.size && existing.sha256 == expected.sha256 {
+                        return WriteReport(digest: expected, adopted: true)
+                    }
+                    // Renamed aside only once the new file is verified: a failed upload leaves it as it was.
+                    inTheWay = existing
+                }
+                s = try await startSession(name: name, parent: parent, replacing: nil, size: expected.size, sha256: expected.sha256)
             } catch let e as ProviderError where e.kind == .notFound {
                 // A cached folder was deleted or moved by someone else: resolve the path again, once.
                 await tree.forget(folderPath)
-                parent = try await tree.folder(folderPath, create: true)
-                let existing = try await tree.children(named: name, in: parent, folders: false).first?.id
-                s = try await startSession(name: name, parent: parent, replacing: existing, size: expected.size, sha256: expected.sha256)
+                parent = try await tree.folder(folderPath, create: true, root: root)
+                s = try await startSession(name: name, parent: parent, replacing: nil, size: expected.size, sha256: expected.sha256)
             }
             let directory = settings.sessionDirectory
             try await BlockingIO.run { _ in
@@ -139,9 +147,14 @@ public final class GoogleDriveProvider: StorageProvider {
             }
             session = s
         }
-        guard let session else { return }
+        guard let session else { return WriteReport(digest: expected) }
 
-        let input = try await BlockingFile.openForReading(localFile)
+        let input: BlockingFile
+        do {
+            input = try await BlockingFile.openForReading(localFile)
+        } catch let e as ProviderError where e.kind == .notFound {
+            throw ProviderError(.sourceMissing, e.message)
+        }
         defer { input.close() }
         // Every byte is hashed once, in order, also those Google already has (a resumed session).
         var sha = SHA256()
@@ -177,7 +190,7 @@ public final class GoogleDriveProvider: StorageProvider {
                 guard local == expected else {
                     await Self.forget(sessionPath)
                     await cancel(session)
-                    throw ProviderError(.integrity, "\(localFile) does not match the catalog: read \(local), expected \(expected)")
+                    throw ProviderError(.sourceCorrupt, "\(localFile) does not match the catalog: read \(local), expected \(expected)")
                 }
             }
             let range = length == 0 ? "bytes */\(expected.size)" : "bytes \(offset)-\(end - 1)/\(expected.size)"
@@ -226,6 +239,25 @@ public final class GoogleDriveProvider: StorageProvider {
             if session.replacing == nil { try? await deleteFile(id) }
             throw ProviderError(.integrity, "Drive's checksum of \(path) (file \(id)) does not match what was sent")
         }
+        // A file that was in the way (seen now, or before a resumed session began) goes aside, renamed.
+        guard inTheWay != nil || resumed else { return WriteReport(digest: expected) }
+        var aside: String?
+        for other in try await tree.children(named: name, in: parent, folders: false) where other.id != id {
+            aside = try await rename(other, aside: path)
+        }
+        return WriteReport(digest: expected, movedAside: aside)
+    }
+
+    /// Renames a file that was in the way (keeping its id, sharing and revisions); returns its new path.
+    func rename(_ file: DriveFile, aside path: String) async throws -> String {
+        let stamp = LocalFiles.conflictName(for: path)
+        let taken = try await tree.children(named: (stamp as NSString).lastPathComponent, in: file.parents.first ?? "", folders: false)
+        let aside = taken.isEmpty ? stamp : "\(stamp)-\(file.id.prefix(6))"
+        let name = (aside as NSString).lastPathComponent
+        _ = try await client.json("rename \(file.name) to \(name)", method: .PATCH, "/drive/v3/files/\(file.id)",
+                                  [("supportsAllDrives", "true"), ("fields", "id")], body: ["name": name])
+        logger.warning("site \(siteName): moved a different file that was in the way aside to \(name)")
+        return aside
     }
 
     enum SessionStatus {
@@ -297,6 +329,11 @@ public final class GoogleDriveProvider: StorageProvider {
             r.method = .DELETE
             return r
         }
+    }
+
+    public func storedDigest(_ path: String) async throws -> ContentDigest? {
+        guard let file = try await tree.file(path), let sha = file.sha256 else { return nil }
+        return ContentDigest(size: file.size, sha256: sha)
     }
 
     // MARK: Download

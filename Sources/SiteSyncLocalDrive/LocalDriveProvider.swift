@@ -42,6 +42,7 @@ public struct LocalDriveProvider: StorageProvider {
                 throw ProviderError(.unavailable,
                     "root '\(name)' of site '\(siteName)' is \(root), which does not exist or is not a folder; mount it or create it (mkdir -p '\(root)')")
             }
+            try LocalRoots.shared.check(SiteRoot(path: root, site: siteName, name: name))
             guard access(root, W_OK) == 0 else {
                 throw ProviderError(.configuration,
                     "root '\(name)' of site '\(siteName)' (\(root)) is not writable by this user; fix its permissions")
@@ -57,12 +58,17 @@ public struct LocalDriveProvider: StorageProvider {
     }
 
     public func upload(localFile: String, to path: String, expected: ContentDigest,
-                       progress: @escaping ProgressHandler) async throws {
+                       progress: @escaping ProgressHandler) async throws -> WriteReport {
         let limit = bytesPerSecond
-        let write = VerifiedLocalWrite(to: path, expected: expected, source: localFile)
-        _ = try await BlockingIO.run { flag in
-            try write.run { temporary in
-                try LocalFiles.copy(from: localFile, to: temporary, bytesPerSecond: limit, flag: flag, progress: progress)
+        let write = VerifiedLocalWrite(to: path, expected: expected, source: localFile,
+                                       root: SiteRoot.containing(path, roots: roots, site: siteName))
+        return try await BlockingIO.run { flag in
+            try write.run(flag: flag) { temporary in
+                do {
+                    return try LocalFiles.copy(from: localFile, to: temporary, bytesPerSecond: limit, flag: flag, progress: progress)
+                } catch let e as ProviderError where e.kind == .notFound && !LocalFiles.exists(localFile) {
+                    throw ProviderError(.sourceMissing, "\(localFile) is not there to upload")
+                }
             }
         }
     }

@@ -4,7 +4,7 @@ import Yams
 ///
 /// Settings are layered (system → project `default` → project → this machine), and layering is a deep merge of
 /// maps; keeping the untyped tree until the end makes that merge one small function instead of one per setting.
-public enum ConfigValue: Sendable, Equatable {
+public enum ConfigValue: Sendable, Hashable {
     case string(String)
     case int(Int)
     case double(Double)

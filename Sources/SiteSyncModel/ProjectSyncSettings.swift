@@ -13,6 +13,9 @@ public struct ProjectSyncSettings: Sendable, Equatable {
     /// First retry waits about this many seconds; each further one twice as long, with jitter, up to `retryBackoffMax`.
     public var retryBackoff: Double = 10
     public var retryBackoffMax: Double = 3600
+    /// `remove-site` keeps at least this many synced copies of every file, checked on the storage (git-annex's
+    /// numcopies).
+    public var minCopies: Int = 1
 
     public init() {
         publishTemplate = PathTemplate.standardPublish
@@ -32,6 +35,7 @@ public struct ProjectSyncSettings: Sendable, Equatable {
         OptionSpec("publish_template", .text, help: "where published files go, e.g. {root[work]}/{project}/{folder}/publish/{product}/v{version:03}"),
         OptionSpec("retry_backoff", .number, default: "10", range: 0...Double.greatestFiniteMagnitude, help: "seconds before the first retry"),
         OptionSpec("retry_backoff_max", .number, default: "3600", range: 0...Double.greatestFiniteMagnitude, help: "longest wait between retries"),
+        OptionSpec("min_copies", .integer, default: "1", range: 1...100, help: "copies remove-site always leaves, checked on the storage"),
     ]
 
     static func parse(_ value: ConfigValue?, path: String) throws -> ProjectSyncSettings {
@@ -57,6 +61,8 @@ public struct ProjectSyncSettings: Sendable, Equatable {
         }
         s.retryBackoff = try r.double("retry_backoff") ?? s.retryBackoff
         s.retryBackoffMax = try r.double("retry_backoff_max") ?? s.retryBackoffMax
+        s.minCopies = try r.int("min_copies") ?? s.minCopies
+        guard s.minCopies >= 1 else { throw SettingsError(r.key("min_copies"), "must be at least 1") }
         guard s.retryBackoff >= 0, s.retryBackoffMax >= s.retryBackoff else {
             throw SettingsError(r.key("retry_backoff"), "must be 0 or more and not above retry_backoff_max")
         }

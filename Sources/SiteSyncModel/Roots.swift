@@ -1,5 +1,5 @@
 /// A root path, either one path for every platform or one per platform (`{linux: …, windows: …}`).
-public struct RootPath: Sendable, Equatable {
+public struct RootPath: Sendable, Hashable {
     public var everywhere: String?
     public var perPlatform: [Platform: String]
 

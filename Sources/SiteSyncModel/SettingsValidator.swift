@@ -22,7 +22,7 @@ public struct SettingsValidator: Sendable {
 
     static let topKeys = ["enabled", "sites", "projects"]
     static let projectKeys = ["roots", "sitesync"]
-    static let studioKeys = ["alternative_sites", "enabled", "concurrency", "bandwidth_limit"]
+    static let studioKeys = ["alternative_sites", "enabled", "concurrency", "bandwidth_limit", "source_preference"]
 
     public func problems(in settings: StudioSettings) -> [SettingsError] {
         var found = Found()

@@ -1,5 +1,5 @@
 /// One site as a project sees it after every settings layer has been applied.
-public struct SiteConfig: Sendable, Equatable {
+public struct SiteConfig: Sendable, Hashable {
     public var name: String
     public var provider: String
     public var roots: Roots
@@ -9,6 +9,8 @@ public struct SiteConfig: Sendable, Equatable {
     public var concurrency: Int?
     /// Bytes per second for one transfer to or from this site; nil → unlimited.
     public var bandwidthLimit: Int64?
+    /// Among fallback sources (the usual source's copy is missing or corrupt), higher is read first.
+    public var sourcePreference: Int
     /// Every key of the site's settings, provider-specific ones included (`host`, `key_file`, …).
     public var options: [String: ConfigValue]
 
@@ -23,10 +25,13 @@ public struct SiteConfig: Sendable, Equatable {
         OptionSpec("enabled", .boolean, default: "true", help: "false keeps the site out of every transfer"),
         OptionSpec("concurrency", .integer, range: 1...256, help: "transfers at once involving this site (default: the provider's)"),
         OptionSpec("bandwidth_limit", .size, help: "bytes per second for one transfer, e.g. 50M"),
+        OptionSpec("source_preference", .integer, default: "0", range: -1000...1000,
+                   help: "when a file's usual source is missing or corrupt, sites with higher values are read first"),
     ]
 
     public init(name: String, provider: String, roots: Roots, alternativeSites: [String] = [], enabled: Bool = true,
-                concurrency: Int? = nil, bandwidthLimit: Int64? = nil, options: [String: ConfigValue] = [:]) {
+                concurrency: Int? = nil, bandwidthLimit: Int64? = nil, sourcePreference: Int = 0,
+                options: [String: ConfigValue] = [:]) {
         self.name = name
         self.provider = provider
         self.roots = roots
@@ -34,6 +39,7 @@ public struct SiteConfig: Sendable, Equatable {
         self.enabled = enabled
         self.concurrency = concurrency
         self.bandwidthLimit = bandwidthLimit
+        self.sourcePreference = sourcePreference
         self.options = options
     }
 
@@ -55,6 +61,7 @@ public struct SiteConfig: Sendable, Equatable {
             enabled: try r.bool("enabled") ?? true,
             concurrency: concurrency,
             bandwidthLimit: try ByteSize.parse(r.map["bandwidth_limit"], path: r.key("bandwidth_limit")),
+            sourcePreference: try r.int("source_preference") ?? 0,
             options: r.map)
     }
 

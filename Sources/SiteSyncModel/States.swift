@@ -5,15 +5,25 @@ public enum FileSyncStatus: String, Sendable, Codable, CaseIterable {
     case synced
     case failed
     case paused
+    /// The catalog said synced, but the copy was found gone (by `verify`, or a transfer that read it).
+    case missing
+    /// The catalog said synced, but the copy's bytes no longer match their hash.
+    case corrupt
+
+    /// Found broken where the catalog had a good copy: not a source, not counted as a copy, healed by
+    /// `verify --fix` or `reset`.
+    public var isDamaged: Bool { self == .missing || self == .corrupt }
 }
 
 /// A representation's state on one site, derived from its files': synced only when every file is.
 public enum RepresentationSiteStatus: String, Sendable, Codable {
-    case synced, failed, inProgress = "in_progress", paused, queued
+    case synced, failed, corrupt, missing, inProgress = "in_progress", paused, queued
 
     public init(files: [FileSyncStatus]) {
         if !files.isEmpty && files.allSatisfy({ $0 == .synced }) { self = .synced }
         else if files.contains(.failed) { self = .failed }
+        else if files.contains(.corrupt) { self = .corrupt }
+        else if files.contains(.missing) { self = .missing }
         else if files.contains(.inProgress) { self = .inProgress }
         else if files.contains(.paused) { self = .paused }
         else { self = .queued }

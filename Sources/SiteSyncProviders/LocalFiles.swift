@@ -60,6 +60,34 @@ public enum LocalFiles {
         return Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
     }
 
+    /// Runs `body` (which reads `path`) and checks that the file did not change meanwhile: same size, same
+    /// modification and change times, same inode. A file still being written is refused, not published half.
+    public static func whileUnchanged<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        func snapshot() throws -> stat {
+            var st = stat()
+            guard stat(path, &st) == 0 else {
+                throw ProviderError(errno == ENOENT ? .sourceMissing : .transient, "cannot read \(path): \(errnoMessage())")
+            }
+            return st
+        }
+        let before = try snapshot()
+        let result = try body()
+        let after = try snapshot()
+        func same(_ a: timespec, _ b: timespec) -> Bool { a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec }
+        guard before.st_size == after.st_size, before.st_ino == after.st_ino,
+              same(before.st_mtim, after.st_mtim), same(before.st_ctim, after.st_ctim) else {
+            throw ProviderError(.sourceCorrupt,
+                "\(path) changed while it was read (\(before.st_size) → \(after.st_size) bytes): another program is still writing it")
+        }
+        if let digest = result as? ContentDigest, digest.size != Int64(before.st_size) {
+            throw ProviderError(.sourceCorrupt, "\(path) changed while it was read (\(digest.size) of \(before.st_size) bytes read)")
+        }
+        if let report = result as? WriteReport, report.digest.size != Int64(before.st_size) {
+            throw ProviderError(.sourceCorrupt, "\(path) changed while it was read (\(report.digest.size) of \(before.st_size) bytes read)")
+        }
+        return result
+    }
+
     /// Renames `from` over `to` atomically (same folder, same file system).
     public static func rename(_ from: String, to: String) throws {
         guard Glibc.rename(from, to) == 0 else { throw error("cannot rename into place", to) }

@@ -10,8 +10,12 @@ public struct ProviderError: KindedError, Sendable, Equatable {
         case configuration
         /// The site cannot be reached now (unmounted disk, network).
         case unavailable
-        /// Content did not match its hash.
+        /// What arrived did not match its hash (the target's fault, or the storage's).
         case integrity
+        /// The copy a transfer reads from is not there: the catalog was wrong about the source.
+        case sourceMissing
+        /// The copy a transfer reads from does not hash to the catalog's value: the source copy is damaged.
+        case sourceCorrupt
         /// Rate limit or quota: retry later without counting a try.
         case quota
         /// Anything else that may work on a later try.
@@ -32,10 +36,10 @@ public struct ProviderError: KindedError, Sendable, Equatable {
     /// How the error reads to the CLI and the HTTP API.
     public var errorKind: ErrorKind {
         switch kind {
-        case .notFound: return .notFound
+        case .notFound, .sourceMissing: return .notFound
         case .configuration: return .invalidInput
         case .unavailable, .quota, .transient, .cancelled: return .unavailable
-        case .integrity: return .internal
+        case .integrity, .sourceCorrupt: return .internal
         }
     }
 }

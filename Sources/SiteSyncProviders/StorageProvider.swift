@@ -34,6 +34,7 @@ public typealias ProgressHandler = @Sendable (Int64) -> Void
 ///
 /// Contract, checked for every provider by `ProviderConformance`:
 /// - nothing appears under a final name until it is complete and verified (temporary name, then rename);
+/// - a site root is never created, and a file the provider did not write is never overwritten or deleted;
 /// - a failed or cancelled transfer leaves nothing under the final name and cleans its temporary file, or
 ///   keeps it only to resume;
 /// - transfers stream: memory does not grow with file size;
@@ -49,8 +50,12 @@ public protocol StorageProvider: Sendable {
     func stat(_ path: String) async throws -> RemoteFileInfo?
 
     /// Copies a local file to `path`. The content is hashed while it is sent and must match `expected`, or the
-    /// upload fails with `.integrity` and nothing is left under `path`. Parent folders are created.
-    func upload(localFile: String, to path: String, expected: ContentDigest, progress: @escaping ProgressHandler) async throws
+    /// upload fails with `.sourceCorrupt` and nothing is left under `path`; a missing local file is `.sourceMissing`.
+    /// Folders below the site root are created;
+    /// a missing root is `.unavailable`, never created. A file already at `path` is never overwritten: one with
+    /// the expected content is adopted (nothing sent), any other is moved aside to a conflict name.
+    @discardableResult
+    func upload(localFile: String, to path: String, expected: ContentDigest, progress: @escaping ProgressHandler) async throws -> WriteReport
 
     /// Writes the file at `path` into the local file `destination` (created or truncated) and returns the digest
     /// of the bytes written. The caller verifies it and renames `destination` into place.
@@ -62,9 +67,15 @@ public protocol StorageProvider: Sendable {
 
     /// Deletes the file, then every folder it leaves empty up to, not including, `root`.
     func delete(_ path: String, pruneUpTo root: String?) async throws
+
+    /// The size and SHA-256 the storage itself records for the file, without reading it; nil when the storage
+    /// keeps no SHA-256 (then the bytes are read to check it). Providers with `.reportsContentHash` answer.
+    func storedDigest(_ path: String) async throws -> ContentDigest?
 }
 
 extension StorageProvider {
+    public func storedDigest(_ path: String) async throws -> ContentDigest? { nil }
+
     /// Providers that cannot continue start over.
     public func download(_ path: String, continuing destination: String, progress: @escaping ProgressHandler) async throws -> ContentDigest {
         try await download(path, to: destination, progress: progress)

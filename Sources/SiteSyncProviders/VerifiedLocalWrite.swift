@@ -3,9 +3,27 @@ import Foundation
 import Glibc
 #endif
 
+/// What a write found and did at the final path.
+public struct WriteReport: Sendable, Equatable {
+    /// The digest of the bytes now under the final name.
+    public var digest: ContentDigest
+    /// A file with exactly these bytes was already there: it was kept, nothing was copied.
+    public var adopted: Bool
+    /// A different file was there; it was moved to this name (never deleted).
+    public var movedAside: String?
+
+    public init(digest: ContentDigest, adopted: Bool = false, movedAside: String? = nil) {
+        self.digest = digest
+        self.adopted = adopted
+        self.movedAside = movedAside
+    }
+}
+
 /// The one way SiteSync writes a file into a local folder: into `.NAME.sitesync.part` beside it, hashed on the
 /// way and flushed, compared with what the catalog expects, renamed into place, and the rename flushed too.
-/// A crash, a kill or a mismatch never leaves a partial file under the final name.
+/// A crash, a kill or a mismatch never leaves a partial file under the final name. The site root must be there
+/// (it is never created), and a file already at the final path is never overwritten: identical bytes are
+/// adopted, anything else is moved aside to `NAME.sitesync-conflict-<UTC time>`.
 ///
 /// Publish, the Local Drive provider and the engine's downloads all go through here.
 public struct VerifiedLocalWrite: Sendable {
@@ -15,20 +33,23 @@ public struct VerifiedLocalWrite: Sendable {
     public let expected: ContentDigest?
     /// Names the source in an integrity error (`studio:/mnt/…`).
     public let source: String
+    /// The site root the file goes under: checked before every write, never created.
+    public let root: SiteRoot?
 
-    public init(to finalPath: String, expected: ContentDigest?, source: String) {
+    public init(to finalPath: String, expected: ContentDigest?, source: String, root: SiteRoot?) {
         self.finalPath = finalPath
         self.temporary = LocalFiles.temporaryPath(for: finalPath)
         self.expected = expected
         self.source = source
+        self.root = root
     }
 
-    /// Blocking: creates the folder, lets `body` fill the temporary file and return the digest of its whole
-    /// content, verifies, renames. Call it on a blocking-I/O thread (`BlockingIO.run`).
-    public func run(_ body: (_ temporary: String) throws -> ContentDigest) throws -> ContentDigest {
+    /// Blocking: lets `body` fill the temporary file and return the digest of its whole content, verifies,
+    /// places it. Call it on a blocking-I/O thread (`BlockingIO.run`).
+    public func run(flag: CancellationFlag? = nil, _ body: (_ temporary: String) throws -> ContentDigest) throws -> WriteReport {
         do {
-            try LocalFiles.createDirectories((finalPath as NSString).deletingLastPathComponent)
-            return try commit(try body(temporary))
+            if let adopted = try prepare(flag: flag) { return adopted }
+            return try commit(try body(temporary), flag: flag)
         } catch {
             LocalFiles.remove(temporary)
             throw error
@@ -37,12 +58,11 @@ public struct VerifiedLocalWrite: Sendable {
 
     /// For bodies that stream from the network. `keepInterrupted`: a transfer that broke off keeps its bytes
     /// for the next attempt to continue after (a provider with resumable downloads); anything else starts over.
-    public func run(keepInterrupted: Bool, _ body: (_ temporary: String) async throws -> ContentDigest) async throws -> ContentDigest {
+    public func run(keepInterrupted: Bool, _ body: (_ temporary: String) async throws -> ContentDigest) async throws -> WriteReport {
         do {
-            let folder = (finalPath as NSString).deletingLastPathComponent
-            try await BlockingIO.run { _ in try LocalFiles.createDirectories(folder) }
+            if let adopted = try await BlockingIO.run({ flag in try prepare(flag: flag) }) { return adopted }
             let digest = try await body(temporary)
-            return try await BlockingIO.run { _ in try commit(digest) }
+            return try await BlockingIO.run { flag in try commit(digest, flag: flag) }
         } catch {
             if !(keepInterrupted && Self.isInterruption(error)) {
                 let temporary = self.temporary
@@ -52,14 +72,41 @@ public struct VerifiedLocalWrite: Sendable {
         }
     }
 
-    /// Verifies the bytes written, renames them into place and flushes the folder so the new name is durable.
-    func commit(_ digest: ContentDigest) throws -> ContentDigest {
+    /// The folder exists below a root that is really there; a file already holding the expected bytes is adopted.
+    func prepare(flag: CancellationFlag?) throws -> WriteReport? {
+        let folder = (finalPath as NSString).deletingLastPathComponent
+        if let root {
+            try LocalRoots.shared.check(root)
+            try LocalFiles.createFolders(folder, below: root.path)
+        } else {
+            try LocalFiles.createDirectories(folder)
+        }
+        if let expected, LocalFiles.fileSize(finalPath) == expected.size,
+           try LocalFiles.digest(of: finalPath, flag: flag) == expected {
+            return WriteReport(digest: expected, adopted: true)
+        }
+        return nil
+    }
+
+    /// Verifies the bytes written, moves a different file at the final name aside, renames the new one into
+    /// place and flushes the folder so the new name is durable.
+    func commit(_ digest: ContentDigest, flag: CancellationFlag?) throws -> WriteReport {
         if let expected, digest != expected {
-            throw ProviderError(.integrity, "\(source) does not match the catalog: got \(digest), expected \(expected)")
+            // The bytes were hashed as they were read from the source: it is the source copy that is damaged.
+            throw ProviderError(.sourceCorrupt, "\(source) does not match the catalog: got \(digest), expected \(expected)")
+        }
+        var movedAside: String?
+        if LocalFiles.exists(finalPath) {
+            if expected == nil, LocalFiles.fileSize(finalPath) == digest.size,
+               try LocalFiles.digest(of: finalPath, flag: flag) == digest {
+                LocalFiles.remove(temporary)
+                return WriteReport(digest: digest, adopted: true)
+            }
+            movedAside = try LocalFiles.moveAside(finalPath)
         }
         try LocalFiles.rename(temporary, to: finalPath)
         LocalFiles.syncFolder(of: finalPath)
-        return digest
+        return WriteReport(digest: digest, movedAside: movedAside)
     }
 
     /// A transfer that broke off (network, site gone, cancelled) rather than one that went wrong.
@@ -67,5 +114,34 @@ public struct VerifiedLocalWrite: Sendable {
         if error is CancellationError { return true }
         guard let kind = (error as? ProviderError)?.kind else { return false }
         return [.transient, .unavailable, .cancelled, .quota].contains(kind)
+    }
+}
+
+extension LocalFiles {
+    /// Anything at all under the name (a file, a folder, a dangling link).
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    /// The name a file found in the way is moved to: `NAME.sitesync-conflict-20261125T101500Z`.
+    public static func conflictName(for path: String, at date: Date = Date()) -> String {
+        let stamp = date.formatted(Date.ISO8601FormatStyle(timeSeparator: .omitted).year().month().day().dateSeparator(.omitted)
+            .time(includingFractionalSeconds: false).timeZone(separator: .omitted))
+        return "\(path).sitesync-conflict-\(stamp)"
+    }
+
+    /// Moves what is at `path` to a visible conflict name beside it (a counter is added when that is taken).
+    /// Returns the new name.
+    public static func moveAside(_ path: String) throws -> String {
+        let base = conflictName(for: path)
+        var candidate = base
+        var n = 1
+        while exists(candidate) {
+            n += 1
+            candidate = "\(base)-\(n)"
+        }
+        guard Glibc.rename(path, candidate) == 0 else { throw error("cannot move aside the file already at", path) }
+        return candidate
     }
 }

@@ -93,23 +93,36 @@ public final class SFTPProvider: StorageProvider {
     }
 
     public func upload(localFile: String, to path: String, expected: ContentDigest,
-                       progress: @escaping ProgressHandler) async throws {
+                       progress: @escaping ProgressHandler) async throws -> WriteReport {
         let limit = settings.bytesPerSecond
-        try await withConnection { c, flag in
+        return try await withConnection { c, flag in
             try Self.upload(c, localFile: localFile, to: path, expected: expected, limit: limit, flag: flag, progress: progress)
         }
     }
 
     static func upload(_ c: SSHConnection, localFile: String, to path: String, expected: ContentDigest, limit: Int64?,
-                       flag: CancellationFlag, progress: ProgressHandler) throws {
+                       flag: CancellationFlag, progress: ProgressHandler) throws -> WriteReport {
         guard let sftp = c.sftp else { throw ProviderError(.unavailable, "not connected") }
         let folder = (path as NSString).deletingLastPathComponent
         let temporary = folder + "/." + (path as NSString).lastPathComponent + ".sitesync.part"
-        try c.createFolders(folder)
-
         let input = open(localFile, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw ProviderError(.notFound, "cannot read \(localFile): \(LocalFiles.errnoMessage())") }
+        guard input >= 0 else {
+            throw ProviderError(errno == ENOENT ? .sourceMissing : .transient, "cannot read \(localFile): \(LocalFiles.errnoMessage())")
+        }
         defer { close(input) }
+        // The site root must be there (checked on every upload); only the folders below it are created.
+        let root = SiteRoot.containing(path, roots: c.settings.roots, site: c.settings.site)
+        if let root {
+            guard try c.stat(root.path)?.isDirectory == true else {
+                throw ProviderError(.unavailable, "root '\(root.name)' of site '\(root.site)' is \(root.path), which does not exist on \(c.settings.endpoint); create it there (SiteSync never creates a site root) or fix the site's roots")
+            }
+        }
+        try c.createFolders(folder, below: root?.path)
+        // A file already there with exactly these bytes is adopted; nothing is sent.
+        if let existing = try c.stat(path), !existing.isDirectory, existing.size == expected.size,
+           try remoteDigest(c, path, flag: flag) == expected {
+            return WriteReport(digest: expected, adopted: true)
+        }
 
         // Resume: keep what an earlier attempt already wrote, if its tail still matches our bytes.
         var offset: Int64 = 0
@@ -157,13 +170,32 @@ public final class SFTPProvider: StorageProvider {
         let digest = ContentDigest(size: done, sha256: LocalFiles.hex(hasher.finalize()))
         guard digest == expected else {
             try? c.unlink(temporary)
-            throw ProviderError(.integrity, "\(localFile) does not match the catalog: read \(digest), expected \(expected)")
+            throw ProviderError(.sourceCorrupt, "\(localFile) does not match the catalog: read \(digest), expected \(expected)")
         }
         guard let written = try c.stat(temporary), written.size == expected.size else {
             try? c.unlink(temporary)
             throw ProviderError(.integrity, "the server holds a different size for \(temporary) than was sent (\(expected.size) bytes)")
         }
-        try c.rename(temporary, to: path)
+        return WriteReport(digest: expected, movedAside: try c.place(temporary, at: path))
+    }
+
+    /// The SHA-256 of a file on the server, read through the connection (only to adopt a file already there).
+    static func remoteDigest(_ c: SSHConnection, _ path: String, flag: CancellationFlag) throws -> ContentDigest {
+        guard let sftp = c.sftp, let file = sftp_open(sftp, path, O_RDONLY, 0) else { throw c.error("cannot read", path) }
+        defer { sftp_close(file) }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            try flag.check()
+            let n = sftp_read(file, buffer.baseAddress, chunk)
+            if n < 0 { throw c.error("cannot read", path) }
+            if n == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            size += Int64(n)
+        }
+        return ContentDigest(size: size, sha256: LocalFiles.hex(hasher.finalize()))
     }
 
     /// Compares the last bytes (up to 256 KiB) of a partial upload with the local file.

@@ -237,11 +237,16 @@ final class SSHConnection: @unchecked Sendable {
     }
 
     /// `mkdir -p`; tolerates another connection creating the same folder at the same time.
-    func createFolders(_ path: String) throws {
+    /// Creates `path` and its parents below `root` (never `root` itself, nor anything above it).
+    func createFolders(_ path: String, below root: String?) throws {
         guard let sftp else { throw ProviderError(.unavailable, "not connected") }
         if knownFolders.contains(path) { return }
-        var current = ""
-        for part in path.split(separator: "/") {
+        let base = root.map { $0.hasSuffix("/") && $0.count > 1 ? String($0.dropLast()) : $0 } ?? ""
+        guard base.isEmpty || path == base || path.hasPrefix(base == "/" ? "/" : base + "/") else {
+            throw ProviderError(.configuration, "\(path) is not inside the site root \(base)")
+        }
+        var current = base == "/" ? "" : base
+        for part in path.dropFirst(base.count).split(separator: "/") {
             current += "/" + part
             if knownFolders.contains(current) { continue }
             if let a = try stat(current) {
@@ -262,22 +267,27 @@ final class SSHConnection: @unchecked Sendable {
         }
     }
 
-    /// Renames over an existing file. SFTP v3 `rename` refuses an existing target and libssh 0.10 cannot send
-    /// the posix-rename extension, so an existing file is first moved aside: the final name may be briefly
-    /// absent, but never holds a partial file.
-    func rename(_ from: String, to: String) throws {
+    /// Renames a finished temporary file into place. A file already at `to` is moved to a conflict name first,
+    /// never deleted (SFTP v3 `rename` refuses an existing target anyway, and libssh 0.10 cannot send the
+    /// posix-rename extension); the final name may be briefly absent, but never holds a partial file.
+    /// Returns the conflict name, if a file was moved aside.
+    func place(_ from: String, at to: String) throws -> String? {
         guard let sftp else { throw ProviderError(.unavailable, "not connected") }
-        if sftp_rename(sftp, from, to) == SSH_OK { return }
+        if sftp_rename(sftp, from, to) == SSH_OK { return nil }
         guard try stat(to) != nil else { throw error("cannot rename into place", to) }
-        let aside = (to as NSString).deletingLastPathComponent + "/." + (to as NSString).lastPathComponent + ".sitesync.old"
-        try? unlink(aside)
+        var aside = LocalFiles.conflictName(for: to)
+        var n = 1
+        while try stat(aside) != nil {
+            n += 1
+            aside = LocalFiles.conflictName(for: to) + "-\(n)"
+        }
         guard sftp_rename(sftp, to, aside) == SSH_OK else { throw error("cannot move aside", to) }
         guard sftp_rename(sftp, from, to) == SSH_OK else {
             let failure = error("cannot rename into place", to)
             _ = sftp_rename(sftp, aside, to)
             throw failure
         }
-        try? unlink(aside)
+        return aside
     }
 
     func removeEmptyFolders(from start: String, upTo root: String?) {

@@ -27,7 +27,8 @@ public enum ProviderConformance {
     public static let cases: [(name: String, run: Case)] = [
         ("check reports the root", check),
         ("put then get round-trips the bytes", putGet),
-        ("overwrite replaces the content", overwrite),
+        ("a different file in the way is moved aside, never overwritten", overwrite),
+        ("an identical file already there is adopted, not sent again", adopt),
         ("delete removes the file and the folders it empties", delete),
         ("a missing file is reported, not invented", missing),
         ("a put that fails verification leaves nothing under the final name", failedPut),
@@ -85,9 +86,23 @@ public enum ProviderConformance {
         let target = f.path("over/x.ma")
         let (a, da) = try source(f, "a", size: 5000, seed: 2)
         let (b, db) = try source(f, "b", size: 7000, seed: 3)
-        try await p.upload(localFile: a, to: target, expected: da, progress: { _ in })
-        try await p.upload(localFile: b, to: target, expected: db, progress: { _ in })
+        let first = try await p.upload(localFile: a, to: target, expected: da, progress: { _ in })
+        #expect(first.movedAside == nil && !first.adopted)
+        let second = try await p.upload(localFile: b, to: target, expected: db, progress: { _ in })
         #expect(try await fetch(p, f, target) == db)
+        let aside = try #require(second.movedAside, "the file that was in the way must be moved aside and named")
+        #expect(aside.contains("x.ma.sitesync-conflict-"), "\(aside)")
+        #expect(try await fetch(p, f, aside) == da, "the file that was in the way keeps its bytes")
+    }
+
+    static func adopt(_ f: ProviderFixture) async throws {
+        let p = try f.make(nil)
+        let target = f.path("same/x.ma")
+        let (a, da) = try source(f, "same", size: 5000, seed: 12)
+        try await p.upload(localFile: a, to: target, expected: da, progress: { _ in })
+        let again = try await p.upload(localFile: a, to: target, expected: da, progress: { _ in })
+        #expect(again.adopted && again.movedAside == nil)
+        #expect(try await fetch(p, f, target) == da)
     }
 
     static func delete(_ f: ProviderFixture) async throws {
@@ -127,7 +142,8 @@ public enum ProviderConformance {
             try await p.upload(localFile: src, to: target, expected: wrong, progress: { _ in })
             Issue.record("an upload that does not match its expected hash must fail")
         } catch let error as ProviderError {
-            #expect(error.kind == .integrity, "got \(error.kind): \(error)")
+            // The bytes read from the local file are not what the catalog says: the source is at fault.
+            #expect(error.kind == .sourceCorrupt, "got \(error.kind): \(error)")
         }
         #expect(try await p.stat(target) == nil)
     }
@@ -138,9 +154,11 @@ public enum ProviderConformance {
         let (a, da) = try source(f, "old", size: 3000, seed: 6)
         let (b, db) = try source(f, "new", size: 4000, seed: 7)
         try await p.upload(localFile: a, to: target, expected: da, progress: { _ in })
-        await #expect(throws: ProviderError.self) {
-            try await p.upload(localFile: b, to: target, expected: ContentDigest(size: db.size, sha256: da.sha256),
-                               progress: { _ in })
+        do {
+            try await p.upload(localFile: b, to: target, expected: ContentDigest(size: db.size, sha256: da.sha256), progress: { _ in })
+            Issue.record("an upload whose local file does not match must fail")
+        } catch let error as ProviderError {
+            #expect(error.kind == .sourceCorrupt, "got \(error.kind): \(error)")
         }
         #expect(try await fetch(p, f, target) == da)
     }

@@ -97,7 +97,7 @@ struct ServerPartsTests {
     @Test("site health: a failed site is rechecked after 5 s, a working one after 5 min")
     func health() {
         let clock = ManualClock(now)
-        var health = SiteHealth()
+        var health = SiteHealth<String>()
         #expect(health.fresh("nas", now: clock.now()) == nil)   // never checked: check now
         health.record("nas", ok: false, message: "unmounted", now: clock.now())
         clock.advance(by: 4.9)

@@ -137,7 +137,7 @@ struct GoogleDriveTests {
         await server.stop()
     }
 
-    @Test("duplicate names: the oldest wins, every time, and overwrite updates that file")
+    @Test("duplicate names: the oldest wins, every time; an upload moves both aside, never overwriting either")
     func duplicates() async throws {
         let dir = try TemporaryDirectory("gdrive")
         let server = try await DriveContractServer(directory: dir.path)
@@ -150,10 +150,12 @@ struct GoogleDriveTests {
         #expect(try await p.download("/My Drive/studio/dup.ma", to: "\(dir.path)/dl", progress: { _ in }) == digest(older))
         let file = try dir.file("replacement", size: 3000, seed: 4)
         let d = try LocalFiles.digest(of: file)
-        try await p.upload(localFile: file, to: "/My Drive/studio/dup.ma", expected: d, progress: { _ in })
-        let updated = try #require(await server.store.items[oldID])
-        #expect(digest(updated.data) == d, "overwrite updates the existing (oldest) file, keeping its id")
-        #expect(updated.revisions == 2)
+        let report = try await p.upload(localFile: file, to: "/My Drive/studio/dup.ma", expected: d, progress: { _ in })
+        #expect(report.movedAside?.contains("dup.ma.sitesync-conflict-") == true, "\(report)")
+        let kept = try #require(await server.store.items[oldID])
+        #expect(kept.data == older && kept.name.hasPrefix("dup.ma.sitesync-conflict-"), "the old file keeps its bytes and id under a conflict name")
+        #expect(await server.store.children(of: studio).filter { $0.name == "dup.ma" }.count == 1)
+        #expect(try await p.download("/My Drive/studio/dup.ma", to: "\(dir.path)/dl2", progress: { _ in }) == d)
         await server.stop()
     }
 

@@ -179,7 +179,7 @@ struct SFTPProviderTests {
 }
 
 /// Tests that stop and restart sshd get their own server.
-@Suite("SFTP: a server that dies mid-transfer")
+@Suite("SFTP: a server that dies mid-transfer", .serialized)
 struct SFTPRestartTests {
     @Test("killed mid-upload, then restarted: the upload resumes and ends verified, nothing partial under its name")
     func resumeAfterKill() async throws {

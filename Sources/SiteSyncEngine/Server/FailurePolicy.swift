@@ -19,6 +19,8 @@ enum FailurePolicy {
         var message: String
         /// The site itself could not be reached: check it again before claiming more of its work.
         var siteTrouble: Bool
+        /// The source's copy was found `missing` or `corrupt`: mark it so, and read the file from another site.
+        var damagedSource: FileSyncStatus? = nil
     }
 
     /// `tries`: tries used before this attempt. `jitter` in 0..<1 spreads retries of files that failed together.
@@ -28,6 +30,12 @@ enum FailurePolicy {
             return Verdict(decision: .release, message: "cancelled", siteTrouble: false)
         }
         let message = providerError?.message ?? "\(error)"
+        if providerError?.kind == .sourceMissing || providerError?.kind == .sourceCorrupt {
+            // Not this file's fault, nor the target's: the catalog was wrong about the source. Try again at once
+            // from another copy, without using up a try.
+            return Verdict(decision: .retry(at: now, countsAsTry: false), message: message, siteTrouble: false,
+                           damagedSource: providerError?.kind == .sourceMissing ? .missing : .corrupt)
+        }
         let siteTrouble = providerError?.kind == .unavailable
         let countsAsTry = providerError?.kind != .quota && !siteTrouble
         if !countsAsTry {

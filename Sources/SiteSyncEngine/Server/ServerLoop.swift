@@ -9,6 +9,8 @@ import SiteSyncProviders
 struct ServerLoop {
     struct Running {
         var item: WorkItem
+        var source: SiteConfig
+        var target: SiteConfig
         var task: Task<Void, Never>
         var lost = false
     }
@@ -35,7 +37,7 @@ struct ServerLoop {
     var claimedLastFill = false
     /// Providers per site name, one per distinct configuration (projects may override a site's settings).
     var providers: [String: [(SiteConfig, any StorageProvider)]] = [:]
-    var health = SiteHealth()
+    var health = SiteHealth<SiteConfig>()
     var serverPaused = false
     var warned: Set<String> = []
 
@@ -64,8 +66,25 @@ struct ServerLoop {
         let generation = (try? await engine.catalog.workGeneration()) ?? lastGeneration
         let due = nextDue.map { now >= $0 } ?? false
         if generation != lastGeneration || due || now.timeIntervalSince(lastFill) >= plan.loopDelay {
+            // Something changed in the catalog: a pause, reset or removal stops its running transfer now, not at
+            // the next lease renewal.
+            if generation != lastGeneration && !running.isEmpty { await stopLost() }
             lastGeneration = generation
             await fill(&summary, force: due)
+        }
+    }
+
+    /// Cancels the running transfers whose lease we no longer hold.
+    mutating func stopLost() async {
+        guard let held = try? await engine.catalog.leasesHeld(owner: owner, keys: running.values.map(\.item.key)) else { return }
+        cancelLost(held: held)
+    }
+
+    mutating func cancelLost(held: Set<FileKey>) {
+        for (attempt, r) in running where !held.contains(r.item.key) && !r.lost {
+            running[attempt]?.lost = true
+            logger.info("stopping \(r.item.file.path) → \(r.item.target): it was paused, reset or removed")
+            r.task.cancel()
         }
     }
 
@@ -75,11 +94,7 @@ struct ServerLoop {
         let keys = running.values.map(\.item.key)
         do {
             let held = try await engine.catalog.renewLeases(owner: owner, keys: keys, until: now.addingTimeInterval(leaseDuration))
-            for (attempt, r) in running where !held.contains(r.item.key) && !r.lost {
-                running[attempt]?.lost = true
-                logger.info("stopping \(r.item.file.path) → \(r.item.target): it was paused, reset or removed")
-                r.task.cancel()
-            }
+            cancelLost(held: held)
             for key in held {
                 if let done = board.bytes(key) {
                     try await engine.catalog.reportProgress(key, owner: owner, bytesDone: done)
@@ -96,17 +111,31 @@ struct ServerLoop {
         perSite[r.item.source, default: 1] -= 1
         perSite[r.item.target, default: 1] -= 1
         switch outcome {
-        case .synced(let moved):
+        case .synced(let moved, let report):
             board.finish(key, synced: moved.size, failed: false)
-            summary.moved.append(moved)
-            logger.info("synced \(moved.path) \(moved.source) → \(moved.target) (\(ByteCount.format(moved.size)) in \(String(format: "%.2f", moved.seconds)) s)")
-        case .failed(let message, let permanent, let siteTrouble):
+            if let aside = report.movedAside {
+                summary.conflicts.append("\(aside) on \(moved.target)")
+                logger.warning("a different file was at \(moved.path) on \(moved.target): moved aside to \(aside), not overwritten")
+            }
+            if report.adopted {
+                summary.adopted.append("\(moved.path) → \(moved.target)")
+                logger.info("\(moved.path) was already on \(moved.target) with the right content: recorded, not copied")
+            } else {
+                summary.moved.append(moved)
+                logger.info("synced \(moved.path) \(moved.source) → \(moved.target) (\(ByteCount.format(moved.size)) in \(String(format: "%.2f", moved.seconds)) s)")
+            }
+        case .failed(let message, let permanent, let siteTrouble, let damaged):
             board.finish(key, synced: nil, failed: permanent)
             if siteTrouble {
                 // Check both sites again before the next claim: an outage then skips them instead of using up
                 // every file's tries.
-                health.forget(r.item.source)
-                health.forget(r.item.target)
+                health.forget(r.source)
+                health.forget(r.target)
+            }
+            if let damaged {
+                summary.damaged.append(damaged)
+                logger.warning("\(damaged); reading it from another site")
+                break
             }
             if permanent {
                 summary.failed.append("\(r.item.file.path) → \(key.site): \(message)")
@@ -130,8 +159,8 @@ struct ServerLoop {
         let key = "\(yaml.hashValue)|\(projects.map { "\($0.name):\($0.paused)" })|\(localStamp?.timeIntervalSince1970 ?? 0)"
         let now = clock.now()
         guard key != planKey || now.timeIntervalSince(planBuiltAt) > plan.loopDelay else { return }
-        let context = SettingsContext(studio: try StudioSettings(yaml: yaml, source: "studio settings in the catalog"),
-                                      local: local, siteID: engine.siteID)
+        let context = try engine.settingsContext(studio: try StudioSettings(yaml: yaml, source: "studio settings in the catalog"),
+                                                 local: local)
         let resolved = projects.map { record in
             (record: record, resolved: Result<EffectiveProject, any Error> { try context.project(record.name) })
         }
@@ -161,8 +190,9 @@ struct ServerLoop {
 
     /// Whether the site can be used now; checked only when its last check is stale (see `SiteHealth`).
     mutating func isHealthy(_ site: SiteConfig, _ summary: inout RunSummary) async -> Bool {
-        if let known = health.fresh(site.name, now: clock.now()) {
-            if !known.ok { summary.unavailable[site.name] = known.message }
+        let label = plan.label(site)
+        if let known = health.fresh(site, now: clock.now()) {
+            if !known.ok { summary.unavailable[label] = known.message }
             return known.ok
         }
         do {
@@ -172,17 +202,17 @@ struct ServerLoop {
                 // Rate-limited while checking: the site works, it is only busy; transfers wait out the quota.
                 logger.info("site \(site.name) is rate-limiting: \(e.message)")
             }
-            if let before = health.record(site.name, ok: true, now: clock.now()), !before.ok {
-                logger.info("site \(site.name) is available again")
+            if let before = health.record(site, ok: true, now: clock.now()), !before.ok {
+                logger.info("site \(label) is available again")
             }
-            summary.unavailable[site.name] = nil
+            summary.unavailable[label] = nil
             return true
         } catch {
             let message = "\(error)"
-            if health.record(site.name, ok: false, message: message, now: clock.now())?.message != message {
-                logger.warning("site \(site.name) is unavailable: \(message)")
+            if health.record(site, ok: false, message: message, now: clock.now())?.message != message {
+                logger.warning("site \(label) is unavailable: \(message)")
             }
-            summary.unavailable[site.name] = message
+            summary.unavailable[label] = message
             return false
         }
     }
@@ -206,21 +236,22 @@ struct ServerLoop {
                 if n > 0 { logger.info("took over \(n) transfer(s) whose lease expired") }
             }
             var due: Date?
-            for (pair, projects) in plan.pairs.sorted(by: { $0.key < $1.key }) {
-                guard let source = plan.sites[pair.source], let target = plan.sites[pair.target] else { continue }
+            for lane in plan.lanes {
+                let (source, target) = (lane.source, lane.target)
                 let free = min(capacity(source), capacity(target))
                 // Full: the end of a running transfer will bring us back here.
                 guard free > 0 else { continue }
-                if !(health.knownHealthy(source.name, now: clock.now()) && health.knownHealthy(target.name, now: clock.now())) {
+                if !(health.knownHealthy(source, now: clock.now()) && health.knownHealthy(target, now: clock.now())) {
                     // Check a site only when it has work waiting: an unreachable site without work is no news.
-                    let pending = try await engine.catalog.nextAttempt(source: pair.source, target: pair.target,
-                                                                       projects: projects, after: .distantPast)
+                    let pending = try await engine.catalog.nextAttempt(source: source.name, target: target.name,
+                                                                       projects: lane.projects, preferred: lane.preferred,
+                                                                       after: .distantPast)
                     guard pending != nil else { continue }
                     guard await isHealthy(source, &summary), await isHealthy(target, &summary) else {
                         // A long-running server comes back for it when the site is due for another check;
                         // `--once` reports it instead of waiting for an outage to end.
                         if !options.once {
-                            let recheck = clock.now().addingTimeInterval(SiteHealth.recheckUnhealthy)
+                            let recheck = clock.now().addingTimeInterval(SiteHealth<SiteConfig>.recheckUnhealthy)
                             due = min(due ?? recheck, recheck)
                         }
                         continue
@@ -228,12 +259,13 @@ struct ServerLoop {
                 }
                 let claimedAt = clock.now()
                 let items = try await engine.catalog.claim(ClaimRequest(
-                    source: pair.source, target: pair.target, projects: projects, owner: owner, now: claimedAt,
-                    leaseUntil: claimedAt.addingTimeInterval(leaseDuration), limit: free))
+                    source: source.name, target: target.name, projects: lane.projects, preferred: lane.preferred,
+                    owner: owner, now: claimedAt, leaseUntil: claimedAt.addingTimeInterval(leaseDuration), limit: free))
                 for item in items { try start(item, source: source, target: target) }
                 if !items.isEmpty { claimedLastFill = true }
                 if items.count < free, let later = try await engine.catalog.nextAttempt(
-                    source: pair.source, target: pair.target, projects: projects, after: clock.now()) {
+                    source: source.name, target: target.name, projects: lane.projects, preferred: lane.preferred,
+                    after: clock.now()) {
                     due = min(due ?? later, later)
                 }
             }
@@ -255,9 +287,8 @@ struct ServerLoop {
             Task { [engine, owner] in try? await engine.catalog.releaseLeases(owner: owner, keys: [key]) }
             return
         }
-        // Per-project overrides of a site win for that project's files.
-        let sourceConfig = project.sites[source.name] ?? source
-        let targetConfig = project.sites[target.name] ?? target
+        // A lane's sites are this project's own configurations of them.
+        let (sourceConfig, targetConfig) = (source, target)
         let registry = engine.registry
         let transfer = VerifiedTransfer(
             item: item,
@@ -266,6 +297,7 @@ struct ServerLoop {
             project: project, stagingDirectory: engine.environment.stagingDirectory)
         perSite[source.name, default: 0] += 1
         perSite[target.name, default: 0] += 1
+        let sourceGroup = project.alternates.group(of: source.name)
         let clock = self.clock
         board.start(item, at: clock.now())
         let catalog = engine.catalog
@@ -277,28 +309,36 @@ struct ServerLoop {
             let started = clock.now()
             let outcome: SyncServer.Outcome
             do {
-                try await transfer.run { board.set(key, $0) }
+                let report = try await transfer.run { board.set(key, $0) }
                 try Task.checkCancellation()
                 let alternates = project.alternates.alternates(of: item.target)
                 if try await catalog.completeTransfer(key, owner: owner, alternates: alternates, now: clock.now()) {
                     outcome = .synced(.init(path: item.file.path, source: item.source, target: item.target,
-                                            size: item.file.size, seconds: clock.now().timeIntervalSince(started)))
+                                            size: item.file.size, seconds: clock.now().timeIntervalSince(started)), report)
                 } else {
                     outcome = .released
                 }
             } catch {
-                outcome = await Self.record(error, item: item, project: project, catalog: catalog, owner: owner, now: clock.now())
+                outcome = await Self.record(error, item: item, project: project, sourceGroup: sourceGroup,
+                                            catalog: catalog, owner: owner, now: clock.now())
             }
             continuation.yield(.finished(attempt, outcome))
         }
-        running[attempt] = Running(item: item, task: task)
+        running[attempt] = Running(item: item, source: source, target: target, task: task)
     }
 
-    /// Applies the failure policy's verdict to the catalog.
-    static func record(_ error: any Error, item: WorkItem, project: EffectiveProject, catalog: any Catalog,
-                       owner: String, now: Date) async -> SyncServer.Outcome {
+    /// Applies the failure policy's verdict to the catalog. A source copy found missing or corrupt is marked so
+    /// (with its alternates: one storage) before the file goes back to the queue for another source.
+    static func record(_ error: any Error, item: WorkItem, project: EffectiveProject, sourceGroup: Set<String>,
+                       catalog: any Catalog, owner: String, now: Date) async -> SyncServer.Outcome {
         let verdict = FailurePolicy.decide(error, tries: item.tries, policy: project.retryPolicy, now: now,
                                            jitter: Double.random(in: 0..<1))
+        var damaged: String?
+        if let status = verdict.damagedSource {
+            let how = "found \(status.rawValue) by a transfer to \(item.target) at \(now.formatted(.iso8601)): \(verdict.message)"
+            _ = try? await catalog.markDamaged(fileID: item.file.id, sites: sourceGroup, status: status, problem: how, now: now)
+            damaged = "\(item.file.path) on \(item.source) is \(status.rawValue)"
+        }
         let retryAt: Date?
         let countsAsTry: Bool
         switch verdict.decision {
@@ -315,6 +355,6 @@ struct ServerLoop {
         let status = try? await catalog.failTransfer(item.key, owner: owner, error: verdict.message, retryAt: retryAt,
                                                      countsAsTry: countsAsTry, now: now)
         guard let status else { return .released }
-        return .failed(verdict.message, permanent: status == .failed, siteTrouble: verdict.siteTrouble)
+        return .failed(verdict.message, permanent: status == .failed, siteTrouble: verdict.siteTrouble, damaged: damaged)
     }
 }

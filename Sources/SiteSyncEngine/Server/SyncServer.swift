@@ -63,9 +63,10 @@ public final class SyncServer: Service, Sendable {
     }
 
     enum Outcome: Sendable {
-        case synced(RunSummary.Moved)
-        /// `siteTrouble`: the site itself could not be reached (not this file's fault).
-        case failed(String, permanent: Bool, siteTrouble: Bool)
+        case synced(RunSummary.Moved, WriteReport)
+        /// `siteTrouble`: the site itself could not be reached (not this file's fault). `damaged`: the source's
+        /// copy was found missing or corrupt (and marked so).
+        case failed(String, permanent: Bool, siteTrouble: Bool, damaged: String?)
         case released
     }
 

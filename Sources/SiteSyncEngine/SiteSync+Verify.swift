@@ -1,0 +1,116 @@
+import Foundation
+import SiteSyncCatalog
+import SiteSyncModel
+import SiteSyncProviders
+
+extension SiteSync {
+    public struct VerifyOptions: Sendable {
+        public var site: String?
+        public var project: String?
+        public var representation: String?
+        /// Check only this share of the copies, those verified longest ago first (a scrub in slices).
+        public var samplePercent: Double?
+        /// Queue the copies found missing or corrupt (and those found so before) again.
+        public var fix: Bool
+
+        public init(site: String? = nil, project: String? = nil, representation: String? = nil,
+                    samplePercent: Double? = nil, fix: Bool = false) {
+            self.site = site
+            self.project = project
+            self.representation = representation
+            self.samplePercent = samplePercent
+            self.fix = fix
+        }
+    }
+
+    public struct VerifyReport: Sendable {
+        public var checked = 0
+        public var good = 0
+        /// "path on site: how it was found".
+        public var missing: [String] = []
+        public var corrupt: [String] = []
+        /// Sites that could not be read from this machine, with the reason; their copies were not checked.
+        public var skipped: [String: String] = [:]
+        /// Copies queued again by `fix`.
+        public var requeued = 0
+
+        public var clean: Bool { missing.isEmpty && corrupt.isEmpty && skipped.isEmpty }
+    }
+
+    /// Reads copies back through their providers and records what is really there: good copies get a verified
+    /// time (and a copy marked missing or corrupt that is good again is synced again); a missing or corrupt one
+    /// stops being a source or a copy, with how and when it was found. With `fix` those are queued again, to be
+    /// healed from any good copy.
+    public func verify(_ options: VerifyOptions) async throws -> VerifyReport {
+        if let samplePercent = options.samplePercent, !(samplePercent > 0 && samplePercent <= 100) {
+            throw SiteSyncError(.invalidInput, "--sample \(samplePercent)%: give a share between 0 and 100, e.g. --sample 10%")
+        }
+        let ctx = try await context()
+        let site = options.site.map { $0 == Names.localAlias ? siteID : $0 }
+        if let id = options.representation, try await catalog.representation(id) == nil {
+            throw CatalogError.unknownRepresentation(id)
+        }
+        if let project = options.project, !(try await catalog.projects().contains { $0.name == project }) {
+            throw CatalogError.unknownProject(project)
+        }
+        var copies = try await catalog.copies(site: site, project: options.project, representation: options.representation, limit: nil)
+        if let share = options.samplePercent {
+            copies = Array(copies.prefix(Int((Double(copies.count) * share / 100).rounded(.up))))
+        }
+        var report = VerifyReport()
+        var checkers: [String: CopyCheck] = [:]
+        var done: Set<String> = []   // file × storage already read in this run (alternates share storage)
+        for copy in copies {
+            let project: EffectiveProject
+            do { project = try ctx.project(copy.file.project) } catch {
+                report.skipped["project \(copy.file.project)"] = "\(error)"
+                continue
+            }
+            guard let config = project.sites[copy.state.site] else {
+                report.skipped[copy.state.site] = "not reachable from this machine (another machine's own site); verify it there"
+                continue
+            }
+            let group = project.alternates.group(of: config.name)
+            guard done.insert("\(copy.file.id)|\(group.sorted().joined(separator: ","))").inserted else { continue }
+            let key = "\(project.name)|\(config.name)"
+            if checkers[key] == nil {
+                do {
+                    let provider = try registry.make(config, platform: project.platform)
+                    _ = try await provider.check()
+                    checkers[key] = CopyCheck(provider: provider, capabilities: registry.capabilities(of: config), site: config,
+                                              project: project, scratch: environment.stagingDirectory)
+                } catch {
+                    report.skipped[config.name] = "\(error)"
+                    continue
+                }
+            }
+            guard let checker = checkers[key] else { continue }
+            let outcome = try await checker.check(copy.file, hash: true)
+            report.checked += 1
+            let at = now()
+            switch outcome {
+            case .good:
+                report.good += 1
+                try await catalog.markVerified(fileID: copy.file.id, sites: group, now: at)
+            case .missing(let how):
+                report.missing.append("\(copy.file.path) on \(config.name): \(how)")
+                try await catalog.markDamaged(fileID: copy.file.id, sites: group, status: .missing,
+                                              problem: "found missing by verify at \(APITime.iso(at)): \(how)", now: at)
+            case .corrupt(let how):
+                report.corrupt.append("\(copy.file.path) on \(config.name): \(how)")
+                try await catalog.markDamaged(fileID: copy.file.id, sites: group, status: .corrupt,
+                                              problem: "found corrupt by verify at \(APITime.iso(at)): \(how)", now: at)
+            }
+        }
+        if options.fix {
+            report.requeued = try await catalog.requeueDamaged(site: site, project: options.project,
+                                                               representation: options.representation, now: now())
+        }
+        return report
+    }
+}
+
+/// Times in messages: ISO 8601 UTC.
+enum APITime {
+    static func iso(_ date: Date) -> String { date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: false)) }
+}

@@ -1,0 +1,92 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A local-folder site's root, as a write needs it: where it is and whose it is.
+public struct SiteRoot: Sendable, Equatable {
+    public var path: String
+    public var site: String
+    public var name: String
+
+    public init(path: String, site: String, name: String) {
+        self.path = path
+        self.site = site
+        self.name = name
+    }
+
+    /// The root among a site's roots that holds `path` (the longest, when roots nest).
+    public static func containing(_ path: String, roots: [String: String], site: String) -> SiteRoot? {
+        roots.filter { path == $0.value || path.hasPrefix($0.value.hasSuffix("/") ? $0.value : $0.value + "/") }
+            .max { $0.value.count < $1.value.count }
+            .map { SiteRoot(path: $0.value, site: site, name: $0.key) }
+    }
+}
+
+/// Guards the roots of local-folder sites. A transfer never creates a root, and never writes into one that was
+/// replaced: an unmounted share leaves an empty mount point, another folder (device and inode) than the one the
+/// server saw before. Identities are remembered for the life of the process.
+public final class LocalRoots: @unchecked Sendable {
+    public static let shared = LocalRoots()
+
+    struct Identity: Equatable {
+        var device: UInt64
+        var inode: UInt64
+    }
+
+    private let lock = NSLock()
+    private var seen: [String: Identity] = [:]
+
+    /// Throws `.unavailable` (no try counted, the site is re-checked later) when the root is missing, is not a
+    /// folder, or was replaced by an empty folder. A replaced root with content is taken as a remount.
+    public func check(_ root: SiteRoot) throws {
+        var st = stat()
+        guard stat(root.path, &st) == 0 else {
+            throw ProviderError(.unavailable,
+                "root '\(root.name)' of site '\(root.site)' is \(root.path), which does not exist (an unmounted share?); mount it, or create it for a new site (mkdir -p '\(root.path)'): SiteSync never creates a site root")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw ProviderError(.unavailable, "root '\(root.name)' of site '\(root.site)' is \(root.path), which is not a folder")
+        }
+        let now = Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+        try lock.withLock {
+            if let before = seen[root.path], before != now, LocalFiles.isEmptyFolder(root.path) {
+                throw ProviderError(.unavailable,
+                    "root '\(root.name)' of site '\(root.site)' (\(root.path)) is now an empty folder, not the one this server used before (an unmounted share?); mount it again")
+            }
+            seen[root.path] = now
+        }
+    }
+}
+
+extension LocalFiles {
+    /// True for a folder with nothing in it (or one that cannot be listed).
+    public static func isEmptyFolder(_ path: String) -> Bool {
+        guard let dir = opendir(path) else { return true }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { return false }
+        }
+        return true
+    }
+
+    /// Creates the folders between `root` and `folder`, never `root` itself: when the root vanished, the first
+    /// `mkdir` fails instead of re-creating it under an empty mount point.
+    public static func createFolders(_ folder: String, below root: String) throws {
+        let base = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+        guard folder != base else { return }
+        guard folder.hasPrefix(base == "/" ? "/" : base + "/") else {
+            throw ProviderError(.configuration, "\(folder) is not inside the site root \(root)")
+        }
+        var current = base
+        for part in folder.dropFirst(base.count).split(separator: "/") {
+            current = current == "/" ? "/" + part : current + "/" + part
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw error(errno == ENOENT ? "the site root vanished; cannot create" : "cannot create folder", current)
+            }
+        }
+    }
+}
