@@ -3,6 +3,7 @@ import Foundation
 import SiteSyncAPI
 import SiteSyncEngine
 import SiteSyncModel
+import SiteSyncStandard
 
 struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "init",
@@ -73,7 +74,31 @@ struct SettingsCommand: AsyncParsableCommand {
 
 struct SiteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "site", abstract: "Sites.",
-        subcommands: [List.self, ID.self, Check.self])
+        subcommands: [List.self, ID.self, Check.self, Providers.self])
+
+    struct Providers: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the providers this build has and the keys each site of theirs takes.")
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            try await reportingErrors {
+                let registry = StandardProviders.registry
+                for name in registry.providerNames {
+                    guard let d = registry.description(of: name) else { continue }
+                    print("\(name): \(d.summary)")
+                    if !d.capabilities.names.isEmpty { print("  can: \(d.capabilities.names.joined(separator: ", "))") }
+                    print("  default concurrency: \(d.defaultConcurrency)")
+                    for spec in d.schema.allOptions {
+                        var flags: [String] = [spec.type.rawValue]
+                        if spec.required { flags.append("required") }
+                        if let value = spec.defaultValue { flags.append("default \(value)") }
+                        if spec.secret { flags.append("secret") }
+                        print("  \(spec.key.padding(toLength: 22, withPad: " ", startingAt: 0)) \(flags.joined(separator: ", ")): \(spec.help)")
+                    }
+                    for group in d.schema.exactlyOneOf { print("  exactly one of: \(group.joined(separator: ", "))") }
+                }
+            }
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the sites a project can use.")
@@ -155,8 +180,8 @@ struct LocalCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let engine = try global.open()
-                let notes = try engine.setLocal(project: project, roots: try parseRoots(roots),
-                                                activeSite: activeSite, remoteSite: remoteSite)
+                let notes = try await engine.setLocalChecked(project: project, roots: try parseRoots(roots),
+                                                             activeSite: activeSite, remoteSite: remoteSite)
                 for note in notes { print(note) }
                 print("saved \(engine.localStore.path)")
             }
@@ -203,8 +228,12 @@ struct ProjectCommand: AsyncParsableCommand {
         @Argument var name: String
         func run() async throws {
             try await reportingErrors {
-                try await global.open().setProjectEnabled(name, true)
+                let engine = try global.open()
+                try await engine.setProjectEnabled(name, true)
                 print("project \(name) enabled")
+                if !(try await engine.studioSettings().enabled) {
+                    FileHandle.standardError.write(Data("sitesync: warning: Site Sync is off for the whole studio (`enabled: false` at the top of the studio settings): the project stays off until that is true\n".utf8))
+                }
             }
         }
     }

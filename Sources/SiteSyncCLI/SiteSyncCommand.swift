@@ -75,7 +75,11 @@ func parseRoots(_ values: [String]) throws -> [String: String] {
         guard let eq = value.firstIndex(of: "="), eq != value.startIndex else {
             throw SiteSyncError(.invalidInput, "--root \(value): write it as NAME=PATH, e.g. --root work=/mnt/projects")
         }
-        roots[String(value[..<eq])] = String(value[value.index(after: eq)...])
+        let name = String(value[..<eq])
+        guard roots[name] == nil else {
+            throw SiteSyncError(.invalidInput, "--root \(name) is given twice; give each root once")
+        }
+        roots[name] = String(value[value.index(after: eq)...])
     }
     return roots
 }

@@ -9,6 +9,8 @@ public protocol RepresentationCatalog: Sendable {
                               sites: [String: FileSyncStatus], priority: Int, now: Date) async throws
     func representation(_ id: String) async throws -> RepresentationRecord?
     func representationID(for context: RepresentationContext) async throws -> String?
+    /// Which of these rootless paths a file of the project already has (publish checks before it copies).
+    func takenPaths(project: String, paths: [String]) async throws -> [String]
     func files(ofRepresentation id: String) async throws -> [FileRecord]
     func states(ofRepresentation id: String) async throws -> [FileSiteState]
     /// Per representation and site: counts by state. Filtered by project and/or site when given.

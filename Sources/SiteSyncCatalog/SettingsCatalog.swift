@@ -7,6 +7,10 @@ public protocol SettingsCatalog: Sendable {
     func studioSettingsYAML() async throws -> String?
     /// Replaces the studio settings; running servers notice through `workGeneration`.
     func setStudioSettingsYAML(_ yaml: String) async throws
+    /// Replaces the studio settings only if they are still `current` (nil: none yet); false if another writer
+    /// changed them meanwhile. Read-modify-write of settings (`project add`, an import) goes through this, so two
+    /// at once never lose one's change.
+    func replaceStudioSettingsYAML(_ yaml: String, ifStill current: String?) async throws -> Bool
     func isServerPaused() async throws -> Bool
     func setServerPaused(_ paused: Bool) async throws
 

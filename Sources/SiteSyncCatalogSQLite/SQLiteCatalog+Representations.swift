@@ -80,6 +80,13 @@ extension SQLiteCatalog {
         }
     }
 
+    public func takenPaths(project: String, paths: [String]) async throws -> [String] {
+        try await read { db in
+            let statement = try db.cachedStatement(sql: "SELECT 1 FROM files WHERE project = ? AND path = ?")
+            return try paths.filter { try Bool.fetchOne(statement, arguments: [project, $0]) != nil }
+        }
+    }
+
     /// The columns `file(_:at:)` reads, in its order (by position: a 10,000-file sequence reads in a blink).
     static let fileColumns = "f.id, f.representation_id, f.project, f.path, f.size, f.sha256"
 

@@ -18,6 +18,16 @@ extension SQLiteCatalog {
         }
     }
 
+    public func replaceStudioSettingsYAML(_ yaml: String, ifStill current: String?) async throws -> Bool {
+        try await write { db in
+            let now = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'studio_settings'")
+            guard now == current else { return false }
+            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('studio_settings', ?)", arguments: [yaml])
+            try Self.bumpGeneration(db)
+            return true
+        }
+    }
+
     public func isServerPaused() async throws -> Bool {
         try await read { db in
             try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'server_paused'") == "1"

@@ -23,7 +23,20 @@ public struct LocalSettingsStore: Sendable {
         } catch {
             throw SettingsError(path, "cannot read the local settings file: \(error.localizedDescription)")
         }
-        return try LocalSettings(yaml: text, source: path)
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw SettingsError(path, "is empty: it should hold this machine's site_id; restore it, or delete it to start as a new site")
+        }
+        let settings = try LocalSettings(yaml: text, source: path)
+        // Roots are used as they are: a relative one would resolve against whatever folder a command runs in.
+        for (layer, roots) in [("default", settings.defaults.roots)] + settings.projects.map({ ("projects.\($0.key)", $0.value.roots) }) {
+            for (name, root) in roots {
+                guard let value = root.path(on: .current) else { continue }
+                if !RootPath.isAbsolute(value, on: .current) {
+                    throw SettingsError("\(path): \(layer).roots.\(name)", "'\(value)' is not an absolute path on this machine; write it like /home/anna/sitesync (or `sitesync local set --root \(name)=PATH`)")
+                }
+            }
+        }
+        return settings
     }
 
     /// Written to a temporary file and renamed, so a crash never leaves half a settings file.

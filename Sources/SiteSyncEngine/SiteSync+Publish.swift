@@ -41,7 +41,8 @@ extension SiteSync {
         // Validate every source before copying anything.
         let unreadable = try await BlockingIO.run { _ in sources.filter { LocalFiles.fileSize($0) == nil } }
         if let first = unreadable.first {
-            throw SiteSyncError(.invalidInput, "\(first) is not a readable file")
+            let missing = !LocalFiles.exists(first)
+            throw SiteSyncError(missing ? .notFound : .invalidInput, "\(first) \(missing ? "does not exist" : "is not a readable file")")
         }
         var names: Set<String> = []
         for source in sources {
@@ -51,7 +52,12 @@ extension SiteSync {
             }
         }
 
-        let folder = p.sync.publishTemplate.render(context)
+        let folder = try p.sync.publishTemplate.folder(for: context)
+        // Another representation's file at one of these paths: refused before anything is written.
+        if let taken = try await catalog.takenPaths(project: context.project,
+                                                    paths: sources.map { folder + "/" + URL(fileURLWithPath: $0).lastPathComponent }).first {
+            throw CatalogError.duplicatePath(taken)
+        }
         let representationID = UUID().uuidString.lowercased()
         let local = capabilities(of: active).contains(.localFolder)
         var records: [FileRecord] = []

@@ -28,23 +28,47 @@ extension SiteSync {
         } catch let e as SettingsProblems {
             throw SettingsProblems(e.problems.map { SettingsError("\(source): \($0.path)", $0.problem) })
         }
-        // Every project must also resolve with this machine's local settings.
+        // This machine's local settings are one workstation's business: a project they do not resolve with is
+        // reported, not a reason to refuse the studio's file.
+        var warnings: [String] = []
         let ctx = SettingsContext(studio: settings, local: try await localStore.loadOffPool().settings, siteID: siteID)
-        for name in settings.projectNames { _ = try ctx.project(name) }
-
-        let registered = try await catalog.projects().map(\.name)
-        let dropped = try await studioSettings().settingsDropped(by: settings, projects: registered)
-        if !dropped.isEmpty && !replaceAll {
-            throw SiteSyncError(.conflict, "\(source) would drop settings projects have now: \(dropped.joined(separator: "; ")); add them to the file (`sitesync settings export` prints the current settings) or pass --replace-all")
+        for name in settings.projectNames {
+            do { _ = try ctx.project(name) } catch {
+                warnings.append("this machine's local settings (\(localStore.path)) do not fit project '\(name)': \(error)")
+            }
         }
-        try await catalog.setStudioSettingsYAML(settings.document.yamlText())
+        let text = settings.document.yamlText()
+        var registered: [String] = []
+        // Compare-and-set: a `project add` running at the same moment is either seen here or retried there.
+        for attempt in 1... {
+            let stored = try await catalog.studioSettingsYAML()
+            let current = try stored.map { try StudioSettings(yaml: $0, source: "studio settings in the catalog") } ?? StudioSettings()
+            registered = try await catalog.projects().map(\.name)
+            let dropped = current.settingsDropped(by: settings, projects: registered)
+            if !dropped.isEmpty && !replaceAll {
+                throw SiteSyncError(.conflict, "\(source) would drop settings projects have now:\n  \(dropped.joined(separator: "\n  "))\nadd them to the file (`sitesync settings export` prints the current settings) or pass --replace-all")
+            }
+            if try await catalog.replaceStudioSettingsYAML(text, ifStill: stored) { break }
+            if attempt >= 20 { throw CatalogError.busy("the studio settings kept changing while they were imported") }
+        }
         let now = self.now()
         for name in settings.projectNames { try await catalog.addProject(name, now: now) }
         let configured = Set(settings.projectNames)
-        let warnings = registered.filter { !configured.contains($0) }.map {
+        warnings += registered.filter { !configured.contains($0) }.map {
             "project '\($0)' is in the catalog but not in \(source); it uses the `default` project settings"
         }
         return ImportResult(sites: settings.siteDefinitions.count, projects: settings.projectNames.count, warnings: warnings)
+    }
+
+    /// Changes the stored studio settings with `change`, retrying when another writer changed them meanwhile.
+    func updateStudioSettings(_ change: (inout StudioSettings) throws -> Void) async throws {
+        for _ in 0..<20 {
+            let stored = try await catalog.studioSettingsYAML()
+            var studio = try stored.map { try StudioSettings(yaml: $0, source: "studio settings in the catalog") } ?? StudioSettings()
+            try change(&studio)
+            if try await catalog.replaceStudioSettingsYAML(studio.document.yamlText(), ifStill: stored) { return }
+        }
+        throw CatalogError.busy("the studio settings kept changing; try again")
     }
 
     /// The studio settings as stored; secrets are `***` unless asked for (what they are is the providers' say).
@@ -78,7 +102,7 @@ extension SiteSync {
     public func effectiveSettings(project: String?) async throws -> ConfigValue {
         let ctx = try await context()
         let names: [String]
-        if let project { names = [project] } else { names = try await catalog.projects().map(\.name) }
+        if let project { names = [try await defaultProjectName(project)] } else { names = try await catalog.projects().map(\.name) }
         var projects: [String: ConfigValue] = [:]
         for name in names {
             let p = try ctx.project(name)
@@ -113,7 +137,7 @@ extension SiteSync {
         var notes: [String] = []
         for (name, path) in roots.sorted(by: { $0.key < $1.key }) {
             guard Names.isValid(name) else { throw SiteSyncError(.invalidInput, "'\(name)' is not a valid root name: use letters, digits, '_', '-' and '.'") }
-            guard RootPath.isAbsolute(path, on: nil) else {
+            guard RootPath.isAbsolute(path, on: .current) else {
                 throw SiteSyncError(.invalidInput, "root \(name)=\(path): give an absolute path, e.g. --root \(name)=/home/me/sitesync")
             }
             layer.roots[name] = RootPath(path)
@@ -133,6 +157,26 @@ extension SiteSync {
         return notes
     }
 
+    /// `setLocal`, refused when the project (or, with none named, any project) would then not resolve: an
+    /// active or remote site that is not configured, for example.
+    public func setLocalChecked(project: String?, roots: [String: String], activeSite: String?, remoteSite: String?) async throws -> [String] {
+        if let project { _ = try await defaultProjectName(project) }
+        var candidate = try await localStore.loadOffPool().settings
+        var layer = project.map { candidate.projects[$0] ?? LocalSettings.Layer() } ?? candidate.defaults
+        if let a = activeSite { layer.activeSite = a }
+        if let r = remoteSite { layer.remoteSite = r }
+        if let project { candidate.projects[project] = layer } else { candidate.defaults = layer }
+        let ctx = try settingsContext(studio: try await studioSettings(), local: candidate)
+        let names: [String]
+        if let project { names = [project] } else { names = try await catalog.projects().map(\.name) + [Names.defaultProject] }
+        for name in names {
+            do { _ = try ctx.project(name) } catch let e as SettingsError {
+                throw SiteSyncError(.invalidInput, "not saved: with this change, project '\(name)' would not work: \(e.problem)")
+            }
+        }
+        return try setLocal(project: project, roots: roots, activeSite: activeSite, remoteSite: remoteSite)
+    }
+
     // MARK: Projects
 
     public func addProject(_ name: String, roots: [String: String]) async throws {
@@ -140,18 +184,18 @@ extension SiteSync {
         if try await catalog.projects().contains(where: { $0.name == name }) {
             throw SiteSyncError(.conflict, "project '\(name)' already exists; change its roots with `sitesync settings import`")
         }
-        var studio = try await studioSettings()
-        let inherited = studio.projectDefinitions[Names.defaultProject]?["roots"]?.mapValue ?? [:]
-        let own = studio.projectDefinitions[name]?["roots"]?.mapValue ?? [:]
-        if roots.isEmpty && inherited.isEmpty && own.isEmpty {
-            throw SiteSyncError(.invalidInput, "project '\(name)' needs a root for its studio files: `sitesync project add \(name) --root work=/mnt/studio/projects`")
+        try await updateStudioSettings { studio in
+            let inherited = studio.projectDefinitions[Names.defaultProject]?["roots"]?.mapValue ?? [:]
+            let own = studio.projectDefinitions[name]?["roots"]?.mapValue ?? [:]
+            if roots.isEmpty && inherited.isEmpty && own.isEmpty {
+                throw SiteSyncError(.invalidInput, "project '\(name)' needs a root for its studio files: `sitesync project add \(name) --root work=/mnt/studio/projects`")
+            }
+            for (root, path) in roots {
+                studio.set(["projects", name, "roots", root], to: .string(path))
+            }
+            if studio.projectDefinitions[name] == nil { studio.set(["projects", name], to: .map([:])) }
+            try validator.validate(studio)
         }
-        for (root, path) in roots {
-            studio.set(["projects", name, "roots", root], to: .string(path))
-        }
-        if studio.projectDefinitions[name] == nil { studio.set(["projects", name], to: .map([:])) }
-        try validator.validate(studio)
-        try await catalog.setStudioSettingsYAML(studio.document.yamlText())
         try await catalog.addProject(name, now: now())
     }
 
@@ -176,8 +220,8 @@ extension SiteSync {
         guard try await catalog.projects().contains(where: { $0.name == name }) else {
             throw CatalogError.unknownProject(name)
         }
-        var studio = try await studioSettings()
-        studio.set(["projects", name, "sitesync", "enabled"], to: .bool(enabled))
-        try await catalog.setStudioSettingsYAML(studio.document.yamlText())
+        try await updateStudioSettings { studio in
+            studio.set(["projects", name, "sitesync", "enabled"], to: .bool(enabled))
+        }
     }
 }

@@ -6,6 +6,7 @@ import SiteSyncProviders
 extension SiteSync {
     public func status(project: String?, site: String?) async throws -> [RepresentationSummary] {
         let real = site.map { $0 == Names.localAlias ? siteID : $0 }
+        if let project { _ = try await defaultProjectName(project) }
         return try await catalog.summaries(project: project, site: real)
     }
 

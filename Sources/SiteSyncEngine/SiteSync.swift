@@ -53,10 +53,15 @@ public final class SiteSync: Sendable {
         try await context().project(name)
     }
 
-    /// With no project named: the only project, else the `default` settings.
+    /// With no project named: the only project, else the `default` settings. A project named must exist.
     public func defaultProjectName(_ project: String?) async throws -> String {
-        if let project { return project }
         let all = try await catalog.projects()
+        if let project {
+            guard project == Names.defaultProject || all.contains(where: { $0.name == project }) else {
+                throw CatalogError.unknownProject(project)
+            }
+            return project
+        }
         return all.count == 1 ? all[0].name : Names.defaultProject
     }
 

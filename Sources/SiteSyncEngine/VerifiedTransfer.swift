@@ -25,8 +25,15 @@ struct VerifiedTransfer: Sendable {
 
     /// What happened at the target: written, adopted (identical bytes were there) or a different file moved aside.
     func run(progress: @escaping ProgressHandler) async throws -> WriteReport {
-        let sourcePath = try project.path(of: item.file.path, on: source.config)
-        let targetPath = try project.path(of: item.file.path, on: target.config)
+        // A site without the file's root on this platform cannot take part; that is the site's state, not the
+        // file's fault: no try is counted, and the site is reported unavailable.
+        let sourcePath: String, targetPath: String
+        do {
+            sourcePath = try project.path(of: item.file.path, on: source.config)
+            targetPath = try project.path(of: item.file.path, on: target.config)
+        } catch let e as SettingsError {
+            throw ProviderError(.unavailable, "\(e)")
+        }
         if target.capabilities.contains(.localFolder) {
             return try await downloadInPlace(from: sourcePath, to: targetPath, progress: progress)
         } else if source.capabilities.contains(.localFolder) {

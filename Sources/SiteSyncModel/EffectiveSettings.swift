@@ -110,7 +110,13 @@ public struct EffectiveProject: Sendable {
 
     /// Where a rootless catalog path lives on a site, on this platform.
     public func path(of rootless: String, on site: SiteConfig) throws -> String {
-        try RootlessPath.resolve(rootless, roots: site.rootPaths(on: platform), site: site.name)
+        do {
+            return try RootlessPath.resolve(rootless, roots: site.rootPaths(on: platform), site: site.name)
+        } catch let e as SettingsError where site.name == Names.studio {
+            // studio's roots are the project's: say where to set them.
+            let root = RootlessPath.split(rootless)?.root ?? "work"
+            throw SettingsError("projects.\(name).roots.\(root)", "project '\(name)' has no root '\(root)' for \(platform.rawValue) (studio's files live under the project's roots); add it, e.g. `roots: {\(root): {\(platform.rawValue): /mnt/studio/projects}}` (\(e.problem))")
+        }
     }
 
     /// The site rows a new publish gets: the active site synced, the remote and `always_accessible_on` sites

@@ -44,10 +44,16 @@ extension SettingsError: KindedError {
 /// Several settings problems found at once, so a file is fixed in one pass instead of one error per import.
 public struct SettingsProblems: KindedError, Sendable, Equatable {
     public var problems: [SettingsError]
-    public init(_ problems: [SettingsError]) { self.problems = problems }
+    /// How many were found; more than `problems` holds when the list was cut short.
+    public var total: Int
+    public init(_ problems: [SettingsError], total: Int? = nil) {
+        self.problems = problems
+        self.total = max(total ?? problems.count, problems.count)
+    }
     public var errorKind: ErrorKind { .invalidInput }
     public var description: String {
-        problems.count == 1 ? problems[0].description
-            : "\(problems.count) problems:\n" + problems.map { "  \($0)" }.joined(separator: "\n")
+        if problems.count == 1 && total == 1 { return problems[0].description }
+        let head = total > problems.count ? "\(total) problems (the first \(problems.count)):" : "\(total) problems:"
+        return head + "\n" + problems.map { "  \($0)" }.joined(separator: "\n")
     }
 }

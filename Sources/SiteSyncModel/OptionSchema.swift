@@ -18,6 +18,8 @@ public struct OptionSpec: Sendable, Equatable {
         case size
         /// A list of site names (or one name).
         case names
+        /// Root name → path, or per platform (checked with the roots rules).
+        case roots
     }
 
     public var key: String
@@ -48,6 +50,8 @@ public struct OptionSpec: Sendable, Equatable {
         if value == .null { return nil }
         func wrong(_ expected: String) -> SettingsError { SettingsError(path, "expected \(expected) (\(help))") }
         switch type {
+        case .roots:
+            return nil
         case .text, .path, .url:
             guard let text = value.stringValue else { return wrong(type == .path ? "a path" : "text") }
             if text.isEmpty { return SettingsError(path, "is empty; \(help)") }

@@ -20,6 +20,11 @@ public struct PathTemplate: Sendable, Equatable {
     enum Piece: Equatable, Sendable {
         case literal(String)
         case field(name: String, width: Int?)
+
+        var width: Int? {
+            if case .field(_, let width) = self { return width }
+            return nil
+        }
     }
 
     public let text: String
@@ -64,9 +69,29 @@ public struct PathTemplate: Sendable, Equatable {
         }
         if !literal.isEmpty { pieces.append(.literal(literal)) }
         self.pieces = pieces
+        // Every version of every product gets its own folder, inside the root.
+        for needed in ["product", "version"] where !pieces.contains(where: { $0 == .field(name: needed, width: $0.width) }) {
+            throw SettingsError("publish_template", "'\(text)' has no {\(needed)}: versions of different products would overwrite each other's folders; add it (e.g. \(Self.defaultPublish))")
+        }
+        for segment in rest.split(separator: "/", omittingEmptySubsequences: false) {
+            if segment.isEmpty || segment == "." || segment == ".." {
+                throw SettingsError("publish_template", "'\(text)' has an empty, '.' or '..' part: published files must stay inside the root; write it like \(Self.defaultPublish)")
+            }
+        }
     }
 
     public static let fields = ["project", "folder", "product", "version", "name", "task", "host"]
+
+    /// The rootless folder a representation's files are published into; refused when a field the template uses
+    /// is empty (`{task}` without a task) and would leave an empty path part.
+    public func folder(for context: RepresentationContext) throws -> String {
+        let folder = render(context)
+        let parts = RootlessPath.split(folder)?.relative.split(separator: "/", omittingEmptySubsequences: false) ?? []
+        if parts.contains(where: \.isEmpty) || folder.hasSuffix("/") {
+            throw SettingsError("publish_template", "'\(text)' leaves an empty folder name for this representation (a field it uses, like {task} or {host}, was not given)")
+        }
+        return folder
+    }
 
     /// The rootless folder a representation's files are published into.
     public func render(_ context: RepresentationContext) -> String {

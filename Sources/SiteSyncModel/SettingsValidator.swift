@@ -17,7 +17,7 @@ public struct SettingsValidator: Sendable {
     public func validate(_ settings: StudioSettings) throws {
         let found = problems(in: settings)
         if found.count == 1 { throw found[0] }
-        if !found.isEmpty { throw SettingsProblems(Array(found.prefix(Self.reportLimit))) }
+        if !found.isEmpty { throw SettingsProblems(Array(found.prefix(Self.reportLimit)), total: found.count) }
     }
 
     static let topKeys = ["enabled", "sites", "projects"]
@@ -60,6 +60,9 @@ public struct SettingsValidator: Sendable {
             checkRoots(project["roots"], at: "\(path).roots", &found)
             let sync = map(project["sitesync"], at: "\(path).sitesync", "a map of sitesync settings", &found)
             checkOptions(sync, ProjectSyncSettings.options, at: "\(path).sitesync", what: "a sitesync block has", skip: ["sites"], &found)
+            if sync["retry_count"] != nil && sync["retry_cnt"] != nil {
+                found.add("\(path).sitesync.retry_cnt", "give retry_count or retry_cnt (OpenPype's name), not both")
+            }
             // Per-project site overrides; a site they introduce must say its provider.
             var known = name == Names.defaultProject ? systemNames : systemNames.union(defaultOverrides.keys)
             var layerProviders = name == Names.defaultProject ? providers : defaultProviders
@@ -74,13 +77,13 @@ public struct SettingsValidator: Sendable {
             checkReferences(sync, at: "\(path).sitesync", known: known, &found)
             // Alternates named inside overrides refer to sites this project knows.
             for (site, value) in own.sorted(by: { $0.key < $1.key }) {
-                checkAlternates(value, at: "\(path).sitesync.sites.\(site)", known: known, &found)
+                checkAlternates(value, of: site, at: "\(path).sitesync.sites.\(site)", known: known, &found)
             }
         }
         for (name, value) in sites.sorted(by: { $0.key < $1.key }) {
-            checkAlternates(value, at: "sites.\(name)", known: systemNames, &found)
+            checkAlternates(value, of: name, at: "sites.\(name)", known: systemNames, &found)
         }
-        if found.list.isEmpty { checkEffective(settings, &found) }
+        checkEffective(settings, &found)
         return found.list
     }
 
@@ -94,6 +97,10 @@ public struct SettingsValidator: Sendable {
             if seen.insert(e.description).inserted { list.append(e) }
         }
         mutating func add(_ e: SettingsError) { add(e.path, e.problem) }
+        /// A problem was already found at or below this path (checks of the merged layers skip it).
+        func touches(_ prefix: String) -> Bool {
+            list.contains { $0.path == prefix || $0.path.hasPrefix(prefix + ".") || $0.path.hasPrefix(prefix + "[") }
+        }
     }
 
     func map(_ value: ConfigValue?, at path: String, _ expected: String, _ found: inout Found) -> [String: ConfigValue] {
@@ -201,8 +208,13 @@ public struct SettingsValidator: Sendable {
     func checkAbsolute(_ path: String, on platform: Platform?, at key: String, _ found: inout Found) {
         if path.isEmpty {
             found.add(key, "is empty; give the root's absolute path, e.g. /mnt/studio")
-        } else if !RootPath.isAbsolute(path, on: platform) {
-            found.add(key, "'\(path)' is a relative path; give an absolute one (e.g. /mnt/\(path)\(platform == .windows ? " or P:/\(path)" : ""))")
+        } else if platform != .windows, RootPath.isAbsolute(path, on: .windows), !path.hasPrefix("/") {
+            found.add(key, "'\(path)' is a Windows path; give paths per platform, e.g. {windows: '\(path)', linux: /mnt/…}")
+        } else if path.hasPrefix("~") {
+            found.add(key, "'\(path)': '~' is not expanded in settings; write the full path (e.g. /home/…)")
+        } else if !RootPath.isAbsolute(path, on: platform ?? .linux) {
+            let rest = path.drop { $0 == "/" || $0 == "\\" }
+            found.add(key, "'\(path)' is a relative path; give an absolute one (e.g. \(platform == .windows ? "P:/\(rest)" : "/mnt/\(rest)"))")
         }
     }
 
@@ -223,8 +235,8 @@ public struct SettingsValidator: Sendable {
         }
     }
 
-    func checkAlternates(_ site: ConfigValue, at path: String, known: Set<String>, _ found: inout Found) {
-        let value = site["alternative_sites"]
+    func checkAlternates(_ definition: ConfigValue, of site: String, at path: String, known: Set<String>, _ found: inout Found) {
+        let value = definition["alternative_sites"]
         let names: [String]
         switch value {
         case .list(let items)?: names = items.compactMap(\.stringValue)
@@ -232,8 +244,18 @@ public struct SettingsValidator: Sendable {
         default: names = []
         }
         let single = value?.stringValue != nil
-        for (i, name) in names.enumerated() where !known.contains(name) {
-            found.add(single ? "\(path).alternative_sites" : "\(path).alternative_sites[\(i)]", unknownSite(name, known))
+        var seen: Set<String> = []
+        for (i, name) in names.enumerated() {
+            let at = single ? "\(path).alternative_sites" : "\(path).alternative_sites[\(i)]"
+            if name == Names.localAlias {
+                found.add(at, "'local' is every machine's own site, which holds different files on each machine; it cannot be an alternate of a shared site")
+            } else if name == site {
+                found.add(at, "a site is not its own alternate; remove '\(name)'")
+            } else if !seen.insert(name).inserted {
+                found.add(at, "'\(name)' is listed twice")
+            } else if !known.contains(name) {
+                found.add(at, unknownSite(name, known))
+            }
         }
     }
 
@@ -241,6 +263,12 @@ public struct SettingsValidator: Sendable {
         let list = known.sorted()
         let hint = Suggestion.nearest(to: name, among: list).map { "did you mean '\($0)'? " } ?? ""
         return "'\(name)' is not a configured site; \(hint)(known: \(list.joined(separator: ", ")); `local` is this machine's site)"
+    }
+
+    /// Where a `sitesync` key of a project is written: the project's own block, else `default`'s.
+    func written(_ key: String, in project: String, _ defs: [String: ConfigValue]) -> String {
+        if project != Names.defaultProject, defs[project]?["sitesync"]?[key] != nil { return "projects.\(project).sitesync.\(key)" }
+        return "projects.\(Names.defaultProject).sitesync.\(key)"
     }
 
     /// Rules that need the layers merged: required keys, roots, one-of groups, the sitesync numbers together.
@@ -251,19 +279,29 @@ public struct SettingsValidator: Sendable {
         let defaultRoots = defs[Names.defaultProject]?["roots"]?.mapValue ?? [:]
         for project in names {
             let own = project == Names.defaultProject ? [:] : overrides(of: defs[project])
-            do {
-                _ = try ProjectSyncSettings.parse(try settings.layeredSync(project: project), path: "projects.\(project).sitesync")
-            } catch let e as SettingsError {
-                found.add(e)
-            } catch {
-                found.add("projects.\(project).sitesync", "\(error)")
+            let layers = ["projects.\(project).sitesync", "projects.\(Names.defaultProject).sitesync"]
+            if !layers.contains(where: found.touches) {
+                do {
+                    let sync = try ProjectSyncSettings.parse(try settings.layeredSync(project: project), path: "projects.\(project).sitesync")
+                    let roots = Set((defs[project]?["roots"]?.mapValue ?? [:]).keys).union(defaultRoots.keys)
+                    if project != Names.defaultProject, !roots.isEmpty, !roots.contains(sync.publishTemplate.rootName) {
+                        found.add(written("publish_template", in: project, defs), "uses {root[\(sync.publishTemplate.rootName)]}, but project \(project) has no root '\(sync.publishTemplate.rootName)' (it has: \(roots.sorted().joined(separator: ", ")))")
+                    }
+                } catch let e as SettingsError {
+                    // Named where the key is written: a problem in `default` is one problem, not one per project.
+                    let key = e.path.split(separator: ".").last.map(String.init) ?? ""
+                    found.add(written(key, in: project, defs), e.problem)
+                } catch {
+                    found.add("projects.\(project).sitesync", "\(error)")
+                }
             }
             if project != Names.defaultProject, (defs[project]?["roots"]?.mapValue ?? [:]).isEmpty, defaultRoots.isEmpty {
                 found.add("projects.\(project)", "has no roots (and projects.default sets none): studio keeps the project's files there; add e.g. `roots: {work: /mnt/studio/projects}`")
             }
             let siteNames = Set(settings.siteDefinitions.keys).union(defaultOverrides.keys).union(own.keys)
                 .subtracting([Names.studio, Names.localAlias])
-            for site in siteNames.sorted() {
+            for site in siteNames.sorted() where !found.touches("sites.\(site)")
+                && !found.touches("projects.\(Names.defaultProject).sitesync.sites.\(site)") && !found.touches("projects.\(project).sitesync.sites.\(site)") {
                 let merged = (settings.siteDefinitions[site] ?? .map([:]))
                     .merged(with: defaultOverrides[site]).merged(with: own[site])
                 guard let options = merged.mapValue, let provider = options["provider"]?.stringValue,

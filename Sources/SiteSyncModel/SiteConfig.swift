@@ -20,7 +20,7 @@ public struct SiteConfig: Sendable, Hashable {
     /// Keys every site has, whatever its provider.
     public static let commonOptions: [OptionSpec] = [
         OptionSpec("provider", .text, required: true, help: "how the site is reached: local_drive, sftp, gdrive, …"),
-        OptionSpec("roots", .text, help: "root name → path on the site, or per platform {linux: …, windows: …, darwin: …}"),
+        OptionSpec("roots", .roots, help: "root name → path on the site, or per platform {linux: …, windows: …, darwin: …}"),
         OptionSpec("alternative_sites", .names, help: "sites that reach the same files (no transfer between them)"),
         OptionSpec("enabled", .boolean, default: "true", help: "false keeps the site out of every transfer"),
         OptionSpec("concurrency", .integer, range: 1...256, help: "transfers at once involving this site (default: the provider's)"),
@@ -91,7 +91,10 @@ public struct SiteConfig: Sendable, Hashable {
 public enum ByteSize {
     public static func parse(_ value: ConfigValue?, path: String) throws -> Int64? {
         guard let value, value != .null else { return nil }
-        if case .int(let i) = value { return Int64(i) }
+        if case .int(let i) = value {
+            guard i > 0 else { throw SettingsError(path, "'\(i)' is not a size like 10M (more than 0)") }
+            return Int64(i)
+        }
         guard let text = value.stringValue?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
             throw SettingsError(path, "expected a size like 10M")
         }
@@ -102,8 +105,10 @@ public enum ByteSize {
             factor = f
             digits = digits.dropLast()
         }
-        guard let n = Double(digits), n > 0 else { throw SettingsError(path, "'\(text)' is not a size like 10M") }
-        return Int64(n * Double(factor))
+        guard let n = Double(digits), n > 0, n.isFinite else { throw SettingsError(path, "'\(text)' is not a size like 10M") }
+        let bytes = n * Double(factor)
+        guard bytes < Double(1 << 60) else { throw SettingsError(path, "'\(text)' is too large (at most 1024P, i.e. 2^60 bytes)") }
+        return Int64(bytes)
     }
 }
 

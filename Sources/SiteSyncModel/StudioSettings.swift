@@ -51,7 +51,10 @@ extension StudioSettings {
         for name in projects.sorted() {
             guard let old = projectDefinitions[name] else { continue }
             let oldRoots = (old["roots"]?.mapValue ?? [:]).sorted { $0.key < $1.key }
-            let enabled = old["sitesync"]?["enabled"].flatMap { $0 == .null ? nil : $0 }
+            // `enabled` matters only where the new file would change what the project does.
+            let inheritedEnabled = new.projectDefinitions[Names.defaultProject]?["sitesync"]?["enabled"]?.booleanValue ?? true
+            let newEnabled = new.projectDefinitions[name]?["sitesync"]?["enabled"]?.booleanValue ?? inheritedEnabled
+            let enabled = old["sitesync"]?["enabled"].flatMap { $0.booleanValue == nil || $0.booleanValue == newEnabled ? nil : $0 }
             guard let replacement = new.projectDefinitions[name] else {
                 var lost = oldRoots.map { "roots.\($0.key) = \($0.value.inlineText)" }
                 if let enabled { lost.append("sitesync.enabled = \(enabled.inlineText)") }
@@ -62,7 +65,7 @@ extension StudioSettings {
             for (root, value) in oldRoots where newRoots[root] == nil {
                 out.append("project '\(name)' would lose roots.\(root) = \(value.inlineText)")
             }
-            if let enabled, (replacement["sitesync"]?["enabled"] ?? .null) == .null {
+            if let enabled {
                 out.append("project '\(name)' would lose sitesync.enabled = \(enabled.inlineText)")
             }
         }

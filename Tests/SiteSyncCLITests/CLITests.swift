@@ -87,6 +87,17 @@ struct CLITests {
         #expect(r.stderr.contains("NAME=PATH"))
         r = try cli.run(["publish", "--project", "ghost", "--folder", "a", "--product", "b", "--version", "1", "--name", "c", "/etc/hostname"], expect: 3)
         #expect(r.stderr.contains("project 'ghost' does not exist"))
+        r = try cli.run(["settings", "show", "--project", "nope"], expect: 3)
+        #expect(r.stderr.contains("project 'nope' does not exist"))
+        try cli.run(["status", "--project", "nope"], expect: 3)
+        r = try cli.run(["local", "set", "--active-site", "nowhere"], expect: 2)
+        #expect(r.stderr.contains("not saved") && r.stderr.contains("nowhere"), "\(r.stderr)")
+        try cli.run(["project", "add", "q", "--root", "work=/a", "--root", "work=/b"], expect: 2)
+        // A hand-edited local settings file with a relative root is named, not used.
+        try "site_id: ws-x\ndefault: {roots: {work: reldir}}\n".write(toFile: "\(dir.path)/ws-x.local.yaml", atomically: true, encoding: .utf8)
+        r = try cli.run(["settings", "show"], expect: 2)
+        #expect(r.stderr.contains("default.roots.work") && r.stderr.contains("not an absolute path"), "\(r.stderr)")
+        try FileManager.default.removeItem(atPath: "\(dir.path)/ws-x.local.yaml")
         // 64: the command line itself (ArgumentParser).
         try cli.run(["publish", "--no-such-flag"], expect: 64)
         // 4: conflict.

@@ -195,6 +195,24 @@ struct PromiseTests {
         #expect(filesBelow("\(studio.dir.path)/ws-anna").isEmpty, "\(filesBelow("\(studio.dir.path)/ws-anna"))")
     }
 
+    @Test("a publish refused because another representation has the path writes nothing")
+    func refusedPublishWritesNothing() async throws {
+        let studio = try await TestStudio(settings: TestStudio.standard)
+        let anna = try studio.machine("ws-anna")
+        let first = try await studio.publish(anna, files: [try studio.source("a.ma", seed: 1)])
+        let other = try studio.dir.file("other/a.ma", size: 500, seed: 9)
+        let extra = try studio.dir.file("other/new.ma", size: 500, seed: 10)
+        do {
+            _ = try await anna.publish(RepresentationContext(project: "robots", folder: "chars/anna", product: "model", version: 1, name: "mz"),
+                                       files: [extra, other])
+            Issue.record("a second representation wrote over the first one's file")
+        } catch {
+            #expect(ErrorKind.of(error) == .conflict, "\(error)")
+        }
+        #expect(studio.verified(first, on: "ws-anna"))
+        #expect(filesBelow("\(studio.dir.path)/ws-anna").count == 1, "\(filesBelow("\(studio.dir.path)/ws-anna"))")
+    }
+
     // MARK: 6. One project does not block all
 
     @Test("a project with a missing root is skipped and named; the other projects keep syncing")

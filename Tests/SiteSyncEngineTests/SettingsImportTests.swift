@@ -100,6 +100,26 @@ struct SettingsImportTests {
             return bomb
         }(), expected: ["expands to far more values than its text holds"]),
         Case(name: "not YAML", yaml: "sites: {backup: [\n", expected: ["is not valid YAML"]),
+        Case(name: "a Windows path as a plain root", yaml: with("roots: {work: /mnt/backup}", "roots: {work: 'C:\\backup'}"),
+             expected: ["sites.backup.roots.work: 'C:\\backup' is a Windows path; give paths per platform"]),
+        Case(name: "a root starting with ~", yaml: with("roots: {work: /mnt/backup}", "roots: {work: ~/backup}"),
+             expected: ["sites.backup.roots.work: '~/backup': '~' is not expanded"]),
+        Case(name: "this machine's site as an alternate", yaml: with("alternative_sites: [studio]", "alternative_sites: [studio, local]"),
+             expected: ["sites.vendor.alternative_sites[1]: 'local' is every machine's own site"]),
+        Case(name: "a site as its own alternate", yaml: with("alternative_sites: [studio]", "alternative_sites: [vendor]"),
+             expected: ["sites.vendor.alternative_sites[0]: a site is not its own alternate"]),
+        Case(name: "an alternate listed twice", yaml: with("alternative_sites: [studio]", "alternative_sites: [studio, studio]"),
+             expected: ["sites.vendor.alternative_sites[1]: 'studio' is listed twice"]),
+        Case(name: "a bandwidth limit too large to hold", yaml: with("roots: {work: /mnt/backup}", "roots: {work: /mnt/backup}, bandwidth_limit: 99999999999G"),
+             expected: ["sites.backup.bandwidth_limit: '99999999999G' is too large"]),
+        Case(name: "a publish template that climbs out of the root", yaml: with("active_site: local,", "active_site: local, publish_template: \"{root[work]}/{project}/{product}/v{version:03}/../../..\","),
+             expected: ["projects.default.sitesync.publish_template: ", "'..' part"]),
+        Case(name: "a publish template without {version}", yaml: with("active_site: local,", "active_site: local, publish_template: \"{root[work]}/{project}/{product}\","),
+             expected: ["projects.default.sitesync.publish_template: ", "has no {version}"]),
+        Case(name: "a publish template naming a root the project lacks", yaml: with("active_site: local,", "active_site: local, publish_template: \"{root[renders]}/{project}/{product}/v{version}\","),
+             expected: ["projects.default.sitesync.publish_template: uses {root[renders]}, but project robots has no root 'renders'"]),
+        Case(name: "retry_count and retry_cnt both", yaml: with("active_site: local,", "active_site: local, retry_count: 3, retry_cnt: 5,"),
+             expected: ["projects.default.sitesync.retry_cnt: give retry_count or retry_cnt"]),
         Case(name: "a list at the top", yaml: "- a\n- b\n", expected: ["the top level must be a map"]),
     ]
 
@@ -122,6 +142,55 @@ struct SettingsImportTests {
             #expect(ErrorKind.of(error) == .invalidInput, "\(c.name): \(ErrorKind.of(error))")
         }
         #expect(try await engine.catalog.studioSettingsYAML() == before)
+    }
+
+    @Test("a problem written in `default` is reported once, where it is written, beside the file's other problems")
+    func reportedOnce() async throws {
+        let yaml = Self.with("active_site: local,", "active_site: local, publish_template: 5,")
+            .replacingOccurrences(of: "robots: {roots: {work: /mnt/studio}}", with: "robots: {roots: {work: /mnt/studio}}\n  aliens: {roots: {work: /mnt/aliens}}")
+            .replacingOccurrences(of: "backup: {provider: local_drive, roots: {work: /mnt/backup}}", with: "backup: {provider: local_drive}\n  typo: {provider: local_drive, rots: {work: /x}}")
+        let dir = try TemporaryDirectory("import")
+        let engine = try SiteSyncStandard.open(SiteSyncEnvironment(catalogLocation: "\(dir.path)/c.sqlite",
+            localSettingsPath: "\(dir.path)/l.yaml", siteIDOverride: "ws-admin"), create: true)
+        do {
+            try await engine.importSettings(yaml: yaml, source: "studio.yaml")
+            Issue.record("accepted")
+        } catch {
+            let text = "\(error)"
+            #expect(text.components(separatedBy: "publish_template").count == 2, "\(text)")
+            #expect(text.contains("studio.yaml: projects.default.sitesync.publish_template"), "\(text)")
+            // The typo and the site without roots are both reported in the same pass.
+            #expect(text.contains("sites.typo.rots: unknown key") && text.contains("sites.backup: site 'backup' has no roots"), "\(text)")
+        }
+    }
+
+    @Test("`project add` and imports at the same moment: no project's roots are lost")
+    func concurrentEdits() async throws {
+        let dir = try TemporaryDirectory("import")
+        let env = SiteSyncEnvironment(catalogLocation: "\(dir.path)/c.sqlite", localSettingsPath: "\(dir.path)/l.yaml", siteIDOverride: "ws-admin")
+        let engine = try SiteSyncStandard.open(env, create: true)
+        try await engine.importSettings(yaml: Self.good, source: "studio.yaml")
+        let added = await withTaskGroup(of: String?.self) { group in
+            for i in 0..<12 {
+                group.addTask {
+                    let other = try? SiteSyncStandard.open(env)
+                    do { try await other?.addProject("race\(i)", roots: ["work": "/mnt/race\(i)"]); return "race\(i)" } catch { return nil }
+                }
+                group.addTask {
+                    let other = try? SiteSyncStandard.open(env)
+                    _ = try? await other?.importSettings(yaml: Self.good, source: "studio.yaml")
+                    return nil
+                }
+            }
+            var names: [String] = []
+            for await name in group { if let name { names.append(name) } }
+            return names
+        }
+        #expect(added.count == 12)
+        let final = try await engine.studioSettings()
+        for name in added {
+            #expect(final.projectDefinitions[name]?["roots"]?["work"] == .string("/mnt/\(name)"), "\(name) lost its roots")
+        }
     }
 
     @Test("the good file and the README's example are accepted")
