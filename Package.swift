@@ -79,7 +79,7 @@ let package = Package(
         ]),
         // Conformance suites shared by every catalog and every provider implementation.
         .target(name: "SiteSyncTestSupport", dependencies: [
-            "SiteSyncCatalog", "SiteSyncProviders", "SiteSyncModel",
+            "SiteSyncCatalog", "SiteSyncProviders", "SiteSyncModel", "SiteSyncEngine",
         ]),
         // A Drive v3 contract server (no emulator exists): Google's documented behaviour for what we call.
         .target(name: "SiteSyncDriveContract", dependencies: [

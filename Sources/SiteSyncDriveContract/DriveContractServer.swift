@@ -128,6 +128,8 @@ public actor DriveStore {
     public var corruptNextUpload = false
 
     public func set(withoutSHA256 value: Bool) { withoutSHA256 = value }
+    /// Replaces a file's bytes behind the client's back (a copy that rots on the storage).
+    public func replaceData(_ id: String, with data: Data) { items[id]?.data = data }
     public func corruptNext() { corruptNextUpload = true }
 
     init(publicKey: _RSA.Signing.PublicKey) {

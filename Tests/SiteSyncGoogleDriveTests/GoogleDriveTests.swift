@@ -321,3 +321,63 @@ struct GoogleDriveTests {
         for name in ProviderConformance.names { try await ProviderConformance.run(name, fixture) }
     }
 }
+
+@Suite("Verify and heal: Google Drive")
+struct DriveVerifyTests {
+    @Test("deleted and corrupted copies on Drive are found (Drive's own hash), marked, healed from backup")
+    func drive() async throws {
+        let dir = try TemporaryDirectory("gdriveverify")
+        let server = try await DriveContractServer(directory: dir.path)
+        await server.store.add(name: "studio", parent: "root", folder: true)
+        _ = try dir.sub("backup")
+        let settings = """
+            sites:
+              gdrive:
+                provider: gdrive
+                credentials_file: \(server.keyFile)
+                api_base_url: \(server.baseURL)
+                roots: {work: "/My Drive/studio"}
+                session_dir: \(dir.path)/sessions
+                retry_base: 0.05
+              backup: {provider: local_drive, roots: {work: \(dir.path)/backup}}
+            projects:
+              default: {sitesync: {active_site: local, remote_site: gdrive, always_accessible_on: [backup], retry_backoff: 0.2}}
+              robots: {roots: {work: \(dir.path)/studio}}
+            """
+        let env: @Sendable (String) -> SiteSyncEnvironment = { id in
+            SiteSyncEnvironment(catalogLocation: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/\(id).yaml",
+                                siteIDOverride: id, pollInterval: 0.05)
+        }
+        let admin = try SiteSyncStandard.open(env("ws-admin"), create: true)
+        try await admin.importSettings(yaml: settings, source: "test")
+        let store = server.store
+        @Sendable func item(_ rootless: String) async -> DriveStore.Item? {
+            await store.item(at: ["My Drive", "studio"] + RootlessPath.split(rootless)!.relative.split(separator: "/").map(String.init))
+        }
+        try await VerifyScenario.run(DamageFixture(
+            site: "gdrive", scratch: try dir.sub("src"),
+            machine: { id in
+                let engine = try SiteSyncStandard.open(env(id))
+                _ = try engine.setLocal(project: nil, roots: ["work": "\(dir.path)/\(id)"], activeSite: nil, remoteSite: nil)
+                return engine
+            },
+            delete: { path in
+                let found = await item(path)
+                #expect(found != nil)
+                if let found { await store.delete(found.id) }
+            },
+            corrupt: { path, size in
+                let found = await item(path)
+                #expect(found != nil)
+                if let found { await store.replaceData(found.id, with: TemporaryDirectory.bytes(size: Int(size), seed: 999)) }
+            },
+            digest: { path in
+                guard let data = await item(path)?.data else { return nil }
+                let file = "\(dir.path)/read-\(UUID().uuidString)"
+                try data.write(to: URL(fileURLWithPath: file))
+                defer { try? FileManager.default.removeItem(atPath: file) }
+                return try LocalFiles.digest(of: file)
+            }))
+        await server.stop()
+    }
+}
