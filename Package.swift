@@ -81,6 +81,11 @@ let package = Package(
         .target(name: "SiteSyncTestSupport", dependencies: [
             "SiteSyncCatalog", "SiteSyncProviders", "SiteSyncModel", "SiteSyncEngine",
         ]),
+        // Test support: the server with a fault-injecting provider, for the soak test to SIGKILL (never shipped).
+        .executableTarget(name: "SiteSyncSoak", dependencies: [
+            "SiteSyncStandard", "SiteSyncAPI", "SiteSyncEngine", "SiteSyncLocalDrive", "SiteSyncProviders", "SiteSyncTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // A Drive v3 contract server (no emulator exists): Google's documented behaviour for what we call.
         .target(name: "SiteSyncDriveContract", dependencies: [
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -103,7 +108,9 @@ let package = Package(
         .testTarget(name: "SiteSyncEngineTests", dependencies: [
             "SiteSyncEngine", "SiteSyncStandard", "SiteSyncAPI", "SiteSyncTestSupport",
         ]),
-        .testTarget(name: "SiteSyncCLITests", dependencies: ["SiteSyncTestSupport", "SiteSyncProviders"]),
+        .testTarget(name: "SiteSyncCLITests", dependencies: [
+            "SiteSyncTestSupport", "SiteSyncProviders", "SiteSyncStandard", "SiteSyncEngine", "SiteSyncLocalDrive",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -14,17 +14,21 @@ public struct SiteSyncEnvironment: Sendable {
     public var leaseDuration: TimeInterval
     /// How often a server looks for work queued by other processes.
     public var pollInterval: TimeInterval
+    /// A transfer that reports no progress for this long is abandoned as stalled and tried again (a hung
+    /// connection, a disk that stopped answering).
+    public var stallTimeout: TimeInterval
     public var clock: any WallClock
 
     public init(catalogLocation: String, localSettingsPath: String, siteIDOverride: String? = nil,
                 stagingDirectory: String? = nil, leaseDuration: TimeInterval = 60, pollInterval: TimeInterval = 0.1,
-                clock: any WallClock = SystemClock()) {
+                stallTimeout: TimeInterval = 300, clock: any WallClock = SystemClock()) {
         self.catalogLocation = catalogLocation
         self.localSettingsPath = localSettingsPath
         self.siteIDOverride = siteIDOverride
         self.stagingDirectory = stagingDirectory ?? Self.defaultStaging(catalogLocation: catalogLocation)
         self.leaseDuration = leaseDuration
         self.pollInterval = pollInterval
+        self.stallTimeout = stallTimeout
         self.clock = clock
     }
 
@@ -50,9 +54,10 @@ public struct SiteSyncEnvironment: Sendable {
             ?? "\(dataHome(env))/sitesync/catalog.sqlite"
         let localPath = localSettings ?? env["SITESYNC_LOCAL_SETTINGS"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(configHome)/sitesync/local.yaml"
         let lease = env["SITESYNC_LEASE_SECONDS"].flatMap(Double.init) ?? 60
+        let stall = env["SITESYNC_STALL_SECONDS"].flatMap(Double.init) ?? 300
         return SiteSyncEnvironment(catalogLocation: CatalogLocation.absolute(location), localSettingsPath: absolute(localPath),
                                    siteIDOverride: env["SITESYNC_SITE_ID"].flatMap { $0.isEmpty ? nil : $0 },
-                                   leaseDuration: max(1, lease))
+                                   leaseDuration: max(1, lease), stallTimeout: max(0.5, stall))
     }
 
     static func absolute(_ path: String) -> String {

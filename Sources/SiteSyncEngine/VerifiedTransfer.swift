@@ -46,7 +46,7 @@ struct VerifiedTransfer: Sendable {
             defer { Task { _ = try? await BlockingIO.run { _ in LocalFiles.remove(staged) } } }
             let digest = try await readingSource { try await source.provider.download(sourcePath, to: staged) { progress($0 / 2) } }
             guard digest == expected else {
-                throw ProviderError(.sourceCorrupt, "\(source.config.name):\(sourcePath) does not match the catalog: got \(digest), expected \(expected)")
+                throw await confirmed(ProviderError(.sourceCorrupt, "\(source.config.name):\(sourcePath) does not match the catalog: got \(digest), expected \(expected)"))
             }
             return try await target.provider.upload(localFile: staged, to: targetPath, expected: expected) {
                 progress(self.item.file.size / 2 + $0 / 2)
@@ -82,14 +82,31 @@ struct VerifiedTransfer: Sendable {
                     return try LocalFiles.copy(from: sourcePath, to: temporary, bytesPerSecond: limit, flag: flag, progress: progress)
                 }
             }
-        } else if source.capabilities.contains(.resumableDownloads) {
-            return try await write.run(keepInterrupted: true) { temporary in
-                try await readingSource { try await source.provider.download(sourcePath, continuing: temporary, progress: progress) }
+        }
+        do {
+            if source.capabilities.contains(.resumableDownloads) {
+                return try await write.run(keepInterrupted: true) { temporary in
+                    try await readingSource { try await source.provider.download(sourcePath, continuing: temporary, progress: progress) }
+                }
             }
-        } else {
             return try await write.run(keepInterrupted: false) { temporary in
                 try await readingSource { try await source.provider.download(sourcePath, to: temporary, progress: progress) }
             }
+        } catch let e as ProviderError where e.kind == .sourceCorrupt {
+            throw await confirmed(e)
+        }
+    }
+
+    /// Bytes from a remote source that did not match may have been damaged on the way: the source copy is read
+    /// again (or its stored hash asked) before it is called corrupt. Damaged on the way counts as a failed try.
+    func confirmed(_ mismatch: ProviderError) async -> ProviderError {
+        let check = CopyCheck(provider: source.provider, capabilities: source.capabilities, site: source.config,
+                              project: project, scratch: stagingDirectory)
+        switch try? await check.check(item.file, hash: true) {
+        case .missing(let how)?: return ProviderError(.sourceMissing, how)
+        case .corrupt?: return mismatch
+        case .good?, nil:
+            return ProviderError(.integrity, "the bytes from \(source.config.name) arrived damaged (its copy reads fine): \(mismatch.message)")
         }
     }
 }

@@ -91,6 +91,8 @@ public struct VerifiedLocalWrite: Sendable {
     /// Verifies the bytes written, moves a different file at the final name aside, renames the new one into
     /// place and flushes the folder so the new name is durable.
     func commit(_ digest: ContentDigest, flag: CancellationFlag?) throws -> WriteReport {
+        // An attempt that was cancelled or abandoned (paused, stalled) never puts anything in place.
+        try flag?.check()
         if let expected, digest != expected {
             // The bytes were hashed as they were read from the source: it is the source copy that is damaged.
             throw ProviderError(.sourceCorrupt, "\(source) does not match the catalog: got \(digest), expected \(expected)")

@@ -299,6 +299,7 @@ struct ServerLoop {
         perSite[target.name, default: 0] += 1
         let sourceGroup = project.alternates.group(of: source.name)
         let clock = self.clock
+        let stallTimeout = engine.environment.stallTimeout
         board.start(item, at: clock.now())
         let catalog = engine.catalog
         let owner = self.owner
@@ -309,7 +310,9 @@ struct ServerLoop {
             let started = clock.now()
             let outcome: SyncServer.Outcome
             do {
-                let report = try await transfer.run { board.set(key, $0) }
+                let report = try await Self.watched(key, board: board, stallAfter: stallTimeout) {
+                    try await transfer.run { board.set(key, $0) }
+                }
                 try Task.checkCancellation()
                 let alternates = project.alternates.alternates(of: item.target)
                 if try await catalog.completeTransfer(key, owner: owner, alternates: alternates, now: clock.now()) {
@@ -325,6 +328,38 @@ struct ServerLoop {
             continuation.yield(.finished(attempt, outcome))
         }
         running[attempt] = Running(item: item, source: source, target: target, task: task)
+    }
+
+    /// Runs a transfer under a stall watchdog: one that moves no byte for `stallAfter` seconds is abandoned (a
+    /// hung connection or disk may never return) and reported as a transient failure, so the file is tried again
+    /// instead of holding its slot forever. Cancellation (pause, shutdown) is passed on and waited for.
+    static func watched<T: Sendable>(_ key: FileKey, board: ProgressBoard, stallAfter: TimeInterval,
+                                     _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let outcome = Once<Result<T, any Error>>()
+        let work = Task {
+            do {
+                outcome.resume(.success(try await body()))
+            } catch {
+                outcome.resume(.failure(error))
+            }
+        }
+        let watchdog = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 200_000_000)
+                if let idle = board.idleSeconds(key), idle > stallAfter {
+                    outcome.resume(.failure(ProviderError(.transient,
+                        "stalled: no progress for \(Int(idle)) s (a hung connection or disk?); abandoned, to be tried again")))
+                    work.cancel()
+                    return
+                }
+            }
+        }
+        defer { watchdog.cancel() }
+        return try await withTaskCancellationHandler {
+            try await outcome.value().get()
+        } onCancel: {
+            work.cancel()
+        }
     }
 
     /// Applies the failure policy's verdict to the catalog. A source copy found missing or corrupt is marked so

@@ -29,6 +29,8 @@ public struct ServerProgress: Sendable, Equatable {
 final class ProgressBoard: @unchecked Sendable {
     private let lock = NSLock()
     private var running: [FileKey: TransferProgress] = [:]
+    /// When each running transfer last moved a byte (monotonic nanoseconds), for the stall watchdog.
+    private var lastMoved: [FileKey: UInt64] = [:]
     private var synced = 0
     private var syncedBytes: Int64 = 0
     private var failed = 0
@@ -36,16 +38,33 @@ final class ProgressBoard: @unchecked Sendable {
     func start(_ item: WorkItem, at: Date) {
         let entry = TransferProgress(fileID: item.file.id, path: item.file.path, source: item.source, target: item.target,
                                      bytesDone: 0, size: item.file.size, startedAt: at)
-        lock.withLock { running[item.key] = entry }
+        let now = DispatchTime.now().uptimeNanoseconds
+        lock.withLock {
+            running[item.key] = entry
+            lastMoved[item.key] = now
+        }
     }
 
-    func set(_ key: FileKey, _ bytes: Int64) { lock.withLock { running[key]?.bytesDone = bytes } }
+    func set(_ key: FileKey, _ bytes: Int64) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        lock.withLock {
+            if running[key]?.bytesDone != bytes { lastMoved[key] = now }
+            running[key]?.bytesDone = bytes
+        }
+    }
+
+    /// Seconds since the transfer last moved a byte; nil when it is not running.
+    func idleSeconds(_ key: FileKey) -> Double? {
+        let now = DispatchTime.now().uptimeNanoseconds
+        return lock.withLock { lastMoved[key].map { Double(now &- $0) / 1e9 } }
+    }
 
     func bytes(_ key: FileKey) -> Int64? { lock.withLock { running[key]?.bytesDone } }
 
     func finish(_ key: FileKey, synced size: Int64?, failed: Bool) {
         lock.withLock {
             running.removeValue(forKey: key)
+            lastMoved.removeValue(forKey: key)
             if let size {
                 synced += 1
                 syncedBytes += size
