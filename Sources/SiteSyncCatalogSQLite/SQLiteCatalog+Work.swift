@@ -220,12 +220,13 @@ extension SQLiteCatalog {
     }
 
     /// `EXPLAIN QUERY PLAN` of the claim query, for tests and for people tuning big catalogs.
-    public func claimQueryPlan(projectCount: Int = 1) async throws -> [String] {
+    public func claimQueryPlan(projectCount: Int = 1, preferredCount: Int = 0) async throws -> [String] {
         try await read { db in
             var args: [(any DatabaseValueConvertible)?] = ["a", "b", 0.0]
             args += (0..<max(1, projectCount)).map { "p\($0)" }
+            args += (0..<preferredCount).map { "s\($0)" }
             args.append(10)
-            return try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + Self.claimSQL(projectCount: projectCount),
+            return try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + Self.claimSQL(projectCount: projectCount, preferredCount: preferredCount),
                                     arguments: StatementArguments(args)).map { $0["detail"] as String }
         }
     }

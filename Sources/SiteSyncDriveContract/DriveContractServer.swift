@@ -26,6 +26,9 @@ public final class DriveContractServer: Sendable {
         case tooMany(Int, retryAfter: Int)
         /// 500 for the next N requests.
         case serverError(Int)
+        /// 403 userRateLimitExceeded for the next N upload requests only (metadata and listing answer normally):
+        /// a storm that reaches transfers, not the site check.
+        case rateLimitUploads(Int)
         /// The next upload chunk: half is kept, then the connection drops.
         case dropMidChunk
         /// The next media download: half the bytes, then the connection drops.
@@ -122,6 +125,8 @@ public actor DriveStore {
     /// Upload bytes received over all sessions (resumed uploads send less).
     public private(set) var uploadBytes: Int64 = 0
     public private(set) var rateLimited = 0
+    /// Upload requests answered with a rate limit (`rateLimitUploads`).
+    public private(set) var uploadsRateLimited = 0
     /// Answer without `sha256Checksum` (older files, some Workspace setups): clients fall back to md5.
     public var withoutSHA256 = false
     /// The next completed upload is stored with one byte flipped (a corruption Drive's checksum must reveal).
@@ -213,10 +218,17 @@ public actor DriveStore {
         return token
     }
 
-    func authorize(_ header: String?) -> DriveRoutes.Failure? {
+    func authorize(_ header: String?, upload: Bool = false) -> DriveRoutes.Failure? {
         requests += 1
         guard let header, header.hasPrefix("Bearer "), tokens.contains(String(header.dropFirst(7))) else {
             return .init(401, "authError", "Request had invalid authentication credentials.")
+        }
+        if upload, let index = faults.firstIndex(where: { if case .rateLimitUploads = $0 { return true }; return false }),
+           case .rateLimitUploads(let n) = faults[index] {
+            if n - 1 <= 0 { faults.remove(at: index) } else { faults[index] = .rateLimitUploads(n - 1) }
+            rateLimited += 1
+            uploadsRateLimited += 1
+            return .init(403, "userRateLimitExceeded", "User Rate Limit Exceeded.", domain: "usageLimits")
         }
         if let index = faults.firstIndex(where: {
             switch $0 { case .rateLimit, .tooMany, .serverError: return true; default: return false }
@@ -290,7 +302,7 @@ public actor DriveStore {
         do { terms = try QueryTerm.parse(q) } catch { return .failure(.init(400, "invalidQuery", "Invalid Value: \(error)")) }
         let matches = items.values.filter { item in
             item.id != "root" && drives[item.id] == nil && terms.allSatisfy { $0.matches(item) }
-        }.sorted { ($0.created, $0.id) < ($1.created, $1.id) }
+        }.sorted { ($0.created, $0.id) > ($1.created, $1.id) }  // newest first: Drive promises no order, clients sort
         let start = Int(pageToken ?? "0") ?? 0
         let page = Array(matches.dropFirst(start).prefix(pageSize))
         var out: [String: Any] = ["kind": "drive#fileList", "files": page.map(json)]

@@ -53,7 +53,8 @@ enum DriveRoutes {
     static func install(on router: Router<BasicRequestContext>, store: DriveStore) {
         // Every API call is authorized first and may meet an injected fault.
         @Sendable func api(_ request: Request, _ handler: () async throws -> Response) async throws -> Response {
-            if let failure = await store.authorize(request.headers[.authorization]) { return failure.response }
+            let upload = request.uri.path.hasPrefix("/upload/")
+            if let failure = await store.authorize(request.headers[.authorization], upload: upload) { return failure.response }
             return try await handler()
         }
 
@@ -200,7 +201,7 @@ enum DriveRoutes {
 
         router.put("/upload/drive/v3/files") { request, _ in
             // Session URLs carry their own authority (as Google's do); faults still apply.
-            if let failure = await store.authorize(request.headers[.authorization]), failure.status != 401 { return failure.response }
+            if let failure = await store.authorize(request.headers[.authorization], upload: true), failure.status != 401 { return failure.response }
             guard let id = query(request, "upload_id") else { return Failure(404, "notFound", "no such session").response }
             let range = request.headers[.contentRange] ?? ""
             let chunk = try await body(request)

@@ -265,16 +265,22 @@ public enum CatalogConformance {
     static func removeSite(_ catalog: any Catalog) async throws {
         let (rep, _) = try await seed(catalog, files: 2, sites: ["studio": .synced, "sftp": .synced, "backup": .queued])
         // studio and sftp are one storage: removing both would drop the only copy.
-        await #expect(throws: CatalogError.self) {
+        await #expect {
             try await catalog.removeSites(representation: rep.id, sites: ["studio", "sftp"])
+        } throws: { error in
+            if case CatalogError.lastCopy(let site, _) = error { return site == "sftp+studio" }
+            return false
         }
         #expect(try await catalog.states(ofRepresentation: rep.id).count == 6)
         try await catalog.removeSites(representation: rep.id, sites: ["backup"])
         #expect(try await catalog.states(ofRepresentation: rep.id).contains { $0.site == "backup" } == false)
         try await catalog.removeSites(representation: rep.id, sites: ["sftp"])
         #expect(Set(try await catalog.states(ofRepresentation: rep.id).map(\.site)) == ["studio"])
-        await #expect(throws: CatalogError.self) {
+        await #expect {
             try await catalog.removeSites(representation: rep.id, sites: ["studio"])
+        } throws: { error in
+            if case CatalogError.lastCopy(let site, _) = error { return site == "studio" }
+            return false
         }
         await #expect(throws: CatalogError.siteNotPresent(site: "nowhere", representationID: rep.id)) {
             try await catalog.removeSites(representation: rep.id, sites: ["nowhere"])

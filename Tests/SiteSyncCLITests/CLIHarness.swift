@@ -48,10 +48,19 @@ struct CLI {
         try run(args, expect: status, sourceLocation: sourceLocation)
     }
 
+    /// A command that takes longer than this is killed and reported: a hang fails the test instead of stalling CI.
+    static let timeLimit: Double = 120
+
     @discardableResult
     func run(_ args: [String], expect status: Int32? = 0, sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
         let process = try start(args)
-        process.child.wait()
+        let deadline = Date().addingTimeInterval(Self.timeLimit)
+        while process.child.isRunning && Date() < deadline { usleep(20_000) }
+        if process.child.isRunning {
+            process.signal(SIGKILL)
+            Issue.record("`sitesync \(args.joined(separator: " "))` did not finish within \(Int(Self.timeLimit)) s; killed",
+                         sourceLocation: sourceLocation)
+        }
         let result = process.finish()
         if let status, result.status != status {
             Issue.record("`sitesync \(args.joined(separator: " "))` exited \(result.status), expected \(status)\nstdout: \(result.stdout)\nstderr: \(result.stderr)",
