@@ -10,6 +10,7 @@ extension ErrorKind {
         case .notFound: return 3
         case .conflict: return 4
         case .unavailable: return 5
+        case .timedOut: return 6
         }
     }
 
@@ -20,6 +21,7 @@ extension ErrorKind {
         case .invalidInput: return 400
         case .unavailable: return 503
         case .internal: return 500
+        case .timedOut: return 504
         }
     }
 }

@@ -14,6 +14,7 @@ public struct RepresentationFields: Codable, Sendable, Equatable {
     public var name: String
     public var task: String?
     public var host: String?
+    public var productType: String
     public var createdAt: Date
     public var paused: Bool
     public var inputs: [String]
@@ -21,6 +22,7 @@ public struct RepresentationFields: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case id, project, folder, product, version, name, task, host, paused, inputs
         case createdAt = "created_at"
+        case productType = "product_type"
     }
 
     public init(_ r: RepresentationRecord) {
@@ -33,6 +35,7 @@ public struct RepresentationFields: Codable, Sendable, Equatable {
         name = c.name
         task = c.task
         host = c.host
+        productType = c.effectiveProductType
         createdAt = r.createdAt
         paused = r.paused
         inputs = r.inputs
@@ -48,6 +51,7 @@ public struct RepresentationFields: Codable, Sendable, Equatable {
         try c.encode(name, forKey: .name)
         try c.encode(task, forKey: .task)
         try c.encode(host, forKey: .host)
+        try c.encode(productType, forKey: .productType)
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(paused, forKey: .paused)
         try c.encode(inputs, forKey: .inputs)

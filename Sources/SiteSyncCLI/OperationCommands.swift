@@ -16,6 +16,8 @@ struct PublishCommand: AsyncParsableCommand {
     @Option(help: "Representation name, e.g. ma, abc, exr.") var name: String
     @Option var task: String?
     @Option var host: String?
+    @Option(name: .customLong("product-type"), help: "workfile, model, render, … (default: workfile for a product named workfile…, else the product)")
+    var productType: String?
     @Option(name: .customLong("input"), help: "Id of a representation this one was made from; repeatable.") var inputs: [String] = []
     @Option(help: "Priority of its transfers (higher first).") var priority: Int = 50
     @Flag(help: "Print a JSON object instead of the id.") var json = false
@@ -25,7 +27,7 @@ struct PublishCommand: AsyncParsableCommand {
         try await reportingErrors {
             let engine = try global.open()
             let context = RepresentationContext(project: project, folder: folder, product: product, version: version,
-                                                name: name, task: task, host: host)
+                                                name: name, task: task, host: host, productType: productType)
             let result = try await engine.publish(context, files: files, inputs: inputs, priority: priority)
             for aside in result.conflicts {
                 FileHandle.standardError.write(Data("sitesync: warning: a different file was in the way; it was moved aside to \(aside)\n".utf8))
@@ -241,6 +243,83 @@ struct VerifyCommand: AsyncParsableCommand {
             }
             if !report.missing.isEmpty || !report.corrupt.isEmpty { throw ExitCode(ErrorKind.internal.exitCode) }
             if !report.skipped.isEmpty { throw ExitCode(ErrorKind.unavailable.exitCode) }
+        }
+    }
+}
+
+/// Draws "waiting: 3/12 files, 1.2 MiB of 40 MiB" on a terminal.
+enum WaitLine {
+    static func handler() -> @Sendable (SiteSync.EnsureProgress) -> Void {
+        guard isatty(2) == 1 else { return { _ in } }
+        return { p in
+            let line = "\r\u{1B}[K[sitesync] \(p.filesSynced)/\(p.files) file(s), \(ByteCount.format(p.bytesSynced)) of \(ByteCount.format(p.bytes))"
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+    }
+
+    static func clear() {
+        if isatty(2) == 1 { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+struct EnsureCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ensure",
+        abstract: "Make representations (and those they were made from) available on this machine, verified, and wait.",
+        discussion: "Transfers run in this process when no server picks them up within a second. Exits 0 when all are synced, 1 when one failed, 6 when --wait ran out.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Representation ids.") var ids: [String]
+    @Option(help: "Seconds to wait at most.") var wait: Double = 600
+    @Flag var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let report = try await global.open().ensure(ids, wait: wait, progress: WaitLine.handler())
+            WaitLine.clear()
+            if json {
+                try printJSON(EnsureJSON(report))
+            } else {
+                for entry in report.entries {
+                    print("\(entry.id)  \(entry.outcome.rawValue)\(entry.reason.map { "  \($0)" } ?? "")")
+                }
+            }
+            if !report.failed.isEmpty { throw ExitCode(ErrorKind.internal.exitCode) }
+            if !report.pending.isEmpty { throw ExitCode(ErrorKind.timedOut.exitCode) }
+        }
+    }
+}
+
+struct WorkfileCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "workfile",
+        abstract: "The work file for a task on this machine: the existing one, or the last published one as the next version.",
+        discussion: "Exits 0 with the file (created or existing), 3 when nothing was ever published for the task, 6 when --wait ran out, 1 when a transfer failed.")
+    @OptionGroup var global: GlobalOptions
+    @Option var project: String
+    @Option(help: "Folder (asset or shot) path, e.g. chars/anna.") var folder: String
+    @Option var task: String
+    @Option var host: String?
+    @Option(help: "Seconds to wait at most for the transfers.") var wait: Double = 600
+    @Flag var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let result = try await global.open().workfile(project: project, folder: folder, task: task, host: host,
+                                                          wait: wait, progress: WaitLine.handler())
+            WaitLine.clear()
+            if json {
+                try printJSON(WorkfileJSON(result))
+            } else {
+                switch result.action {
+                case .existing: print(result.path ?? "")
+                case .created: print(result.path ?? "")
+                case .none: break
+                }
+            }
+            if result.action == .none {
+                if !json {
+                    FileHandle.standardError.write(Data("sitesync: no workfile was published for \(project)/\(folder) task \(task)\(host.map { " host \($0)" } ?? "")\n".utf8))
+                }
+                throw ExitCode(ErrorKind.notFound.exitCode)
+            }
         }
     }
 }

@@ -17,12 +17,12 @@ struct SiteSyncCommand: AsyncParsableCommand {
             ~/.config/sitesync/local.yaml.
             Exit codes: 0 done; 1 failed (a file ran out of tries, an internal error); 2 invalid input or settings; \
             3 not found; 4 conflict (already published, last copy); 5 unavailable (a site or the catalog cannot be \
-            reached now); 64 the command line itself is malformed.
+            reached now); 6 timed out (ensure/workfile --wait); 64 the command line itself is malformed.
             """,
         subcommands: [
             InitCommand.self, SettingsCommand.self, SiteCommand.self, LocalCommand.self, ProjectCommand.self,
             PublishCommand.self, AddSiteCommand.self, DownloadCommand.self, RemoveSiteCommand.self, ResetCommand.self,
-            PriorityCommand.self, PauseCommand.self, ResumeCommand.self, StatusCommand.self, ShowCommand.self, VerifyCommand.self,
+            PriorityCommand.self, PauseCommand.self, ResumeCommand.self, StatusCommand.self, ShowCommand.self, VerifyCommand.self, EnsureCommand.self, WorkfileCommand.self,
             ServerCommand.self, DemoCommand.self,
         ])
 }

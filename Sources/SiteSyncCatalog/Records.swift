@@ -141,17 +141,20 @@ public struct ClaimRequest: Sendable {
     /// Sites read before `source`: files that one of them holds a synced copy of are left to them. Empty for a
     /// file's usual source; the usual source (and earlier fallbacks) when `source` is a fallback.
     public var preferred: [String]
+    /// Only files of these representations (a launch hook's own transfers); nil → any.
+    public var representations: [String]?
     public var owner: String
     public var now: Date
     public var leaseUntil: Date
     public var limit: Int
 
-    public init(source: String, target: String, projects: [String], preferred: [String] = [], owner: String, now: Date,
-                leaseUntil: Date, limit: Int) {
+    public init(source: String, target: String, projects: [String], preferred: [String] = [],
+                representations: [String]? = nil, owner: String, now: Date, leaseUntil: Date, limit: Int) {
         self.source = source
         self.target = target
         self.projects = projects
         self.preferred = preferred
+        self.representations = representations
         self.owner = owner
         self.now = now
         self.leaseUntil = leaseUntil

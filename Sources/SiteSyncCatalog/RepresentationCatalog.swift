@@ -9,6 +9,10 @@ public protocol RepresentationCatalog: Sendable {
                               sites: [String: FileSyncStatus], priority: Int, now: Date) async throws
     func representation(_ id: String) async throws -> RepresentationRecord?
     func representationID(for context: RepresentationContext) async throws -> String?
+    /// The newest representation of a product type in a folder (highest version, then newest publish), optionally of
+    /// one task and host: the last published workfile.
+    func latestRepresentation(project: String, folder: String, productType: String, task: String?,
+                              host: String?) async throws -> RepresentationRecord?
     /// Which of these rootless paths a file of the project already has (publish checks before it copies).
     func takenPaths(project: String, paths: [String]) async throws -> [String]
     func files(ofRepresentation id: String) async throws -> [FileRecord]

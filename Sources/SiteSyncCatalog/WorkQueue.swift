@@ -11,7 +11,8 @@ public protocol WorkQueue: Sendable {
     /// When the earliest transfer for this pair that is not runnable now becomes runnable: the end of a backoff,
     /// or of another server's lease (taken over if that server is gone). nil when nothing waits. `preferred` as in
     /// `ClaimRequest`.
-    func nextAttempt(source: String, target: String, projects: [String], preferred: [String], after now: Date) async throws -> Date?
+    func nextAttempt(source: String, target: String, projects: [String], preferred: [String], representations: [String]?,
+                     after now: Date) async throws -> Date?
     /// Which of these leases `owner` still holds (a read: cheap enough to ask on every change of the catalog, so a
     /// pause, reset or removal stops a running transfer at once).
     func leasesHeld(owner: String, keys: [FileKey]) async throws -> Set<FileKey>

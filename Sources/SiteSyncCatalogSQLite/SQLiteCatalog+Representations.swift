@@ -20,10 +20,11 @@ extension SQLiteCatalog {
                 throw CatalogError.duplicateRepresentation(existingID: existing, c)
             }
             try db.execute(sql: """
-                INSERT INTO representations(id, project, folder, product, version, name, task, host, created_at, paused)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO representations(id, project, folder, product, version, name, task, host, created_at, paused,
+                                            product_type, product_kind)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [rep.id, c.project, c.folder, c.product, c.version, c.name, c.task, c.host,
-                                 rep.createdAt.timeIntervalSince1970, rep.paused])
+                                 rep.createdAt.timeIntervalSince1970, rep.paused, c.productType, c.effectiveProductType])
             for input in rep.inputs {
                 try db.execute(sql: "INSERT OR IGNORE INTO representation_inputs(representation_id, input_id) VALUES (?, ?)",
                                arguments: [rep.id, input])
@@ -55,7 +56,8 @@ extension SQLiteCatalog {
         RepresentationRecord(
             id: row["id"],
             context: RepresentationContext(project: row["project"], folder: row["folder"], product: row["product"],
-                                           version: row["version"], name: row["name"], task: row["task"], host: row["host"]),
+                                           version: row["version"], name: row["name"], task: row["task"], host: row["host"],
+                                           productType: row["product_type"]),
             createdAt: Date(timeIntervalSince1970: row["created_at"]),
             paused: row["paused"], inputs: inputs)
     }
@@ -77,6 +79,22 @@ extension SQLiteCatalog {
             try String.fetchOne(db, sql: """
                 SELECT id FROM representations WHERE project = ? AND folder = ? AND product = ? AND version = ? AND name = ?
                 """, arguments: [c.project, c.folder, c.product, c.version, c.name])
+        }
+    }
+
+    public func latestRepresentation(project: String, folder: String, productType: String, task: String?,
+                                     host: String?) async throws -> RepresentationRecord? {
+        try await read { db in
+            var sql = "SELECT * FROM representations WHERE project = ? AND folder = ? AND product_kind = ?"
+            var args: [(any DatabaseValueConvertible)?] = [project, folder, productType]
+            if let task { sql += " AND task = ?"; args.append(task) }
+            if let host { sql += " AND host = ?"; args.append(host) }
+            sql += " ORDER BY version DESC, created_at DESC LIMIT 1"
+            guard let row = try Row.fetchOne(db, sql: sql, arguments: StatementArguments(args)) else { return nil }
+            let id: String = row["id"]
+            let inputs = try String.fetchAll(db, sql: "SELECT input_id FROM representation_inputs WHERE representation_id = ? ORDER BY input_id",
+                                             arguments: [id])
+            return Self.representation(row, inputs: inputs)
         }
     }
 

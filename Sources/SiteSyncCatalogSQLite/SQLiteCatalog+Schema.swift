@@ -69,6 +69,16 @@ extension SQLiteCatalog {
                 CREATE INDEX file_sites_by_site ON file_sites(site, verified_at);
                 """)
         }
+        m.registerMigration("v3: product types") { db in
+            try db.execute(sql: """
+                -- product_type as given at publish (NULL: not given); product_kind the effective type.
+                ALTER TABLE representations ADD COLUMN product_type TEXT;
+                ALTER TABLE representations ADD COLUMN product_kind TEXT NOT NULL DEFAULT '';
+                UPDATE representations SET product_kind = CASE WHEN product LIKE 'workfile%' THEN 'workfile' ELSE product END;
+                -- The last published workfile of a folder and task is found by an index, not a scan.
+                CREATE INDEX representations_by_kind ON representations(project, folder, product_kind, version);
+                """)
+        }
         return m
     }
 }

@@ -21,17 +21,22 @@ extension SQLiteCatalog {
 
     /// The query that picks work; public so a test can show its plan. Arguments: source, target, now, the
     /// projects, the preferred sites, the limit.
-    public static func claimSQL(projectCount: Int, preferredCount: Int = 0) -> String {
+    public static func claimSQL(projectCount: Int, preferredCount: Int = 0, representationCount: Int? = nil) -> String {
         """
         SELECT t.file_id, t.tries, t.priority, f.representation_id, f.project, f.path, f.size, f.sha256
         FROM file_sites t
         JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
         JOIN files f ON f.id = t.file_id
         WHERE t.site = ? AND t.status = \(SQLState.queued) AND t.next_attempt_at <= ?
-          AND t.project IN (\(marks(max(1, projectCount))))\(leftToPreferred(preferredCount))
+          AND t.project IN (\(marks(max(1, projectCount))))\(leftToPreferred(preferredCount))\(onlyRepresentations(representationCount))
         ORDER BY t.priority DESC, t.next_attempt_at
         LIMIT ?
         """
+    }
+
+    static func onlyRepresentations(_ count: Int?) -> String {
+        guard let count else { return "" }
+        return "\n  AND t.representation_id IN (\(marks(max(1, count))))"
     }
 
     static func marks(_ n: Int) -> String { Array(repeating: "?", count: n).joined(separator: ",") }
@@ -51,8 +56,10 @@ extension SQLiteCatalog {
             var args: [(any DatabaseValueConvertible)?] = [request.source, request.target, request.now.timeIntervalSince1970]
             args += request.projects.map { $0 }
             args += request.preferred.map { $0 }
+            if let only = request.representations { args += (only.isEmpty ? [""] : only).map { $0 } }
             args.append(request.limit)
-            let rows = try Row.fetchAll(db, sql: Self.claimSQL(projectCount: request.projects.count, preferredCount: request.preferred.count),
+            let rows = try Row.fetchAll(db, sql: Self.claimSQL(projectCount: request.projects.count, preferredCount: request.preferred.count,
+                                                               representationCount: request.representations?.count),
                                         arguments: StatementArguments(args))
             var items: [WorkItem] = []
             for row in rows {
@@ -72,25 +79,27 @@ extension SQLiteCatalog {
     }
 
     public func nextAttempt(source: String, target: String, projects: [String], preferred: [String],
-                            after now: Date) async throws -> Date? {
+                            representations: [String]?, after now: Date) async throws -> Date? {
         guard !projects.isEmpty else { return nil }
         return try await read { db in
+            let only = representations.map { $0.isEmpty ? [""] : $0 }
             var args: [(any DatabaseValueConvertible)?] = [source, target, now.timeIntervalSince1970]
             args += projects.map { $0 }
             args += preferred.map { $0 }
+            args += (only ?? []).map { $0 }
             let marks = Self.marks(projects.count)
             let waiting = try Double.fetchOne(db, sql: """
                 SELECT MIN(t.next_attempt_at) FROM file_sites t
                 JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
                 WHERE t.site = ? AND t.status = \(SQLState.queued) AND t.next_attempt_at > ?
-                  AND t.project IN (\(marks))\(Self.leftToPreferred(preferred.count))
+                  AND t.project IN (\(marks))\(Self.leftToPreferred(preferred.count))\(Self.onlyRepresentations(only?.count))
                 """, arguments: StatementArguments(args))
             // Work leased by another server becomes runnable when its lease runs out.
             let leased = try Double.fetchOne(db, sql: """
                 SELECT MIN(t.lease_expires_at) FROM file_sites t
                 JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
-                WHERE t.site = ? AND t.status = \(SQLState.inProgress) AND t.project IN (\(marks))\(Self.leftToPreferred(preferred.count))
-                """, arguments: StatementArguments([source, target] + projects + preferred))
+                WHERE t.site = ? AND t.status = \(SQLState.inProgress) AND t.project IN (\(marks))\(Self.leftToPreferred(preferred.count))\(Self.onlyRepresentations(only?.count))
+                """, arguments: StatementArguments([source, target] + projects + preferred + (only ?? [])))
             let times = [waiting, leased.map { max($0, now.timeIntervalSince1970 + 0.001) }].compactMap { $0 }
             return times.min().map(Date.init(timeIntervalSince1970:))
         }

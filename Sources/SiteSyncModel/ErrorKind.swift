@@ -11,6 +11,8 @@ public enum ErrorKind: String, Sendable, Codable, CaseIterable {
     case unavailable
     /// A fault of SiteSync or of its storage that the user cannot fix by changing the request.
     case `internal`
+    /// What was asked for did not finish in the time given (`ensure --wait`); it goes on in the background.
+    case timedOut = "timed_out"
 }
 
 /// An error that knows its kind.

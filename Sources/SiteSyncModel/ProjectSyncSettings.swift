@@ -10,6 +10,8 @@ public struct ProjectSyncSettings: Sendable, Equatable {
     public var remoteSite: String = Names.studio
     public var alwaysAccessibleOn: [String] = []
     public var publishTemplate: PathTemplate
+    /// Where an artist's work file for a task goes (`sitesync workfile`).
+    public var workTemplate: PathTemplate
     /// First retry waits about this many seconds; each further one twice as long, with jitter, up to `retryBackoffMax`.
     public var retryBackoff: Double = 10
     public var retryBackoffMax: Double = 3600
@@ -19,6 +21,7 @@ public struct ProjectSyncSettings: Sendable, Equatable {
 
     public init() {
         publishTemplate = PathTemplate.standardPublish
+        workTemplate = PathTemplate.standardWork
     }
 
     /// The keys of a `sitesync` block.
@@ -33,6 +36,7 @@ public struct ProjectSyncSettings: Sendable, Equatable {
         OptionSpec("always_accessible_on", .names, help: "sites every publish is copied to"),
         OptionSpec("sites", .text, help: "per-project overrides of site settings"),
         OptionSpec("publish_template", .text, help: "where published files go, e.g. {root[work]}/{project}/{folder}/publish/{product}/v{version:03}"),
+        OptionSpec("work_template", .text, help: "an artist's work file, e.g. {root[work]}/{project}/{folder}/work/{task}/{folder_name}_{task}_v{version:03}{ext}"),
         OptionSpec("retry_backoff", .number, default: "10", range: 0...Double.greatestFiniteMagnitude, help: "seconds before the first retry"),
         OptionSpec("retry_backoff_max", .number, default: "3600", range: 0...Double.greatestFiniteMagnitude, help: "longest wait between retries"),
         OptionSpec("min_copies", .integer, default: "1", range: 1...100, help: "copies remove-site always leaves, checked on the storage"),
@@ -57,6 +61,11 @@ public struct ProjectSyncSettings: Sendable, Equatable {
         if let template = try r.string("publish_template") {
             do { s.publishTemplate = try PathTemplate(template) } catch let e as SettingsError {
                 throw SettingsError(r.key("publish_template"), e.problem)
+            }
+        }
+        if let template = try r.string("work_template") {
+            do { s.workTemplate = try PathTemplate(template, kind: .work) } catch let e as SettingsError {
+                throw SettingsError(r.key("work_template"), e.problem)
             }
         }
         s.retryBackoff = try r.double("retry_backoff") ?? s.retryBackoff

@@ -190,7 +190,7 @@ public enum CatalogConformance {
         #expect(try await catalog.failTransfer(item.key, owner: "o1", error: "disk full", retryAt: retryAt,
                                                countsAsTry: true, now: now) == .queued)
         #expect(try await claim(catalog, now: now.addingTimeInterval(10)).isEmpty)
-        let next = try await catalog.nextAttempt(source: "studio", target: "backup", projects: ["robots"], preferred: [], after: now)
+        let next = try await catalog.nextAttempt(source: "studio", target: "backup", projects: ["robots"], preferred: [], representations: nil, after: now)
         #expect(next.map { abs($0.timeIntervalSince(retryAt)) < 0.01 } == true)
         var state = try #require(try await catalog.states(ofRepresentation: rep.id).first { $0.site == "backup" })
         #expect(state.tries == 1)
@@ -206,7 +206,7 @@ public enum CatalogConformance {
         #expect(state.tries == 2)
         #expect(state.lastError == "still full")
         #expect(try await claim(catalog, now: now.addingTimeInterval(3600)).isEmpty)
-        #expect(try await catalog.nextAttempt(source: "studio", target: "backup", projects: ["robots"], preferred: [], after: now) == nil)
+        #expect(try await catalog.nextAttempt(source: "studio", target: "backup", projects: ["robots"], preferred: [], representations: nil, after: now) == nil)
         // A stale owner cannot record anything.
         #expect(try await catalog.failTransfer(item.key, owner: "o1", error: "x", retryAt: nil, countsAsTry: true, now: now) == nil)
     }

@@ -136,6 +136,32 @@ struct CLITests {
         #expect(!(try admin.run("settings", "export").stdout.contains("aliens")))
     }
 
+    @Test("workfile and ensure through the CLI: JSON, and exit codes a launch hook handles")
+    func workfileCLI() throws {
+        let dir = try TemporaryDirectory("cli")
+        let (admin, anna) = try Self.setUp(dir)
+        let studioSide = CLI(dir: dir, siteID: "studio-ws")
+        try studioSide.run("local", "set", "--project", "robots", "--active-site", "studio", "--remote-site", "studio")
+        let ma = try dir.file("src/anna_modeling.ma", size: 20_000, seed: 3)
+        let id = try studioSide.run("publish", "--project", "robots", "--folder", "chars/anna", "--product", "workfileModeling",
+                                    "--version", "7", "--name", "ma", "--task", "modeling", ma).stdout.trimmingCharacters(in: .newlines)
+        #expect(try admin.json("show", id, "--json")["product_type"] as? String == "workfile")
+        let created = try anna.json("workfile", "--project", "robots", "--folder", "chars/anna", "--task", "modeling", "--json")
+        #expect(created["action"] as? String == "created" && created["version"] as? Int == 8)
+        let path = try #require(created["path"] as? String)
+        #expect(path.hasSuffix("/robots/chars/anna/work/modeling/anna_modeling_v008.ma"))
+        #expect(FileManager.default.contents(atPath: path) == FileManager.default.contents(atPath: ma))
+        let existing = try anna.json("workfile", "--project", "robots", "--folder", "chars/anna", "--task", "modeling", "--json")
+        #expect(existing["action"] as? String == "existing" && existing["path"] as? String == path)
+        // Nothing published for the task: exit 3, and the JSON still says so.
+        let none = try anna.run(["workfile", "--project", "robots", "--folder", "chars/anna", "--task", "rigging", "--json"], expect: 3)
+        #expect(none.stdout.contains("\"action\" : \"none\""), "\(none.stdout)")
+        // ensure: already here → 0; an unknown id → 3.
+        let ensured = try anna.json("ensure", id, "--json")
+        #expect(ensured["synced"] as? Bool == true)
+        try anna.run(["ensure", "nope"], expect: 3)
+    }
+
     @Test("--json of site list, project list, settings show and server come from the shared API types")
     func moreJSON() throws {
         let dir = try TemporaryDirectory("cli")

@@ -179,9 +179,31 @@ struct SettingsTests {
         #expect(throws: SettingsError.self) { try StudioSettings(yaml: "sites: {a: {provider: x}, a: {provider: y}}", source: "dup") }
     }
 
-    @Test("the built-in publish template equals the parsed one")
+    @Test("the built-in publish and work templates equal the parsed ones")
     func standardTemplate() throws {
         #expect(try PathTemplate(PathTemplate.defaultPublish) == PathTemplate.standardPublish)
+        #expect(try PathTemplate(PathTemplate.defaultWork, kind: .work) == PathTemplate.standardWork)
+    }
+
+    @Test("work files: the path of a version, and which files in the work area are versions of the task")
+    func workTemplate() throws {
+        let t = PathTemplate.standardWork
+        let key = WorkFileKey(project: "robots", folder: "chars/anna", task: "modeling", ext: ".ma")
+        #expect(try t.workPath(key, version: 4) == "{root[work]}/robots/chars/anna/work/modeling/anna_modeling_v004.ma")
+        var any = key
+        any.ext = ""
+        let (folder, version) = try t.workVersions(any)
+        #expect(folder == "{root[work]}/robots/chars/anna/work/modeling")
+        #expect(version("anna_modeling_v004.ma") == 4)
+        #expect(version("anna_modeling_v012.mb") == 12)
+        #expect(version("anna_modeling_v7") == 7)
+        #expect(version("anna_rigging_v004.ma") == nil)
+        #expect(version("anna_modeling_vX.ma") == nil)
+        #expect(version(".anna_modeling_v004.ma.sitesync.part") == nil)
+        #expect(throws: SettingsError.self) { try PathTemplate("{root[work]}/{project}/v{version}/{task}{ext}", kind: .work) }
+        #expect(throws: SettingsError.self) { try PathTemplate("{root[work]}/{project}/{folder_name}_v{version}", kind: .work) }
+        #expect(RepresentationContext(project: "p", folder: "f", product: "workfileModeling", version: 1, name: "ma").effectiveProductType == "workfile")
+        #expect(RepresentationContext(project: "p", folder: "f", product: "model", version: 1, name: "ma").effectiveProductType == "model")
     }
 
     @Test("export and import round-trip the document")

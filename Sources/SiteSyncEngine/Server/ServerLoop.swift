@@ -245,7 +245,7 @@ struct ServerLoop {
                     // Check a site only when it has work waiting: an unreachable site without work is no news.
                     let pending = try await engine.catalog.nextAttempt(source: source.name, target: target.name,
                                                                        projects: lane.projects, preferred: lane.preferred,
-                                                                       after: .distantPast)
+                                                                       representations: options.representations, after: .distantPast)
                     guard pending != nil else { continue }
                     guard await isHealthy(source, &summary), await isHealthy(target, &summary) else {
                         // A long-running server comes back for it when the site is due for another check;
@@ -260,12 +260,12 @@ struct ServerLoop {
                 let claimedAt = clock.now()
                 let items = try await engine.catalog.claim(ClaimRequest(
                     source: source.name, target: target.name, projects: lane.projects, preferred: lane.preferred,
-                    owner: owner, now: claimedAt, leaseUntil: claimedAt.addingTimeInterval(leaseDuration), limit: free))
+                    representations: options.representations, owner: owner, now: claimedAt, leaseUntil: claimedAt.addingTimeInterval(leaseDuration), limit: free))
                 for item in items { try start(item, source: source, target: target) }
                 if !items.isEmpty { claimedLastFill = true }
                 if items.count < free, let later = try await engine.catalog.nextAttempt(
                     source: source.name, target: target.name, projects: lane.projects, preferred: lane.preferred,
-                    after: clock.now()) {
+                    representations: options.representations, after: clock.now()) {
                     due = min(due ?? later, later)
                 }
             }

@@ -12,11 +12,14 @@ public struct ServerOptions: Sendable {
     public var projects: [String]?
     /// Return once no runnable work remains (waiting out retries), instead of running until signalled.
     public var once: Bool
+    /// Only files of these representations (`ensure`, `workfile`); nil → everything.
+    public var representations: [String]?
 
-    public init(activeSite: String? = nil, projects: [String]? = nil, once: Bool = false) {
+    public init(activeSite: String? = nil, projects: [String]? = nil, once: Bool = false, representations: [String]? = nil) {
         self.activeSite = activeSite
         self.projects = projects
         self.once = once
+        self.representations = representations
     }
 }
 
