@@ -29,9 +29,7 @@ struct PublishCommand: AsyncParsableCommand {
             let context = RepresentationContext(project: project, folder: folder, product: product, version: version,
                                                 name: name, task: task, host: host, productType: productType)
             let result = try await engine.publish(context, files: files, inputs: inputs, priority: priority)
-            for aside in result.conflicts {
-                FileHandle.standardError.write(Data("sitesync: warning: a different file was in the way; it was moved aside to \(aside)\n".utf8))
-            }
+
             if json {
                 try printJSON(PublishJSON(result))
             } else {

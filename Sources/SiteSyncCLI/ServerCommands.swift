@@ -21,6 +21,8 @@ struct ServerCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let engine = try global.open(logLevel: .info)
+            for project in projects { _ = try await engine.defaultProjectName(project) }
+            if let activeSite { _ = try await engine.requireKnownSite(activeSite) }
             let server = SyncServer(engine: engine,
                                     options: ServerOptions(activeSite: activeSite, projects: projects.isEmpty ? nil : projects, once: once))
             let logger = Logger(label: "sitesync")

@@ -13,6 +13,8 @@ public protocol RepresentationCatalog: Sendable {
     /// one task and host: the last published workfile.
     func latestRepresentation(project: String, folder: String, productType: String, task: String?,
                               host: String?) async throws -> RepresentationRecord?
+    /// Every site name that has rows (copies or queued work) in the catalog: configured sites and machines' own.
+    func knownSites() async throws -> Set<String>
     /// Which of these rootless paths a file of the project already has (publish checks before it copies).
     func takenPaths(project: String, paths: [String]) async throws -> [String]
     func files(ofRepresentation id: String) async throws -> [FileRecord]

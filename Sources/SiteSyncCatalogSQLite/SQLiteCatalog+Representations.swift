@@ -98,6 +98,10 @@ extension SQLiteCatalog {
         }
     }
 
+    public func knownSites() async throws -> Set<String> {
+        try await read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT site FROM file_sites")) }
+    }
+
     public func takenPaths(project: String, paths: [String]) async throws -> [String] {
         try await read { db in
             let statement = try db.cachedStatement(sql: "SELECT 1 FROM files WHERE project = ? AND path = ?")

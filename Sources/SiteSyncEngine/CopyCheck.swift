@@ -25,7 +25,10 @@ struct CopyCheck: Sendable {
         let expected = ContentDigest(size: file.size, sha256: file.sha256)
         if capabilities.contains(.localFolder) {
             return try await BlockingIO.run { flag in
-                guard let size = LocalFiles.fileSize(path) else { return .missing("\(path) is not there") }
+                guard LocalFiles.exists(path) else { return .missing("\(path) is not there") }
+                guard let size = LocalFiles.regularFileSize(path) else {
+                    return .corrupt("\(path) is not a plain file (a folder or a symbolic link is in its place)")
+                }
                 guard size == file.size else { return .corrupt("\(path) holds \(size) bytes, the catalog says \(file.size)") }
                 guard hash else { return .good }
                 let digest = try LocalFiles.digest(of: path, flag: flag)

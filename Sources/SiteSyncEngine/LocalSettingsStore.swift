@@ -23,9 +23,6 @@ public struct LocalSettingsStore: Sendable {
         } catch {
             throw SettingsError(path, "cannot read the local settings file: \(error.localizedDescription)")
         }
-        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            throw SettingsError(path, "is empty: it should hold this machine's site_id; restore it, or delete it to start as a new site")
-        }
         let settings = try LocalSettings(yaml: text, source: path)
         // Roots are used as they are: a relative one would resolve against whatever folder a command runs in.
         for (layer, roots) in [("default", settings.defaults.roots)] + settings.projects.map({ ("projects.\($0.key)", $0.value.roots) }) {
@@ -82,7 +79,7 @@ public struct LocalSettingsStore: Sendable {
     /// A site id names this machine's own site: never a built-in site.
     static func validateSiteID(_ id: String, at path: String) throws {
         try Names.validateSite(id, at: path)
-        if id == Names.studio || id == Names.localAlias {
+        if id.lowercased() == Names.studio || id.lowercased() == Names.localAlias {
             throw SettingsError(path, "'\(id)' is a built-in site, not a site id for this machine; use an id like ws-anna-3f9a")
         }
     }

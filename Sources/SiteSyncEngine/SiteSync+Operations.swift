@@ -62,6 +62,8 @@ extension SiteSync {
         let files = try await catalog.files(ofRepresentation: id)
         let states = try await catalog.states(ofRepresentation: id)
         let present = Set(states.filter { group.contains($0.site) }.map(\.fileID))
+        // Only copies SiteSync recorded as written there may be deleted, and only while they are still its bytes.
+        let ours = Set(states.filter { group.contains($0.site) && $0.status == .synced }.map(\.fileID))
         try await requireOtherCopies(of: files.filter { present.contains($0.id) }, states: states, excluding: group,
                                      project: p, hash: verify)
         try await catalog.removeSites(representation: id, sites: group)
@@ -69,9 +71,22 @@ extension SiteSync {
         var failed: [String] = []
         if let config, !keepFiles {
             let provider = try registry.make(config, platform: p.platform)
-            for file in files where present.contains(file.id) {
+            let checker = CopyCheck(provider: provider, capabilities: registry.capabilities(of: config), site: config,
+                                    project: p, scratch: environment.stagingDirectory)
+            // Local copies are hashed before they go (cheap); remote ones are checked by size (hashed with --verify).
+            let hash = verify || registry.capabilities(of: config).contains(.localFolder)
+            for file in files where ours.contains(file.id) {
                 do {
                     let path = try p.path(of: file.path, on: config)
+                    switch try await checker.check(file, hash: hash) {
+                    case .missing:
+                        continue
+                    case .corrupt(let how):
+                        failed.append("\(file.path): left in place: it is not the copy SiteSync wrote (\(how))")
+                        continue
+                    case .good:
+                        break
+                    }
                     let root = RootlessPath.split(file.path).flatMap { config.rootPaths(on: p.platform)[$0.root] }
                     try await provider.delete(path, pruneUpTo: root)
                     deleted.append(path)
@@ -111,7 +126,7 @@ extension SiteSync {
                 guard let checker = checkers[config.name] else { continue }
                 let outcome: CopyCheck.Outcome
                 do {
-                    outcome = try await checker.check(file, hash: hash)
+                    outcome = try await checker.check(file, hash: hash || checker.capabilities.contains(.localFolder))
                 } catch {
                     notes.append("\(config.name)'s copy could not be checked: \(error)")
                     continue

@@ -28,6 +28,17 @@ extension SiteSync {
         } catch let e as SettingsProblems {
             throw SettingsProblems(e.problems.map { SettingsError("\(source): \($0.path)", $0.problem) })
         }
+        // A new site named like a machine's own site that has copies would mix the two up.
+        let current = try await studioSettings()
+        func siteNames(_ studio: StudioSettings) -> Set<String> {
+            var names = Set(studio.siteDefinitions.keys)
+            for definition in studio.projectDefinitions.values { names.formUnion(definition["sitesync"]?["sites"]?.mapValue?.keys ?? [:].keys) }
+            return names
+        }
+        let clash = siteNames(settings).subtracting(siteNames(current)).intersection(try await catalog.knownSites()).sorted()
+        if let name = clash.first {
+            throw SiteSyncError(.conflict, "\(source): sites.\(name): '\(name)' already has copies in the catalog as a machine's own site (its site id); give the new site another name")
+        }
         // This machine's local settings are one workstation's business: a project they do not resolve with is
         // reported, not a reason to refuse the studio's file.
         var warnings: [String] = []

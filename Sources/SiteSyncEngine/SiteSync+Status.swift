@@ -5,7 +5,8 @@ import SiteSyncProviders
 
 extension SiteSync {
     public func status(project: String?, site: String?) async throws -> [RepresentationSummary] {
-        let real = site.map { $0 == Names.localAlias ? siteID : $0 }
+        var real: String?
+        if let site { real = try await requireKnownSite(site) }
         if let project { _ = try await defaultProjectName(project) }
         return try await catalog.summaries(project: project, site: real)
     }

@@ -46,7 +46,8 @@ extension SiteSync {
             throw SiteSyncError(.invalidInput, "--sample \(samplePercent)%: give a share between 0 and 100, e.g. --sample 10%")
         }
         let ctx = try await context()
-        let site = options.site.map { $0 == Names.localAlias ? siteID : $0 }
+        var site: String?
+        if let name = options.site { site = try await requireKnownSite(name) }
         if let id = options.representation, try await catalog.representation(id) == nil {
             throw CatalogError.unknownRepresentation(id)
         }
@@ -60,6 +61,7 @@ extension SiteSync {
         var report = VerifyReport()
         var checkers: [String: CopyCheck] = [:]
         var done: Set<String> = []   // file × storage already read in this run (alternates share storage)
+        var checkedSites: Set<String> = []
         for copy in copies {
             let project: EffectiveProject
             do { project = try ctx.project(copy.file.project) } catch {
@@ -77,6 +79,14 @@ extension SiteSync {
                 do {
                     let provider = try registry.make(config, platform: project.platform)
                     _ = try await provider.check()
+                    // A local root that is empty while the catalog lists copies on it is more likely an unmounted
+                    // share than a site that lost everything: it is not checked (and `--fix` queues nothing there).
+                    if registry.capabilities(of: config).contains(.localFolder) {
+                        let roots = Array(config.rootPaths(on: project.platform).values)
+                        if try await BlockingIO.run({ _ in roots.allSatisfy(LocalFiles.isEmptyFolder) }) {
+                            throw ProviderError(.unavailable, "its root (\(roots.sorted().joined(separator: ", "))) is empty while the catalog lists copies there (an unmounted share?); mount it, or `sitesync reset` the copies if they are really gone")
+                        }
+                    }
                     checkers[key] = CopyCheck(provider: provider, capabilities: registry.capabilities(of: config), site: config,
                                               project: project, scratch: environment.stagingDirectory)
                 } catch {
@@ -85,8 +95,16 @@ extension SiteSync {
                 }
             }
             guard let checker = checkers[key] else { continue }
-            let outcome = try await checker.check(copy.file, hash: true)
+            let outcome: CopyCheck.Outcome
+            do {
+                outcome = try await checker.check(copy.file, hash: true)
+            } catch {
+                // One unreadable copy (permissions, an I/O error) is reported; the others are still checked.
+                report.skipped["\(copy.file.path) on \(config.name)"] = "\(error)"
+                continue
+            }
             report.checked += 1
+            checkedSites.formUnion(group)
             let at = now()
             switch outcome {
             case .good:
@@ -103,8 +121,11 @@ extension SiteSync {
             }
         }
         if options.fix {
-            report.requeued = try await catalog.requeueDamaged(site: site, project: options.project,
-                                                               representation: options.representation, now: now())
+            // Only on sites that were read: copies on a site that could not be checked stay as they are.
+            for checked in checkedSites.sorted() {
+                report.requeued += try await catalog.requeueDamaged(site: checked, project: options.project,
+                                                                    representation: options.representation, now: now())
+            }
         }
         return report
     }

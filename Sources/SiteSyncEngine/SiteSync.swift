@@ -43,7 +43,7 @@ public final class SiteSync: Sendable {
 
     /// Settings as this machine sees them; refuses a site id that names a configured site.
     func settingsContext(studio: StudioSettings, local: LocalSettings) throws -> SettingsContext {
-        if studio.siteDefinitions[siteID] != nil {
+        if studio.siteDefinitions.keys.contains(where: { $0.lowercased() == siteID.lowercased() }) {
             throw SettingsError("site id", "this machine's site id '\(siteID)' is also the name of a configured site: its copies would be mistaken for that site's; give this machine another id (SITESYNC_SITE_ID or site_id in \(localStore.path))")
         }
         return SettingsContext(studio: studio, local: local, siteID: siteID)
@@ -68,6 +68,18 @@ public final class SiteSync: Sendable {
     func requireRepresentation(_ id: String) async throws -> (RepresentationRecord, EffectiveProject) {
         guard let rep = try await catalog.representation(id) else { throw CatalogError.unknownRepresentation(id) }
         return (rep, try await project(rep.context.project))
+    }
+
+    /// A site named on the command line must be one this catalog knows: configured, or a machine's own site.
+    public func requireKnownSite(_ name: String) async throws -> String {
+        let real = name == Names.localAlias ? siteID : name
+        if real == siteID || real == Names.studio { return real }
+        let configured = Set(try await studioSettings().siteDefinitions.keys)
+        let known = configured.union(try await catalog.knownSites())
+        guard known.contains(real) else {
+            throw SiteSyncError(.notFound, "no site '\(name)' (configured: \(configured.union([Names.studio]).sorted().joined(separator: ", ")); `local` is this machine's)")
+        }
+        return real
     }
 
     /// What the site's provider can do (the engine decides how to move files from this, never from names).

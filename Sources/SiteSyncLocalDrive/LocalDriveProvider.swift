@@ -86,6 +86,7 @@ public struct LocalDriveProvider: StorageProvider {
                 throw ProviderError(.transient, "cannot delete \(path): \(LocalFiles.errnoMessage())")
             }
             LocalFiles.pruneEmptyFolders(from: (path as NSString).deletingLastPathComponent, upTo: root)
+            if let root { LocalRoots.shared.noteDeleted(under: root) }
         }
     }
 }

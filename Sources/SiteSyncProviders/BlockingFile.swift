@@ -35,9 +35,7 @@ public final class BlockingFile: @unchecked Sendable {
         -> (file: BlockingFile, kept: Int64, hasher: SHA256) {
         let (fd, kept, hasher) = try await BlockingIO.run { _ -> (Int32, Int64, SHA256) in
             if continuing { return try PartialDownload.open(destination, remoteSize: remoteSize) }
-            let fd = Glibc.open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw ProviderError(.transient, "cannot write \(destination): \(LocalFiles.errnoMessage())") }
-            return (fd, 0, SHA256())
+            return (try LocalFiles.openForWriting(destination), 0, SHA256())
         }
         return (BlockingFile(path: destination, fd: fd), kept, hasher)
     }

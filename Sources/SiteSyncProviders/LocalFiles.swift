@@ -49,6 +49,13 @@ public enum LocalFiles {
         return Int64(st.st_size)
     }
 
+    /// The size of a plain file at `path` itself: nil for a folder, a symbolic link (not followed) or nothing.
+    public static func regularFileSize(_ path: String) -> Int64? {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int64(st.st_size)
+    }
+
     public static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
@@ -155,8 +162,7 @@ public enum LocalFiles {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw error("cannot read", source) }
         defer { close(input) }
-        let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard output >= 0 else { throw error("cannot write", destination) }
+        let output = try openForWriting(destination)
         var closed = false
         defer { if !closed { close(output) } }
         var hasher = SHA256()
@@ -181,6 +187,19 @@ public enum LocalFiles {
         closed = true
         guard close(output) == 0 else { throw error("cannot close", destination) }
         return ContentDigest(size: done, sha256: hex(hasher.finalize()))
+    }
+
+    /// Opens a temporary file to fill, never through a symbolic link someone put at its name (that link is moved
+    /// aside, not followed: following it would write over a file anywhere on the machine).
+    public static func openForWriting(_ path: String, append: Bool = false) throws -> Int32 {
+        let flags = (append ? (O_WRONLY | O_APPEND) : (O_WRONLY | O_CREAT | O_TRUNC)) | O_CLOEXEC | O_NOFOLLOW
+        var fd = open(path, flags, 0o644)
+        if fd < 0 && errno == ELOOP {
+            _ = try moveAside(path)
+            fd = open(path, (O_WRONLY | O_CREAT | O_TRUNC) | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        }
+        guard fd >= 0 else { throw error("cannot write", path) }
+        return fd
     }
 
     /// Writes every byte (`write` may take fewer, or be interrupted).

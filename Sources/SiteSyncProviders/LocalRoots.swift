@@ -36,6 +36,8 @@ public final class LocalRoots: @unchecked Sendable {
 
     private let lock = NSLock()
     private var seen: [String: Identity] = [:]
+    /// Roots this process saw holding files: found empty later, they were unmounted or emptied behind our back.
+    private var hadContent: Set<String> = []
 
     /// Throws `.unavailable` (no try counted, the site is re-checked later) when the root is missing, is not a
     /// folder, or was replaced by an empty folder. A replaced root with content is taken as a remount.
@@ -49,13 +51,27 @@ public final class LocalRoots: @unchecked Sendable {
             throw ProviderError(.unavailable, "root '\(root.name)' of site '\(root.site)' is \(root.path), which is not a folder")
         }
         let now = Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+        let empty = LocalFiles.isEmptyFolder(root.path)
         try lock.withLock {
-            if let before = seen[root.path], before != now, LocalFiles.isEmptyFolder(root.path) {
+            // A file system may hand the same inode to a new folder: emptiness after content is the tell-tale too.
+            if empty, (seen[root.path].map { $0 != now } ?? false) || hadContent.contains(root.path) {
                 throw ProviderError(.unavailable,
-                    "root '\(root.name)' of site '\(root.site)' (\(root.path)) is now an empty folder, not the one this server used before (an unmounted share?); mount it again")
+                    "root '\(root.name)' of site '\(root.site)' (\(root.path)) is now an empty folder, but this process saw it hold files (an unmounted share?); mount it again (if it was emptied on purpose, restart the server)")
             }
             seen[root.path] = now
+            if !empty { hadContent.insert(root.path) }
         }
+    }
+
+    /// A file was just put under the root: from now on, an empty root means it went away.
+    public func noteWritten(_ root: SiteRoot) {
+        lock.withLock { _ = hadContent.insert(root.path) }
+    }
+
+    /// SiteSync itself just deleted files under the root: an empty root is expected now.
+    public func noteDeleted(under root: String) {
+        guard LocalFiles.isEmptyFolder(root) else { return }
+        lock.withLock { _ = hadContent.remove(root) }
     }
 }
 

@@ -11,8 +11,8 @@ public enum PartialDownload {
     public static func open(_ destination: String, remoteSize: Int64) throws -> (fd: Int32, kept: Int64, hasher: SHA256) {
         var hasher = SHA256()
         var kept: Int64 = 0
-        if let size = LocalFiles.fileSize(destination), size > 0, size < remoteSize {
-            let fd = Glibc.open(destination, O_RDONLY | O_CLOEXEC)
+        if let size = LocalFiles.regularFileSize(destination), size > 0, size < remoteSize {
+            let fd = Glibc.open(destination, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
             if fd >= 0 {
                 defer { close(fd) }
                 let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: LocalFiles.chunkSize, alignment: 16)
@@ -25,10 +25,8 @@ public enum PartialDownload {
                 }
             }
         }
-        let flags = kept > 0 ? (O_WRONLY | O_APPEND | O_CLOEXEC) : (O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)
         if kept > 0 { truncate(destination, off_t(kept)) }
-        let fd = Glibc.open(destination, flags, 0o644)
-        guard fd >= 0 else { throw ProviderError(.transient, "cannot write \(destination): \(LocalFiles.errnoMessage())") }
+        let fd = try LocalFiles.openForWriting(destination, append: kept > 0)
         return (fd, kept, kept > 0 ? hasher : SHA256())
     }
 }

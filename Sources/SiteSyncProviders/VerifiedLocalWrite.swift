@@ -52,7 +52,7 @@ public struct VerifiedLocalWrite: Sendable {
             return try commit(try body(temporary), flag: flag)
         } catch {
             LocalFiles.remove(temporary)
-            throw error
+            throw rootTrouble() ?? error
         }
     }
 
@@ -68,7 +68,7 @@ public struct VerifiedLocalWrite: Sendable {
                 let temporary = self.temporary
                 _ = try? await BlockingIO.run { _ in LocalFiles.remove(temporary) }
             }
-            throw error
+            throw (try? await BlockingIO.run { _ in rootTrouble() }) ?? error
         }
     }
 
@@ -81,7 +81,8 @@ public struct VerifiedLocalWrite: Sendable {
         } else {
             try LocalFiles.createDirectories(folder)
         }
-        if let expected, LocalFiles.fileSize(finalPath) == expected.size,
+        // Only a plain file is adopted: a symbolic link in its place is in the way, whatever it points at.
+        if let expected, LocalFiles.regularFileSize(finalPath) == expected.size,
            try LocalFiles.digest(of: finalPath, flag: flag) == expected {
             return WriteReport(digest: expected, adopted: true)
         }
@@ -99,7 +100,7 @@ public struct VerifiedLocalWrite: Sendable {
         }
         var movedAside: String?
         if LocalFiles.exists(finalPath) {
-            if expected == nil, LocalFiles.fileSize(finalPath) == digest.size,
+            if expected == nil, LocalFiles.regularFileSize(finalPath) == digest.size,
                try LocalFiles.digest(of: finalPath, flag: flag) == digest {
                 LocalFiles.remove(temporary)
                 return WriteReport(digest: digest, adopted: true)
@@ -108,7 +109,15 @@ public struct VerifiedLocalWrite: Sendable {
         }
         try LocalFiles.rename(temporary, to: finalPath)
         LocalFiles.syncFolder(of: finalPath)
+        if let root { LocalRoots.shared.noteWritten(root) }
         return WriteReport(digest: digest, movedAside: movedAside)
+    }
+
+    /// After a failed write: the root gone (unmounted mid-transfer) is the site's state, not the file's fault.
+    func rootTrouble() -> ProviderError? {
+        guard let root else { return nil }
+        do { try LocalRoots.shared.check(root) } catch let e as ProviderError where e.kind == .unavailable { return e } catch {}
+        return nil
     }
 
     /// A transfer that broke off (network, site gone, cancelled) rather than one that went wrong.

@@ -243,8 +243,7 @@ public final class SFTPProvider: StorageProvider {
         // Continue after what an earlier attempt kept; the hash still covers every byte.
         let (output, kept, prefixHash) = continuing
             ? try PartialDownload.open(destination, remoteSize: size)
-            : (open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644), Int64(0), SHA256())
-        guard output >= 0 else { throw ProviderError(.transient, "cannot write \(destination): \(LocalFiles.errnoMessage())") }
+            : (try LocalFiles.openForWriting(destination), Int64(0), SHA256())
         var closedOutput = false
         defer { if !closedOutput { close(output) } }
         if kept > 0 {

@@ -258,4 +258,150 @@ struct PromiseTests {
         #expect(throws: (any Error).self) { _ = try SiteSyncStandard.open(env) }
         #expect(try String(contentsOfFile: emptied, encoding: .utf8).isEmpty, "a new id was written")
     }
+
+    // MARK: Found by a new user's tries
+
+    @Test("remove-site never deletes a file SiteSync did not write there (a row only queued, a file of someone else's)")
+    func removeSiteKeepsOthersFiles() async throws {
+        let studio = try await TestStudio(settings: TestStudio.standard)
+        let anna = try studio.machine("ws-anna")
+        let rep = try await studio.publish(anna, files: [try studio.source("f.txt", seed: 3)])
+        _ = try await studio.once(anna)
+        let file = try #require(rep.files.first)
+        // backup's copy is replaced by someone's own different file of the same name.
+        let onBackup = studio.path(file, on: "backup")
+        try Data("someone's own notes".utf8).write(to: URL(fileURLWithPath: onBackup))
+        let removed = try await anna.removeSite(rep.representation.id, site: "backup", keepFiles: false)
+        #expect(removed.deletedFiles.isEmpty, "\(removed.deletedFiles)")
+        #expect(removed.undeletable.contains { $0.contains("not the copy SiteSync wrote") }, "\(removed.undeletable)")
+        #expect(FileManager.default.contents(atPath: onBackup) == Data("someone's own notes".utf8))
+        // A site that was only queued: nothing of SiteSync's is there, so nothing is deleted.
+        let second = try await studio.publish(anna, version: 2, files: [try studio.source("g.txt", seed: 4)])
+        let g = try #require(second.files.first)
+        let onStudio = studio.path(g, on: "studio")
+        try FileManager.default.createDirectory(atPath: (onStudio as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data("user file".utf8).write(to: URL(fileURLWithPath: onStudio))
+        let dropped = try await anna.removeSite(second.representation.id, site: "studio", keepFiles: false)
+        #expect(dropped.deletedFiles.isEmpty)
+        #expect(FileManager.default.contents(atPath: onStudio) == Data("user file".utf8))
+    }
+
+    @Test("pausing the project or the whole server stops a running copy within a second")
+    func projectAndServerPause() async throws {
+        for scope in [SiteSync.PauseScope.project("robots"), .server] {
+            let studio = try await TestStudio(settings: """
+                projects:
+                  default: {sitesync: {active_site: local, remote_site: backup}}
+                  robots: {roots: {work: $DIR/studio}}
+                sites:
+                  backup: {provider: local_drive, roots: {work: $DIR/backup}, bandwidth_limit: 2M}
+                """)
+            let anna = try studio.machine("ws-anna")
+            let rep = try await studio.publish(anna, files: [try studio.source("big.bin", size: 16 << 20)])
+            let target = studio.path(try #require(rep.files.first), on: "backup")
+            let temporary = LocalFiles.temporaryPath(for: target)
+            let server = Background(anna)
+            try await eventually("the copy to start") { FileManager.default.fileExists(atPath: temporary) }
+            try await anna.setPaused(scope, true)
+            let paused = Date()
+            try await eventually("the copy to stop", timeout: 5) { !FileManager.default.fileExists(atPath: temporary) }
+            #expect(Date().timeIntervalSince(paused) < 1.5, "\(scope): took \(Date().timeIntervalSince(paused)) s")
+            try await Task.sleep(nanoseconds: 300_000_000)
+            #expect(!FileManager.default.fileExists(atPath: target), "\(scope)")
+            try await server.stop()
+        }
+    }
+
+    @Test("a symbolic link at the temporary or the final name is never written through")
+    func symlinksNotFollowed() async throws {
+        let studio = try await TestStudio(settings: TestStudio.standard)
+        let anna = try studio.machine("ws-anna")
+        let rep = try await studio.publish(anna, files: [try studio.source("s.txt", seed: 5), try studio.source("t.txt", seed: 6)])
+        let precious = try studio.dir.file("outside/precious.txt", size: 100, seed: 77)
+        let before = FileManager.default.contents(atPath: precious)
+        let s = try #require(rep.files.first { $0.path.hasSuffix("s.txt") })
+        let t = try #require(rep.files.first { $0.path.hasSuffix("t.txt") })
+        let sTarget = studio.path(s, on: "studio"), tTarget = studio.path(t, on: "studio")
+        try FileManager.default.createDirectory(atPath: (sTarget as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: LocalFiles.temporaryPath(for: sTarget), withDestinationPath: precious)
+        try FileManager.default.createSymbolicLink(atPath: tTarget, withDestinationPath: precious)
+        let summary = try await studio.once(anna)
+        #expect(summary.failed.isEmpty, "\(summary.failed)")
+        #expect(FileManager.default.contents(atPath: precious) == before, "a file outside the root was overwritten")
+        #expect(LocalFiles.regularFileSize(sTarget) == s.size && LocalFiles.regularFileSize(tTarget) == t.size)
+        #expect(studio.verified(rep, on: "studio"))
+        #expect(summary.conflicts.count == 1, "the link at the final name is moved aside: \(summary.conflicts)")
+    }
+
+    @Test("verify does not take an empty root (an unmounted share) for every copy missing")
+    func verifyEmptyRoot() async throws {
+        let studio = try await TestStudio(settings: TestStudio.standard)
+        let anna = try studio.machine("ws-anna")
+        let rep = try await studio.publish(anna, files: [try studio.source("v.ma")])
+        _ = try await studio.once(anna)
+        try FileManager.default.moveItem(atPath: "\(studio.dir.path)/backup", toPath: "\(studio.dir.path)/backup-away")
+        try FileManager.default.createDirectory(atPath: "\(studio.dir.path)/backup", withIntermediateDirectories: false)
+        let report = try await anna.verify(.init(site: "backup", fix: true))
+        #expect(report.missing.isEmpty && report.requeued == 0, "\(report)")
+        #expect(report.skipped["backup"]?.contains("empty") == true, "\(report.skipped)")
+        #expect(try await studio.statuses(anna, rep.representation.id, site: "backup") == [.synced])
+        let summary = try await studio.once(anna)
+        #expect(summary.moved.isEmpty)
+        #expect(filesBelow("\(studio.dir.path)/backup").isEmpty)
+    }
+
+    @Test("a site named like a machine's own site with copies is refused at import")
+    func siteNamedLikeMachine() async throws {
+        let studio = try await TestStudio(settings: TestStudio.standard)
+        let anna = try studio.machine("ws-anna")
+        _ = try await studio.publish(anna, files: [try studio.source("m.ma")])
+        let admin = try studio.machine("ws-admin")
+        let yaml = """
+            sites:
+              backup: {provider: local_drive, roots: {work: \(studio.dir.path)/backup}}
+              ws-anna: {provider: local_drive, roots: {work: \(studio.dir.path)/other}}
+            projects:
+              default: {sitesync: {active_site: local, remote_site: studio}}
+              robots: {roots: {work: \(studio.dir.path)/studio}}
+            """
+        do {
+            try await admin.importSettings(yaml: yaml, source: "studio.yaml")
+            Issue.record("a site named like a machine with copies was accepted")
+        } catch {
+            #expect(ErrorKind.of(error) == .conflict && "\(error)".contains("ws-anna"), "\(error)")
+        }
+    }
+
+    @Test("server --once reports a file whose only copy is gone as failed, with the reason")
+    func noCopyLeft() async throws {
+        let studio = try await TestStudio(settings: TestStudio.standard)
+        let anna = try studio.machine("ws-anna")
+        let rep = try await studio.publish(anna, files: [try studio.source("only.ma")])
+        try FileManager.default.removeItem(atPath: studio.path(try #require(rep.files.first), on: "ws-anna"))
+        let summary = try await studio.once(anna)
+        #expect(!summary.failed.isEmpty && !summary.succeeded, "\(summary.failed) \(summary.damaged) \(summary.retriesScheduled) \(summary.moved.count) \(summary.unavailable)")
+        #expect(summary.failed.allSatisfy { $0.contains("no good copy is left anywhere") }, "\(summary.failed)")
+    }
+
+    @Test("a root that vanishes in the middle of a copy costs no try")
+    func rootVanishesMidCopy() async throws {
+        let studio = try await TestStudio(settings: """
+            projects:
+              default: {sitesync: {active_site: local, remote_site: backup}}
+              robots: {roots: {work: $DIR/studio}}
+            sites:
+              backup: {provider: local_drive, roots: {work: $DIR/backup}, bandwidth_limit: 4M}
+            """)
+        let anna = try studio.machine("ws-anna")
+        let rep = try await studio.publish(anna, files: [try studio.source("big.bin", size: 12 << 20)])
+        let target = studio.path(try #require(rep.files.first), on: "backup")
+        let server = Background(anna)
+        try await eventually("the copy to start") { FileManager.default.fileExists(atPath: LocalFiles.temporaryPath(for: target)) }
+        try FileManager.default.removeItem(atPath: "\(studio.dir.path)/backup")
+        try await Task.sleep(nanoseconds: 4_000_000_000)
+        let row = try #require(try await state(anna, rep.representation.id, site: "backup"))
+        #expect(row.tries == 0 && row.status == .queued, "\(row)")
+        #expect(!FileManager.default.fileExists(atPath: "\(studio.dir.path)/backup"))
+        try await server.stop()
+    }
 }

@@ -34,6 +34,7 @@ struct ServerLoop {
     var lastFill = Date.distantPast
     var lastRenew: Date
     var lastRequeue = Date.distantPast
+    var lastProgressReport = Date.distantPast
     var claimedLastFill = false
     /// Providers per site name, one per distinct configuration (projects may override a site's settings).
     var providers: [String: [(SiteConfig, any StorageProvider)]] = [:]
@@ -62,6 +63,14 @@ struct ServerLoop {
         let now = clock.now()
         if now.timeIntervalSince(lastRenew) >= leaseDuration / 3 && !running.isEmpty {
             await renew(now)
+        } else if now.timeIntervalSince(lastProgressReport) >= 2 && !running.isEmpty {
+            // `show` reads bytes done from the catalog: keep it within a couple of seconds of the truth.
+            lastProgressReport = now
+            for r in running.values {
+                if let done = board.bytes(r.item.key) {
+                    try? await engine.catalog.reportProgress(r.item.key, owner: owner, bytesDone: done)
+                }
+            }
         }
         let generation = (try? await engine.catalog.workGeneration()) ?? lastGeneration
         let due = nextDue.map { now >= $0 } ?? false
@@ -83,7 +92,9 @@ struct ServerLoop {
     mutating func cancelLost(held: Set<FileKey>) {
         for (attempt, r) in running where !held.contains(r.item.key) && !r.lost {
             running[attempt]?.lost = true
-            logger.info("stopping \(r.item.file.path) → \(r.item.target): it was paused, reset or removed")
+            // Also seen for a transfer that has just completed (its row is synced, its event not read yet): only
+            // a transfer still running is stopped by this.
+            logger.debug("stopping \(r.item.file.path) → \(r.item.target) if it still runs: its row was paused, reset, removed or completed")
             r.task.cancel()
         }
     }
@@ -134,8 +145,10 @@ struct ServerLoop {
             }
             if let damaged {
                 summary.damaged.append(damaged)
-                logger.warning("\(damaged); reading it from another site")
-                break
+                if !permanent {
+                    logger.warning("\(damaged); reading it from another site")
+                    break
+                }
             }
             if permanent {
                 summary.failed.append("\(r.item.file.path) → \(key.site): \(message)")
@@ -224,7 +237,15 @@ struct ServerLoop {
         claimedLastFill = false
         do {
             // Settings and pause flags are re-read on timer ticks; the end of a transfer only refills slots.
-            if refresh { try await refreshPlan() }
+            if refresh {
+                try await refreshPlan()
+                // A pause of the server or of a project stops what already runs, not only what comes next.
+                for (attempt, r) in running where !r.lost && (serverPaused || plan.projects[r.item.file.project] == nil) {
+                    running[attempt]?.lost = true
+                    logger.info("stopping \(r.item.file.path) → \(r.item.target): \(serverPaused ? "the server" : "its project") was paused or disabled")
+                    r.task.cancel()
+                }
+            }
             if serverPaused {
                 warnOnce("the server is paused (`sitesync resume` to continue)")
                 nextDue = nil
@@ -373,6 +394,14 @@ struct ServerLoop {
             let how = "found \(status.rawValue) by a transfer to \(item.target) at \(now.formatted(.iso8601)): \(verdict.message)"
             _ = try? await catalog.markDamaged(fileID: item.file.id, sites: sourceGroup, status: status, problem: how, now: now)
             damaged = "\(item.file.path) on \(item.source) is \(status.rawValue)"
+            // With no synced copy left anywhere, waiting for another source would wait forever: say so, as a failure.
+            let others = (try? await catalog.states(ofRepresentation: item.file.representationID)) ?? []
+            if !others.contains(where: { $0.fileID == item.file.id && $0.status == .synced }) {
+                let message = "no good copy is left anywhere: \(item.source)'s is \(status.rawValue) (\(verdict.message)); restore the file and `sitesync reset` it"
+                let failed = try? await catalog.failTransfer(item.key, owner: owner, error: message, retryAt: nil,
+                                                             countsAsTry: false, now: now)
+                return failed == nil ? .released : .failed(message, permanent: true, siteTrouble: false, damaged: damaged)
+            }
         }
         let retryAt: Date?
         let countsAsTry: Bool
