@@ -36,6 +36,23 @@ public struct DamageFixture: Sendable {
 }
 
 public enum VerifyScenario {
+    /// Machines sharing one catalog in `dir`, each with its own site folder `dir/<id>`; `open` opens an engine
+    /// (a test's composition root). The admin machine imports `settings` first.
+    public static func machines(in dir: String, settings: String,
+                                open: @escaping @Sendable (SiteSyncEnvironment, _ create: Bool) throws -> SiteSync)
+        async throws -> @Sendable (String) throws -> SiteSync {
+        let environment: @Sendable (String) -> SiteSyncEnvironment = { id in
+            SiteSyncEnvironment(catalogLocation: "\(dir)/catalog.sqlite", localSettingsPath: "\(dir)/\(id).yaml",
+                                siteIDOverride: id, pollInterval: 0.05)
+        }
+        try await open(environment("ws-admin"), true).importSettings(yaml: settings, source: "test")
+        return { id in
+            let engine = try open(environment(id), false)
+            _ = try engine.setLocal(project: nil, roots: ["work": "\(dir)/\(id)"], activeSite: nil, remoteSite: nil)
+            return engine
+        }
+    }
+
     public static func run(_ f: DamageFixture, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let anna = try f.machine("ws-anna")
         let sources = try (0..<3).map { i -> String in

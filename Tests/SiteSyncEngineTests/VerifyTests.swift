@@ -20,20 +20,11 @@ struct LocalVerifyTests {
               default: {sitesync: {active_site: local, remote_site: nas, always_accessible_on: [backup], retry_backoff: 0.2}}
               robots: {roots: {work: \(dir.path)/studio}}
             """
-        let env: @Sendable (String) -> SiteSyncEnvironment = { id in
-            SiteSyncEnvironment(catalogLocation: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/\(id).yaml",
-                                siteIDOverride: id, pollInterval: 0.05)
-        }
-        let admin = try SiteSyncStandard.open(env("ws-admin"), create: true)
-        try await admin.importSettings(yaml: settings, source: "test")
+        let machine = try await VerifyScenario.machines(in: dir.path, settings: settings) { try SiteSyncStandard.open($0, create: $1) }
         @Sendable func onNAS(_ rootless: String) -> String { RootlessPath.join("\(dir.path)/nas", RootlessPath.split(rootless)!.relative) }
         try await VerifyScenario.run(DamageFixture(
             site: "nas", scratch: try dir.sub("src"),
-            machine: { id in
-                let engine = try SiteSyncStandard.open(env(id))
-                _ = try engine.setLocal(project: nil, roots: ["work": "\(dir.path)/\(id)"], activeSite: nil, remoteSite: nil)
-                return engine
-            },
+            machine: machine,
             delete: { try FileManager.default.removeItem(atPath: onNAS($0)) },
             corrupt: { path, size in try TemporaryDirectory.bytes(size: Int(size), seed: 999).write(to: URL(fileURLWithPath: onNAS(path))) },
             digest: { try? LocalFiles.digest(of: onNAS($0)) }))

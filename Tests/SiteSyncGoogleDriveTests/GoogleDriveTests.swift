@@ -346,23 +346,14 @@ struct DriveVerifyTests {
               default: {sitesync: {active_site: local, remote_site: gdrive, always_accessible_on: [backup], retry_backoff: 0.2}}
               robots: {roots: {work: \(dir.path)/studio}}
             """
-        let env: @Sendable (String) -> SiteSyncEnvironment = { id in
-            SiteSyncEnvironment(catalogLocation: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/\(id).yaml",
-                                siteIDOverride: id, pollInterval: 0.05)
-        }
-        let admin = try SiteSyncStandard.open(env("ws-admin"), create: true)
-        try await admin.importSettings(yaml: settings, source: "test")
+        let machine = try await VerifyScenario.machines(in: dir.path, settings: settings) { try SiteSyncStandard.open($0, create: $1) }
         let store = server.store
         @Sendable func item(_ rootless: String) async -> DriveStore.Item? {
             await store.item(at: ["My Drive", "studio"] + RootlessPath.split(rootless)!.relative.split(separator: "/").map(String.init))
         }
         try await VerifyScenario.run(DamageFixture(
             site: "gdrive", scratch: try dir.sub("src"),
-            machine: { id in
-                let engine = try SiteSyncStandard.open(env(id))
-                _ = try engine.setLocal(project: nil, roots: ["work": "\(dir.path)/\(id)"], activeSite: nil, remoteSite: nil)
-                return engine
-            },
+            machine: machine,
             delete: { path in
                 let found = await item(path)
                 #expect(found != nil)
