@@ -17,11 +17,13 @@ public struct SiteSyncEnvironment: Sendable {
     /// A transfer that reports no progress for this long is abandoned as stalled and tried again (a hung
     /// connection, a disk that stopped answering).
     public var stallTimeout: TimeInterval
+    /// How often a server looks for copies due for their background scrub (sites with `scrub_every_days`).
+    public var scrubInterval: TimeInterval
     public var clock: any WallClock
 
     public init(catalogLocation: String, localSettingsPath: String, siteIDOverride: String? = nil,
                 stagingDirectory: String? = nil, leaseDuration: TimeInterval = 60, pollInterval: TimeInterval = 0.1,
-                stallTimeout: TimeInterval = 300, clock: any WallClock = SystemClock()) {
+                stallTimeout: TimeInterval = 300, scrubInterval: TimeInterval = 60, clock: any WallClock = SystemClock()) {
         self.catalogLocation = catalogLocation
         self.localSettingsPath = localSettingsPath
         self.siteIDOverride = siteIDOverride
@@ -29,6 +31,7 @@ public struct SiteSyncEnvironment: Sendable {
         self.leaseDuration = leaseDuration
         self.pollInterval = pollInterval
         self.stallTimeout = stallTimeout
+        self.scrubInterval = scrubInterval
         self.clock = clock
     }
 

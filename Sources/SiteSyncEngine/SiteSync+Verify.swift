@@ -78,15 +78,7 @@ extension SiteSync {
             if checkers[key] == nil {
                 do {
                     let provider = try registry.make(config, platform: project.platform)
-                    _ = try await provider.check()
-                    // A local root that is empty while the catalog lists copies on it is more likely an unmounted
-                    // share than a site that lost everything: it is not checked (and `--fix` queues nothing there).
-                    if registry.capabilities(of: config).contains(.localFolder) {
-                        let roots = Array(config.rootPaths(on: project.platform).values)
-                        if try await BlockingIO.run({ _ in roots.allSatisfy(LocalFiles.isEmptyFolder) }) {
-                            throw ProviderError(.unavailable, "its root (\(roots.sorted().joined(separator: ", "))) is empty while the catalog lists copies there (an unmounted share?); mount it, or `sitesync reset` the copies if they are really gone")
-                        }
-                    }
+                    try await readyForChecks(config, provider: provider, project: project)
                     checkers[key] = CopyCheck(provider: provider, capabilities: registry.capabilities(of: config), site: config,
                                               project: project, scratch: environment.stagingDirectory)
                 } catch {
@@ -128,6 +120,64 @@ extension SiteSync {
             }
         }
         return report
+    }
+}
+
+extension SiteSync {
+    /// The site can be read back: reachable, and — for a local folder — its root not empty while the catalog lists
+    /// copies there (an unmounted share is not "every copy missing"; nothing is marked or queued for it).
+    func readyForChecks(_ config: SiteConfig, provider: any StorageProvider, project: EffectiveProject) async throws {
+        _ = try await provider.check()
+        if registry.capabilities(of: config).contains(.localFolder) {
+            let roots = Array(config.rootPaths(on: project.platform).values)
+            if try await BlockingIO.run({ _ in roots.allSatisfy(LocalFiles.isEmptyFolder) }) {
+                throw ProviderError(.unavailable, "its root (\(roots.sorted().joined(separator: ", "))) is empty while the catalog lists copies there (an unmounted share?); mount it, or `sitesync reset` the copies if they are really gone")
+            }
+        }
+    }
+
+    public struct ScrubResult: Sendable {
+        public var checked = 0
+        public var bytes: Int64 = 0
+        /// "path: how" for copies found missing or corrupt (queued again to be healed).
+        public var damaged: [String] = []
+    }
+
+    /// One slice of a site's background scrub: up to `maxFiles` of its copies in `project` not verified since
+    /// `olderThan` (oldest first) are read back at no more than `bytesPerSecond`; good ones get a verified time,
+    /// missing or corrupt ones are marked and queued again, to be healed from any good copy.
+    public func scrubSlice(_ config: SiteConfig, project: EffectiveProject, olderThan: Date, maxFiles: Int,
+                           bytesPerSecond: Int64?) async throws -> ScrubResult {
+        let provider = try registry.make(config, platform: project.platform)
+        try await readyForChecks(config, provider: provider, project: project)
+        let checker = CopyCheck(provider: provider, capabilities: registry.capabilities(of: config), site: config,
+                                project: project, scratch: environment.stagingDirectory)
+        let group = project.alternates.group(of: config.name)
+        let due = try await catalog.copies(site: config.name, project: project.name, representation: nil, limit: maxFiles)
+            .filter { $0.state.status == .synced && ($0.state.verifiedAt ?? .distantPast) < olderThan }
+        var result = ScrubResult()
+        let throttle = Throttle(bytesPerSecond)
+        for copy in due {
+            try Task.checkCancellation()
+            let outcome = try await checker.check(copy.file, hash: true)
+            result.checked += 1
+            result.bytes += copy.file.size
+            let at = now()
+            switch outcome {
+            case .good:
+                try await catalog.markVerified(fileID: copy.file.id, sites: group, now: at)
+            case .missing(let how), .corrupt(let how):
+                let status: FileSyncStatus = { if case .missing = outcome { return .missing }; return .corrupt }()
+                try await catalog.markDamaged(fileID: copy.file.id, sites: group, status: status,
+                                              problem: "found \(status.rawValue) by the background scrub at \(APITime.iso(at)): \(how)", now: at)
+                try await catalog.requeueDamaged(site: config.name, project: project.name,
+                                                 representation: copy.file.representationID, now: at)
+                result.damaged.append("\(copy.file.path) on \(config.name): \(how)")
+            }
+            let wait = throttle.delay(after: result.bytes)
+            if wait > 0 { try await Task.sleep(nanoseconds: wait) }
+        }
+        return result
     }
 }
 

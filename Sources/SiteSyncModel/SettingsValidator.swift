@@ -22,7 +22,8 @@ public struct SettingsValidator: Sendable {
 
     static let topKeys = ["enabled", "sites", "projects"]
     static let projectKeys = ["roots", "sitesync"]
-    static let studioKeys = ["alternative_sites", "enabled", "concurrency", "bandwidth_limit", "source_preference"]
+    static let studioKeys = ["alternative_sites", "enabled", "concurrency", "bandwidth_limit", "source_preference",
+                             "scrub_every_days", "scrub_bandwidth_limit"]
 
     public func problems(in settings: StudioSettings) -> [SettingsError] {
         var found = Found()

@@ -11,6 +11,9 @@ public struct SiteConfig: Sendable, Hashable {
     public var bandwidthLimit: Int64?
     /// Among fallback sources (the usual source's copy is missing or corrupt), higher is read first.
     public var sourcePreference: Int
+    /// Every copy is read back at least this often by the servers using the site; nil → no background scrub.
+    public var scrubEveryDays: Double?
+    public var scrubBandwidthLimit: Int64?
     /// Every key of the site's settings, provider-specific ones included (`host`, `key_file`, …).
     public var options: [String: ConfigValue]
 
@@ -27,6 +30,9 @@ public struct SiteConfig: Sendable, Hashable {
         OptionSpec("bandwidth_limit", .size, help: "bytes per second for one transfer, e.g. 50M"),
         OptionSpec("source_preference", .integer, default: "0", range: -1000...1000,
                    help: "when a file's usual source is missing or corrupt, sites with higher values are read first"),
+        OptionSpec("scrub_every_days", .number, range: 0.000001...36_500,
+                   help: "servers using the site read every copy back at least this often (a slow background verify); off when unset"),
+        OptionSpec("scrub_bandwidth_limit", .size, help: "bytes per second the background verify may read, e.g. 20M"),
     ]
 
     public init(name: String, provider: String, roots: Roots, alternativeSites: [String] = [], enabled: Bool = true,
@@ -41,6 +47,8 @@ public struct SiteConfig: Sendable, Hashable {
         self.bandwidthLimit = bandwidthLimit
         self.sourcePreference = sourcePreference
         self.options = options
+        self.scrubEveryDays = options["scrub_every_days"]?.numberValue
+        self.scrubBandwidthLimit = (try? ByteSize.parse(options["scrub_bandwidth_limit"], path: "")) ?? nil
     }
 
     static func parse(name: String, _ value: ConfigValue, path: String) throws -> SiteConfig {

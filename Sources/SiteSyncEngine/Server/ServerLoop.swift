@@ -35,6 +35,11 @@ struct ServerLoop {
     var lastRenew: Date
     var lastRequeue = Date.distantPast
     var lastProgressReport = Date.distantPast
+    var lastScrub = Date.distantPast
+    /// The background scrub in progress, if any (one slice at a time, beside the transfers).
+    var scrub: Task<Void, Never>?
+    /// Set when the scrub slice in progress has finished.
+    var scrubFinished = CancellationFlag()
     var claimedLastFill = false
     /// Providers per site name, one per distinct configuration (projects may override a site's settings).
     var providers: [String: [(SiteConfig, any StorageProvider)]] = [:]
@@ -71,6 +76,10 @@ struct ServerLoop {
                     try? await engine.catalog.reportProgress(r.item.key, owner: owner, bytesDone: done)
                 }
             }
+        }
+        if now.timeIntervalSince(lastScrub) >= engine.environment.scrubInterval && !stopping {
+            lastScrub = now
+            startScrub(now)
         }
         let generation = (try? await engine.catalog.workGeneration()) ?? lastGeneration
         let due = nextDue.map { now >= $0 } ?? false
@@ -159,6 +168,40 @@ struct ServerLoop {
             }
         case .released:
             board.finish(key, synced: nil, failed: false)
+        }
+    }
+
+    /// Starts one slice of the background scrub of every site this server uses that asks for one, unless the
+    /// previous slice still runs. A damaged copy found is marked and queued again; the transfers heal it.
+    mutating func startScrub(_ now: Date) {
+        guard scrub == nil || scrubFinished.isCancelled else { return }
+        var work: [(SiteConfig, EffectiveProject)] = []
+        var seen: Set<String> = []
+        for lane in plan.lanes {
+            for site in [lane.source, lane.target] where site.scrubEveryDays != nil {
+                for name in lane.projects where seen.insert("\(site.name)|\(name)").inserted {
+                    if let project = plan.projects[name] { work.append((site, project)) }
+                }
+            }
+        }
+        guard !work.isEmpty else { return }
+        let engine = self.engine, logger = self.logger
+        let finished = CancellationFlag()
+        scrubFinished = finished
+        scrub = Task {
+            defer { finished.cancel() }
+            for (site, project) in work {
+                guard !Task.isCancelled, let days = site.scrubEveryDays else { break }
+                do {
+                    let result = try await engine.scrubSlice(site, project: project, olderThan: now.addingTimeInterval(-days * 86_400),
+                                                             maxFiles: 200, bytesPerSecond: site.scrubBandwidthLimit)
+                    for line in result.damaged { logger.warning("background scrub: \(line); queued to be healed") }
+                } catch is CancellationError {
+                    break
+                } catch {
+                    logger.debug("background scrub of \(site.name) (project \(project.name)) skipped: \(error)")
+                }
+            }
         }
     }
 

@@ -112,6 +112,8 @@ public final class SyncServer: Service, Sendable {
         }
         // Cancelled without a graceful shutdown (or leaving early): stop what still runs and wait for it, so no
         // transfer outlives the server and every temporary file is cleaned.
+        loop.scrub?.cancel()
+        await loop.scrub?.value
         for running in loop.running.values { running.task.cancel() }
         for running in loop.running.values { await running.task.value }
         // Whatever still holds a lease of ours goes back to the queue.
