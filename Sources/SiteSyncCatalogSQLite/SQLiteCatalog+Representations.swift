@@ -30,22 +30,24 @@ extension SQLiteCatalog {
                                arguments: [rep.id, input])
             }
             let t = now.timeIntervalSince1970
+            // Prepared once, run per row: a 10,000-frame sequence is one transaction of plain inserts.
+            let insertFile = try db.cachedStatement(sql: """
+                INSERT INTO files(id, representation_id, project, position, path, size, sha256) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            let insertState = try db.cachedStatement(sql: """
+                INSERT INTO file_sites(file_id, site, representation_id, project, status, priority, next_attempt_at, synced_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
             for (position, file) in files.enumerated() {
-                if try Bool.fetchOne(db, sql: "SELECT 1 FROM files WHERE project = ? AND path = ?",
-                                     arguments: [file.project, file.path]) != nil {
+                do {
+                    try insertFile.execute(arguments: [file.id, rep.id, file.project, position, file.path, file.size, file.sha256])
+                } catch let e as DatabaseError where e.resultCode == .SQLITE_CONSTRAINT {
+                    // UNIQUE (project, path): another representation has this file (the transaction rolls back).
                     throw CatalogError.duplicatePath(file.path)
                 }
-                try db.execute(sql: """
-                    INSERT INTO files(id, representation_id, project, position, path, size, sha256)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [file.id, rep.id, file.project, position, file.path, file.size, file.sha256])
                 for (site, status) in sites {
-                    try db.execute(sql: """
-                        INSERT INTO file_sites(file_id, site, representation_id, project, status, priority,
-                                               next_attempt_at, synced_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [file.id, site, rep.id, file.project, status, priority, t,
-                                         status == .synced ? t : nil])
+                    try insertState.execute(arguments: [file.id, site, rep.id, file.project, status, priority, t,
+                                                        status == .synced ? t : nil])
                 }
             }
             try Self.bumpGeneration(db)
