@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.24.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
     ],
     targets: [
         // Pure values: sites, projects, settings layering, root templates, states. No I/O.
@@ -35,6 +37,13 @@ let package = Package(
         .target(name: "SiteSyncCatalogSQLite", dependencies: [
             "SiteSyncCatalog",
             .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // The studio catalog: PostgreSQL through postgres-nio (leases by the database's clock, LISTEN/NOTIFY).
+        .target(name: "SiteSyncCatalogPostgres", dependencies: [
+            "SiteSyncCatalog",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // The provider protocol, the registry and streaming helpers every provider shares.
         .target(name: "SiteSyncProviders", dependencies: [
@@ -68,7 +77,8 @@ let package = Package(
         .target(name: "SiteSyncAPI", dependencies: ["SiteSyncEngine", "SiteSyncCatalog", "SiteSyncModel"]),
         // The composition root: the catalog a location names and every built-in provider.
         .target(name: "SiteSyncStandard", dependencies: [
-            "SiteSyncEngine", "SiteSyncCatalogSQLite", "SiteSyncLocalDrive", "SiteSyncSFTP", "SiteSyncGoogleDrive",
+            "SiteSyncEngine", "SiteSyncCatalogSQLite", "SiteSyncCatalogPostgres", "SiteSyncLocalDrive", "SiteSyncSFTP",
+            "SiteSyncGoogleDrive",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "SiteSyncCLI", dependencies: [
@@ -100,7 +110,7 @@ let package = Package(
         ]),
         .testTarget(name: "SiteSyncModelTests", dependencies: ["SiteSyncModel"]),
         .testTarget(name: "SiteSyncCatalogTests", dependencies: [
-            "SiteSyncCatalogSQLite", "SiteSyncTestSupport",
+            "SiteSyncCatalogSQLite", "SiteSyncCatalogPostgres", "SiteSyncTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "SiteSyncProviderTests", dependencies: ["SiteSyncLocalDrive", "SiteSyncTestSupport"]),

@@ -5,7 +5,7 @@ set -euo pipefail
 what=${1:-build}
 packages=(libsqlite3-dev libssh-dev)
 if [ "$what" = test ]; then
-  packages+=(openssh-server openssh-client)
+  packages+=(openssh-server openssh-client postgresql)
 fi
 if [ "$what" = bench ]; then
   packages+=(openssh-server openssh-client rclone bc python3)

@@ -13,9 +13,14 @@ struct InitCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let location = global.environment.catalogLocation
-            let existed = CatalogLocation.filePath(location).map { FileManager.default.fileExists(atPath: $0) } ?? true
+            let file = CatalogLocation.filePath(location)
+            let existed = file.map { FileManager.default.fileExists(atPath: $0) } ?? true
             let engine = try global.open(create: true)
-            print("catalog: \(CatalogLocation.redacted(location))\(existed ? " (already there)" : " (created)")")
+            // A database catalog connects and creates its schema on first use: do it now, so a wrong URL or
+            // password is reported by init, not by the first publish.
+            _ = try await engine.catalog.projects()
+            let state = file == nil ? " (schema ready)" : existed ? " (already there)" : " (created)"
+            print("catalog: \(CatalogLocation.redacted(location))\(state)")
             print("local settings: \(engine.localStore.path)")
             print("site id: \(engine.siteID)")
         }

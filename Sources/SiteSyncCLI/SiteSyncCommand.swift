@@ -29,7 +29,7 @@ struct SiteSyncCommand: AsyncParsableCommand {
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(help: "The catalog: a file (or sqlite:PATH); default SITESYNC_CATALOG or ~/.local/share/sitesync/catalog.sqlite.")
+    @Option(help: "The catalog: a file (or sqlite:PATH) or a postgres://user@host/db URL; default SITESYNC_CATALOG or ~/.local/share/sitesync/catalog.sqlite.")
     var catalog: String?
 
     @Option(name: .customLong("local-settings"), help: "This machine's settings file (default: SITESYNC_LOCAL_SETTINGS or ~/.config/sitesync/local.yaml).")

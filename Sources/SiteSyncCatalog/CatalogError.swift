@@ -16,6 +16,8 @@ public enum CatalogError: KindedError, Equatable, Sendable {
     case busy(String)
     /// The catalog cannot be reached (connection lost, database down, file system gone).
     case unavailable(String)
+    /// The catalog refused this machine (wrong password, TLS the server does not offer): a setting to fix.
+    case refused(String)
     /// Anything else the database reported; retrying will not help.
     case storage(String)
 
@@ -41,6 +43,8 @@ public enum CatalogError: KindedError, Equatable, Sendable {
             return "the catalog is busy (another process holds its lock): \(message); try again"
         case .unavailable(let message):
             return "the catalog cannot be reached: \(message)"
+        case .refused(let message):
+            return "the catalog refused this machine: \(message)"
         case .storage(let message):
             return "catalog error: \(message)"
         }
@@ -58,6 +62,7 @@ public enum CatalogError: KindedError, Equatable, Sendable {
         case .duplicateRepresentation, .duplicatePath, .siteAlreadyPresent, .lastCopy: return .conflict
         case .unknownProject, .unknownRepresentation, .siteNotPresent, .notInitialized: return .notFound
         case .busy, .unavailable: return .unavailable
+        case .refused: return .invalidInput
         case .storage: return .internal
         }
     }

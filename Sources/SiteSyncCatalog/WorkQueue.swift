@@ -4,7 +4,8 @@ import SiteSyncModel
 /// The transfers waiting, leased and finished: what sync servers claim, renew, complete and fail. A lease
 /// (owner + expiry) makes sure two servers never move the same file × site at once.
 public protocol WorkQueue: Sendable {
-    /// Puts rows whose lease expired (a crashed or stalled server) back in the queue. Returns how many.
+    /// Puts rows whose lease expired (a crashed or stalled server) back in the queue, to run from `now`. Returns
+    /// how many. Whose clock decides "expired" is the catalog's (the database's, for a shared one).
     func requeueExpiredLeases(now: Date) async throws -> Int
     /// Leases up to `limit` runnable transfers, highest priority first, then oldest.
     func claim(_ request: ClaimRequest) async throws -> [WorkItem]
@@ -16,9 +17,10 @@ public protocol WorkQueue: Sendable {
     /// Which of these leases `owner` still holds (a read: cheap enough to ask on every change of the catalog, so a
     /// pause, reset or removal stops a running transfer at once).
     func leasesHeld(owner: String, keys: [FileKey]) async throws -> Set<FileKey>
-    /// Extends the leases `owner` still holds on running rows; returns those keys. A key missing from the
-    /// answer was paused, reset, removed or taken over: its transfer must stop.
-    func renewLeases(owner: String, keys: [FileKey], until: Date) async throws -> Set<FileKey>
+    /// Extends the leases `owner` still holds on running rows to `until` (a catalog with its own clock extends them
+    /// by `until - now` on it); returns those keys. A key missing from the answer was paused, reset, removed or
+    /// taken over: its transfer must stop.
+    func renewLeases(owner: String, keys: [FileKey], now: Date, until: Date) async throws -> Set<FileKey>
     func reportProgress(_ key: FileKey, owner: String, bytesDone: Int64) async throws
     /// Marks the file synced on the target and on `alternates` (the same storage). False if the lease was lost.
     @discardableResult

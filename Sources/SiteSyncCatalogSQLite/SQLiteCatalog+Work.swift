@@ -105,7 +105,7 @@ extension SQLiteCatalog {
         }
     }
 
-    public func renewLeases(owner: String, keys: [FileKey], until: Date) async throws -> Set<FileKey> {
+    public func renewLeases(owner: String, keys: [FileKey], now: Date, until: Date) async throws -> Set<FileKey> {
         guard !keys.isEmpty else { return [] }
         return try await write { db in
             var held: Set<FileKey> = []

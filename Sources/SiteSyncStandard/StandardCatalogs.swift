@@ -1,11 +1,13 @@
 import Foundation
 import SiteSyncCatalog
+import SiteSyncCatalogPostgres
 import SiteSyncCatalogSQLite
 import SiteSyncEngine
 import Logging
 import SiteSyncModel
 
-/// Opens the catalog a location names: a plain path or `sqlite:PATH` is the embedded SQLite catalog.
+/// Opens the catalog a location names: a plain path or `sqlite:PATH` is the embedded SQLite catalog;
+/// `postgres://` (or `postgresql://`) is the studio catalog every machine shares.
 /// A new catalog is one module and one case here.
 public enum StandardCatalogs {
     public static func open(_ location: String, create: Bool) throws -> any Catalog {
@@ -21,7 +23,10 @@ public enum StandardCatalogs {
             return try SQLiteCatalog(path: path, create: create)
         }
         let scheme = location.components(separatedBy: "://").first ?? location
-        throw SiteSyncError(.invalidInput, "catalog '\(CatalogLocation.redacted(location))': this build has no '\(scheme)' catalog; give a file path (or sqlite:PATH)")
+        if ["postgres", "postgresql"].contains(scheme.lowercased()) {
+            return try PostgresCatalog(url: location, create: create)
+        }
+        throw SiteSyncError(.invalidInput, "catalog '\(CatalogLocation.redacted(location))': this build has no '\(scheme)' catalog; give a file path (or sqlite:PATH) or a postgres:// URL")
     }
 }
 

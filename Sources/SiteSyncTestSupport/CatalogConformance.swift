@@ -30,6 +30,66 @@ public enum CatalogConformance {
 
     public static var names: [String] { cases.map(\.name) }
 
+    /// Cases that need several connections to one catalog at once (several machines, several servers).
+    public typealias SharedCase = @Sendable (_ connect: @escaping @Sendable () throws -> any Catalog) async throws -> Void
+
+    public static let sharedCases: [(name: String, run: SharedCase)] = [
+        ("servers claiming the same pair at once get disjoint rows", disjointClaims),
+        ("a lease taken over is lost to its first owner everywhere", takeoverAcrossConnections),
+    ]
+
+    public static var sharedNames: [String] { sharedCases.map(\.name) }
+
+    public static func runShared(_ name: String, connect: @escaping @Sendable () throws -> any Catalog) async throws {
+        guard let c = sharedCases.first(where: { $0.name == name }) else {
+            Issue.record("no shared conformance case '\(name)'")
+            return
+        }
+        try await c.run(connect)
+    }
+
+    static func disjointClaims(_ connect: @escaping @Sendable () throws -> any Catalog) async throws {
+        let first = try connect()
+        for v in 0..<4 { try await seed(first, version: v, files: 50) }
+        // Eight servers, each with its own connection, claim small batches until nothing is left.
+        let claimed = try await withThrowingTaskGroup(of: [FileKey].self) { group in
+            for server in 0..<8 {
+                group.addTask {
+                    let catalog = try connect()
+                    var mine: [FileKey] = []
+                    while true {
+                        let items = try await claim(catalog, owner: "server-\(server)", limit: 7)
+                        if items.isEmpty { break }
+                        mine += items.map(\.key)
+                    }
+                    return mine
+                }
+            }
+            var all: [FileKey] = []
+            for try await keys in group { all += keys }
+            return all
+        }
+        #expect(claimed.count == 200, "\(claimed.count) claims for 200 rows")
+        #expect(Set(claimed).count == claimed.count, "a row was claimed twice")
+    }
+
+    static func takeoverAcrossConnections(_ connect: @escaping @Sendable () throws -> any Catalog) async throws {
+        let a = try connect(), b = try connect()
+        try await seed(a, files: 3)
+        let now = t0.addingTimeInterval(1)
+        let items = try await a.claim(ClaimRequest(source: "studio", target: "backup", projects: ["robots"], owner: "machine-a",
+                                                   now: now, leaseUntil: now.addingTimeInterval(1), limit: 10))
+        #expect(items.count == 3)
+        try await Task.sleep(nanoseconds: 1_300_000_000)
+        #expect(try await b.requeueExpiredLeases(now: now.addingTimeInterval(2.5)) == 3)
+        let taken = try await claim(b, owner: "machine-b", now: now.addingTimeInterval(3))
+        #expect(Set(taken.map(\.key)) == Set(items.map(\.key)))
+        #expect(try await a.renewLeases(owner: "machine-a", keys: items.map(\.key), now: now, until: now.addingTimeInterval(60)).isEmpty)
+        #expect(try await a.completeTransfer(items[0].key, owner: "machine-a", alternates: [], now: now) == false)
+        #expect(try await a.failTransfer(items[1].key, owner: "machine-a", error: "late", retryAt: nil, countsAsTry: true, now: now) == nil)
+        #expect(try await b.completeTransfer(items[0].key, owner: "machine-b", alternates: [], now: now) == true)
+    }
+
     public static func run(_ name: String, on catalog: any Catalog) async throws {
         guard let c = cases.first(where: { $0.name == name }) else {
             Issue.record("no conformance case '\(name)'")
@@ -225,18 +285,25 @@ public enum CatalogConformance {
     static func leases(_ catalog: any Catalog) async throws {
         try await seed(catalog, files: 2)
         let now = t0.addingTimeInterval(1)
-        let items = try await claim(catalog, owner: "crashed", now: now)
+        // Short leases that really run out: a catalog may time leases by its own clock (PostgreSQL's).
+        let items = try await catalog.claim(ClaimRequest(source: "studio", target: "backup", projects: ["robots"], owner: "crashed",
+                                                         now: now, leaseUntil: now.addingTimeInterval(1), limit: 10))
         #expect(items.count == 2)
-        let held = try await catalog.renewLeases(owner: "crashed", keys: items.map(\.key), until: now.addingTimeInterval(120))
+        let held = try await catalog.renewLeases(owner: "crashed", keys: items.map(\.key), now: now, until: now.addingTimeInterval(1))
         #expect(held == Set(items.map(\.key)))
-        #expect(try await catalog.renewLeases(owner: "someone-else", keys: items.map(\.key), until: now).isEmpty)
+        #expect(try await catalog.renewLeases(owner: "someone-else", keys: items.map(\.key), now: now, until: now.addingTimeInterval(1)).isEmpty)
+        #expect(try await catalog.leasesHeld(owner: "crashed", keys: items.map(\.key)) == Set(items.map(\.key)))
         // Not expired yet: nothing to take over.
-        #expect(try await catalog.requeueExpiredLeases(now: now.addingTimeInterval(60)) == 0)
-        #expect(try await catalog.requeueExpiredLeases(now: now.addingTimeInterval(121)) == 2)
+        #expect(try await catalog.requeueExpiredLeases(now: now.addingTimeInterval(0.5)) == 0)
+        try await Task.sleep(nanoseconds: 1_300_000_000)
+        #expect(try await catalog.requeueExpiredLeases(now: now.addingTimeInterval(2.5)) == 2)
+        #expect(try await catalog.leasesHeld(owner: "crashed", keys: items.map(\.key)).isEmpty)
         let taken = try await claim(catalog, owner: "second", now: now.addingTimeInterval(122))
         #expect(Set(taken.map(\.key)) == Set(items.map(\.key)))
         // The first owner's late completion is refused.
         #expect(try await catalog.completeTransfer(items[0].key, owner: "crashed", alternates: [], now: now) == false)
+        #expect(try await catalog.renewLeases(owner: "crashed", keys: items.map(\.key), now: now, until: now.addingTimeInterval(60)).isEmpty,
+                "a lost lease must be reported lost when renewed")
         #expect(try await catalog.completeTransfer(items[0].key, owner: "second", alternates: [], now: now) == true)
         try await catalog.reportProgress(items[1].key, owner: "second", bytesDone: 42)
         let state = try #require(try await catalog.states(ofRepresentation: items[1].file.representationID)
@@ -309,7 +376,7 @@ public enum CatalogConformance {
         #expect(try await catalog.representation(rep.id)?.paused == true)
         #expect(try await catalog.states(ofRepresentation: rep.id).filter { $0.site == "backup" }.allSatisfy { $0.status == .paused })
         // The running transfer learns of it when it renews its lease.
-        #expect(try await catalog.renewLeases(owner: "o1", keys: [running.key], until: t0.addingTimeInterval(99)).isEmpty)
+        #expect(try await catalog.renewLeases(owner: "o1", keys: [running.key], now: t0, until: t0.addingTimeInterval(99)).isEmpty)
         #expect(try await claim(catalog).isEmpty)
         // A site added while paused starts paused.
         try await catalog.addSite(representation: rep.id, site: "cloud", group: ["cloud"], priority: nil, force: false, now: t0)

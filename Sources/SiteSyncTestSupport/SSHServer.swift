@@ -137,7 +137,7 @@ public final class SSHServer: @unchecked Sendable {
         try shell("/bin/sh", "-c", "echo '\(user):\(password)' | /usr/sbin/chpasswd")
     }
 
-    static func freePort() -> Int {
+    public static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()

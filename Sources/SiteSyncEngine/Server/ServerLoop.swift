@@ -113,7 +113,7 @@ struct ServerLoop {
         lastRenew = now
         let keys = running.values.map(\.item.key)
         do {
-            let held = try await engine.catalog.renewLeases(owner: owner, keys: keys, until: now.addingTimeInterval(leaseDuration))
+            let held = try await engine.catalog.renewLeases(owner: owner, keys: keys, now: now, until: now.addingTimeInterval(leaseDuration))
             cancelLost(held: held)
             for key in held {
                 if let done = board.bytes(key) {

@@ -1,13 +1,16 @@
 import Foundation
 
 /// A value set once, awaited by one task: the first `resume` wins, later ones are ignored (the stall watchdog and
-/// the transfer race to finish an attempt).
-final class Once<Value: Sendable>: @unchecked Sendable {
+/// the transfer race to finish an attempt; a catalog's connect deadline and its connection attempt).
+/// Unlike a task group, awaiting it never waits for the loser to notice cancellation.
+public final class Once<Value: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value?
     private var waiter: CheckedContinuation<Value, Never>?
 
-    func resume(_ v: Value) {
+    public init() {}
+
+    public func resume(_ v: Value) {
         let w: CheckedContinuation<Value, Never>? = lock.withLock {
             guard value == nil else { return nil }
             value = v
@@ -17,7 +20,7 @@ final class Once<Value: Sendable>: @unchecked Sendable {
         w?.resume(returning: v)
     }
 
-    func value() async -> Value {
+    public func value() async -> Value {
         await withCheckedContinuation { continuation in
             let ready: Value? = lock.withLock {
                 if let value { return value }

@@ -1,0 +1,175 @@
+import Foundation
+import PostgresNIO
+import SiteSyncCatalog
+import SiteSyncModel
+
+/// Published representations, their files and states, and the status summaries.
+extension PostgresCatalog {
+    public func insertRepresentation(_ rep: RepresentationRecord, files: [FileRecord], sites: [String: FileSyncStatus],
+                                     priority: Int, now: Date) async throws {
+        let logger = self.logger
+        try await transaction { c in
+            let ctx = rep.context
+            var known = false
+            for try await (_) in try await c.query("SELECT name FROM projects WHERE name = \(ctx.project)", logger: logger).decode(String.self) {
+                known = true
+            }
+            guard known else { throw CatalogError.unknownProject(ctx.project) }
+            for try await (existing) in try await c.query("""
+                SELECT id FROM representations WHERE project = \(ctx.project) AND folder = \(ctx.folder) AND product = \(ctx.product)
+                  AND version = \(ctx.version) AND name = \(ctx.name)
+                """, logger: logger).decode(String.self) {
+                throw CatalogError.duplicateRepresentation(existingID: existing, ctx)
+            }
+            let paths = files.map(\.path)
+            for try await (taken) in try await c.query("SELECT path FROM files WHERE project = \(ctx.project) AND path = ANY(\(paths)) LIMIT 1",
+                                                        logger: logger).decode(String.self) {
+                throw CatalogError.duplicatePath(taken)
+            }
+            try await c.query("""
+                INSERT INTO representations(id, project, folder, product, version, name, task, host, created_at, paused,
+                                            product_type, product_kind)
+                VALUES (\(rep.id), \(ctx.project), \(ctx.folder), \(ctx.product), \(ctx.version), \(ctx.name), \(ctx.task),
+                        \(ctx.host), \(rep.createdAt.timeIntervalSince1970), \(rep.paused), \(ctx.productType), \(ctx.effectiveProductType))
+                """, logger: logger)
+            if !rep.inputs.isEmpty {
+                try await c.query("""
+                    INSERT INTO representation_inputs(representation_id, input_id) SELECT \(rep.id), unnest(\(rep.inputs))
+                    ON CONFLICT DO NOTHING
+                    """, logger: logger)
+            }
+            guard !files.isEmpty else { try await self.bumpGeneration(c); return }
+            // One statement for every file and one for every file × site: a 10,000-frame sequence stays quick.
+            let t = now.timeIntervalSince1970
+            try await c.query("""
+                INSERT INTO files(id, representation_id, project, position, path, size, sha256)
+                SELECT f.id, \(rep.id), \(ctx.project), f.position, f.path, f.size, f.sha256
+                FROM unnest(\(files.map(\.id)), \(Array(0..<files.count)), \(paths), \(files.map(\.size)), \(files.map(\.sha256)))
+                     AS f(id, position, path, size, sha256)
+                """, logger: logger)
+            let siteNames = sites.keys.sorted()
+            let statuses = siteNames.map { sites[$0]?.rawValue ?? FileSyncStatus.queued.rawValue }
+            try await c.query("""
+                INSERT INTO file_sites(file_id, site, representation_id, project, status, priority, next_attempt_at, synced_at)
+                SELECT f.id, s.site, \(rep.id), \(ctx.project), s.status, \(priority), \(t),
+                       CASE WHEN s.status = 'synced' THEN \(t) ELSE NULL END
+                FROM unnest(\(files.map(\.id))) AS f(id) CROSS JOIN unnest(\(siteNames), \(statuses)) AS s(site, status)
+                """, logger: logger)
+            try await self.bumpGeneration(c)
+        }
+    }
+
+    static func representation(_ r: PostgresRandomAccessRow, inputs: [String]) throws -> RepresentationRecord {
+        RepresentationRecord(
+            id: try r["id"].decode(String.self),
+            context: RepresentationContext(project: try r["project"].decode(String.self), folder: try r["folder"].decode(String.self),
+                                           product: try r["product"].decode(String.self), version: try r["version"].decode(Int.self),
+                                           name: try r["name"].decode(String.self), task: try r["task"].decode(String?.self),
+                                           host: try r["host"].decode(String?.self), productType: try r["product_type"].decode(String?.self)),
+            createdAt: Date(timeIntervalSince1970: try r["created_at"].decode(Double.self)),
+            paused: try r["paused"].decode(Bool.self), inputs: inputs)
+    }
+
+    func inputs(of id: String) async throws -> [String] {
+        try await rows("SELECT input_id FROM representation_inputs WHERE representation_id = \(id) ORDER BY input_id")
+            .map { try $0["input_id"].decode(String.self) }
+    }
+
+    public func representation(_ id: String) async throws -> RepresentationRecord? {
+        guard let r = try await rows("SELECT * FROM representations WHERE id = \(id)").first else { return nil }
+        return try Self.representation(r, inputs: try await inputs(of: id))
+    }
+
+    public func representationID(for c: RepresentationContext) async throws -> String? {
+        try await rows("""
+            SELECT id FROM representations WHERE project = \(c.project) AND folder = \(c.folder) AND product = \(c.product)
+              AND version = \(c.version) AND name = \(c.name)
+            """).first?["id"].decode(String.self)
+    }
+
+    public func latestRepresentation(project: String, folder: String, productType: String, task: String?,
+                                     host: String?) async throws -> RepresentationRecord? {
+        guard let r = try await rows("""
+            SELECT * FROM representations WHERE project = \(project) AND folder = \(folder) AND product_kind = \(productType)
+              AND (\(task)::text IS NULL OR task = \(task)) AND (\(host)::text IS NULL OR host = \(host))
+            ORDER BY version DESC, created_at DESC LIMIT 1
+            """).first else { return nil }
+        let id = try r["id"].decode(String.self)
+        return try Self.representation(r, inputs: try await inputs(of: id))
+    }
+
+    public func knownSites() async throws -> Set<String> {
+        Set(try await rows("SELECT DISTINCT site FROM file_sites").map { try $0["site"].decode(String.self) })
+    }
+
+    public func takenPaths(project: String, paths: [String]) async throws -> [String] {
+        try await rows("SELECT path FROM files WHERE project = \(project) AND path = ANY(\(paths))").map { try $0["path"].decode(String.self) }
+    }
+
+    static func file(_ r: PostgresRandomAccessRow, prefix: String = "") throws -> FileRecord {
+        FileRecord(id: try r["\(prefix)id"].decode(String.self), representationID: try r["\(prefix)representation_id"].decode(String.self),
+                   project: try r["\(prefix)project"].decode(String.self), path: try r["path"].decode(String.self),
+                   size: try r["size"].decode(Int64.self), sha256: try r["sha256"].decode(String.self))
+    }
+
+    public func files(ofRepresentation id: String) async throws -> [FileRecord] {
+        try await rows("SELECT * FROM files WHERE representation_id = \(id) ORDER BY position").map { try Self.file($0) }
+    }
+
+    static func state(_ r: PostgresRandomAccessRow) throws -> FileSiteState {
+        FileSiteState(
+            fileID: try r["file_id"].decode(String.self), site: try r["site"].decode(String.self),
+            status: FileSyncStatus(rawValue: try r["status"].decode(String.self)) ?? .queued,
+            priority: try r["priority"].decode(Int.self), tries: try r["tries"].decode(Int.self),
+            lastError: try r["last_error"].decode(String?.self), lastFailureAt: try r.date("last_failure_at"),
+            nextAttemptAt: try r.date("next_attempt_at") ?? .distantPast, bytesDone: try r["bytes_done"].decode(Int64.self),
+            leaseOwner: try r["lease_owner"].decode(String?.self), leaseExpiresAt: try r.date("lease_expires_at"),
+            syncedAt: try r.date("synced_at"), verifiedAt: try r.date("verified_at"), problem: try r["problem"].decode(String?.self),
+            problemAt: try r.date("problem_at"))
+    }
+
+    public func states(ofRepresentation id: String) async throws -> [FileSiteState] {
+        try await rows("""
+            SELECT fs.* FROM file_sites fs JOIN files f ON f.id = fs.file_id
+            WHERE fs.representation_id = \(id) ORDER BY f.position, fs.site
+            """).map(Self.state)
+    }
+
+    public func summaries(project: String?, site: String?) async throws -> [RepresentationSummary] {
+        let reps = try await rows("""
+            SELECT r.*, (SELECT COUNT(*) FROM files f WHERE f.representation_id = r.id) AS file_count,
+                   (SELECT COALESCE(SUM(size), 0) FROM files f WHERE f.representation_id = r.id)::bigint AS total_bytes
+            FROM representations r
+            WHERE (\(project)::text IS NULL OR r.project = \(project))
+              AND (\(site)::text IS NULL OR EXISTS (SELECT 1 FROM file_sites x WHERE x.representation_id = r.id AND x.site = \(site)))
+            ORDER BY r.project, r.folder, r.product, r.version, r.name
+            """)
+        var out: [RepresentationSummary] = []
+        for rep in reps {
+            let id = try rep["id"].decode(String.self)
+            var bySite: [String: SiteSummary] = [:]
+            for row in try await rows("""
+                SELECT fs.site, fs.status, COUNT(*) AS n,
+                       COALESCE(SUM(CASE WHEN fs.status = 'synced' THEN f.size ELSE 0 END), 0)::bigint AS bytes,
+                       MAX(fs.last_error) AS err
+                FROM file_sites fs JOIN files f ON f.id = fs.file_id
+                WHERE fs.representation_id = \(id) GROUP BY fs.site, fs.status ORDER BY fs.site
+                """) {
+                let s = try row["site"].decode(String.self)
+                var summary = bySite[s] ?? SiteSummary(site: s, counts: [:], bytesSynced: 0, lastError: nil)
+                if let status = FileSyncStatus(rawValue: try row["status"].decode(String.self)) {
+                    summary.counts[status, default: 0] += try row["n"].decode(Int.self)
+                }
+                summary.bytesSynced += try row["bytes"].decode(Int64.self)
+                let err = try row["err"].decode(String?.self)
+                summary.lastError = summary.lastError ?? err
+                bySite[s] = summary
+            }
+            out.append(RepresentationSummary(representation: try Self.representation(rep, inputs: try await inputs(of: id)),
+                                             fileCount: try rep["file_count"].decode(Int.self),
+                                             totalBytes: try rep["total_bytes"].decode(Int64.self),
+                                             sites: bySite.values.sorted { $0.site < $1.site }))
+        }
+        return out
+    }
+}

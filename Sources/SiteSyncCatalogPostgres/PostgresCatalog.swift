@@ -1,0 +1,253 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SiteSyncCatalog
+import SiteSyncModel
+
+/// The studio catalog: one PostgreSQL database that every machine and sync server shares.
+///
+/// Leases are timed by the database's clock (`clock_timestamp()`), so machines with skewed clocks never take each
+/// other's leases; claims lock rows with `FOR UPDATE SKIP LOCKED`, so servers claiming at once get disjoint work;
+/// writes that create work `NOTIFY`, and each catalog `LISTEN`s on a connection of its own, so a publish on one
+/// machine starts a transfer on another at once (polling takes over while the listener reconnects).
+public final class PostgresCatalog: Catalog {
+    public let location: PostgresLocation
+    let client: PostgresClient
+    let logger: Logger
+    private let runner: Task<Void, Never>
+    private let readiness: ReadinessGate
+    private let listener: Task<Void, Never>
+    let notifications = NotificationCounter()
+
+    /// The schema this build writes; a newer one in the database is refused.
+    public static let schemaVersion = 1
+    static let channel = "sitesync_work"
+
+    /// Opens the catalog at `url`; `create` creates the schema in an empty database (`sitesync init`).
+    public init(url: String, create: Bool, logger: Logger = Logger(label: "sitesync.catalog")) throws {
+        let location = try PostgresLocation(url)
+        self.location = location
+        self.logger = logger
+        // The pool's own retries are reported to callers as catalog errors; its per-attempt chatter is not news.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .error)
+        let client = PostgresClient(configuration: try location.configuration(), backgroundLogger: background)
+        self.client = client
+        runner = Task { await client.run() }
+        readiness = ReadinessGate { [location] in
+            try await Self.withDeadline(10, what: "reach \(location)") {
+                try await Self.prepare(client, create: create, location: location, logger: logger)
+            }
+        }
+        let counter = notifications
+        listener = Task { await Self.listen(client, counter: counter, logger: logger) }
+    }
+
+    deinit {
+        listener.cancel()
+        runner.cancel()
+    }
+
+    /// Stops the connections (a server shutting down).
+    public func close() {
+        listener.cancel()
+        runner.cancel()
+    }
+
+    // MARK: Running queries
+
+    /// Waits until the database answered and the schema is there; every call goes through it.
+    func ready() async throws {
+        do { try await readiness.wait() } catch { throw Self.wrap(error, location) }
+    }
+
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
+        try await ready()
+        do {
+            var out: [PostgresRandomAccessRow] = []
+            for try await row in try await client.query(query, logger: logger) { out.append(row.makeRandomAccess()) }
+            return out
+        } catch {
+            throw Self.wrap(error, location)
+        }
+    }
+
+    func execute(_ query: PostgresQuery) async throws {
+        _ = try await rows(query)
+    }
+
+    /// Runs `body` in one transaction; a serialization failure or deadlock is retried (it is another writer's
+    /// moment, not an error).
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await ready()
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            } catch {
+                let cause = Self.cause(error)
+                if attempt < 5, let e = cause as? PSQLError, ["40001", "40P01"].contains(e.serverInfo?[.sqlState] ?? "") {
+                    try await Task.sleep(nanoseconds: UInt64(attempt) * 20_000_000)
+                    continue
+                }
+                throw Self.wrap(cause, location)
+            }
+        }
+    }
+
+    /// The error that made a transaction fail (postgres-nio wraps it with the transaction's own bookkeeping).
+    static func cause(_ error: any Error) -> any Error {
+        guard let t = error as? PostgresTransactionError else { return error }
+        return t.closureError ?? t.beginError ?? t.commitError ?? t.rollbackError ?? error
+    }
+
+    /// A catalog error that says whether a retry can help.
+    static func wrap(_ error: any Error, _ location: PostgresLocation) -> any Error {
+        let error = cause(error)
+        if error is CatalogError || error is CancellationError { return error }
+        if let e = error as? PSQLError {
+            let state = e.serverInfo?[.sqlState] ?? ""
+            let message = e.serverInfo?[.message] ?? "\(e.code)"
+            switch state {
+            case "40001", "40P01", "55P03": return CatalogError.busy(message)
+            case "57P01", "57P02", "57P03", "08000", "08003", "08006": return CatalogError.unavailable("\(location): \(message)")
+            case "28P01", "28000": return CatalogError.refused("\(location): authentication failed for user \(location.user) (\(message)); check the password in the URL, PGPASSWORD or ~/.pgpass")
+            case "3D000": return CatalogError.notInitialized("\(location): database '\(location.database)' does not exist; create it (createdb \(location.database)) and run `sitesync init`")
+            case "": break
+            default: return CatalogError.storage(message)
+            }
+            switch e.code {
+            case .connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown:
+                return CatalogError.unavailable("cannot reach \(location) (\(Self.reason(e))); is the database running and the address right?")
+            case .authMechanismRequiresPassword:
+                return CatalogError.refused("\(location): the server asks user \(location.user) for a password; give it in the URL, PGPASSWORD or ~/.pgpass")
+            case .sslUnsupported:
+                return CatalogError.refused("\(location): the server does not offer TLS; enable ssl on the server, or use sslmode=disable only on a trusted network")
+            default:
+                return CatalogError.storage("\(location): \(e.code)")
+            }
+        }
+        return CatalogError.unavailable("\(location): \(error)")
+    }
+
+    /// The operating system's words for a failed connection ("Connection refused"), not the pool's structure.
+    static func reason(_ e: PSQLError) -> String {
+        guard let underlying = e.underlying else { return "\(e.code)" }
+        let text = "\(underlying)"
+        for known in ["Connection refused", "No route to host", "Network is unreachable", "timed out", "Connection reset",
+                      "Name or service not known", "nodename nor servname", "No address"] where text.contains(known) {
+            return known.lowercased()
+        }
+        if let io = underlying as? IOError { return io.description }
+        return text.count > 160 ? String(text.prefix(160)) + "…" : text
+    }
+
+    /// Runs `body` but gives up after `seconds`; the caller is never held by a connection attempt that ignores
+    /// cancellation (a task group would wait for it).
+    static func withDeadline<T: Sendable>(_ seconds: Double, what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let once = Once<Result<T, any Error>>()
+        let work = Task {
+            do { once.resume(.success(try await body())) } catch { once.resume(.failure(error)) }
+        }
+        let timer = Task {
+            try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+            once.resume(.failure(CatalogError.unavailable("could not \(what) within \(Int(seconds)) s; is the database running and the address right?")))
+        }
+        let result = await withTaskCancellationHandler {
+            await once.value()
+        } onCancel: {
+            once.resume(.failure(CancellationError()))
+        }
+        work.cancel()
+        timer.cancel()
+        return try result.get()
+    }
+
+    /// The first contact and schema check, shared by concurrent callers; after a failure the next call tries
+    /// again (a server started before its database must not stay broken).
+    final class ReadinessGate: @unchecked Sendable {
+        private let lock = NSLock()
+        private var attempt: Task<Void, any Error>?
+        private var done = false
+        private let body: @Sendable () async throws -> Void
+
+        init(_ body: @escaping @Sendable () async throws -> Void) { self.body = body }
+
+        func wait() async throws {
+            let task: Task<Void, any Error>? = lock.withLock {
+                if done { return nil }
+                if let attempt { return attempt }
+                let body = self.body
+                let fresh = Task { try await body() }
+                attempt = fresh
+                return fresh
+            }
+            guard let task else { return }
+            do {
+                try await task.value
+                lock.withLock { done = true }
+            } catch {
+                lock.withLock { if attempt == task { attempt = nil } }
+                throw error
+            }
+        }
+    }
+
+    // MARK: Wake-up across machines
+
+    /// Counts notifications while the listening connection is up; nil while it is down (then callers poll).
+    final class NotificationCounter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var count: Int64?
+        func up() { lock.withLock { count = (count ?? 0) + 1 } }
+        func bump() { lock.withLock { if let c = count { count = c + 1 } } }
+        func down() { lock.withLock { count = nil } }
+        var value: Int64? { lock.withLock { count } }
+    }
+
+    static func listen(_ client: PostgresClient, counter: NotificationCounter, logger: Logger) async {
+        var delay: UInt64 = 200_000_000
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: channel) { notifications in
+                        // (Re)connected: anything may have happened meanwhile, so count that as a change too.
+                        counter.up()
+                        delay = 200_000_000
+                        for try await _ in notifications { counter.bump() }
+                    }
+                }
+            } catch {
+                if !Task.isCancelled { logger.debug("catalog listener lost (\(error)); polling until it is back") }
+            }
+            counter.down()
+            try? await Task.sleep(nanoseconds: delay)
+            delay = min(delay * 2, 5_000_000_000)
+        }
+    }
+
+    /// Makes the work counter grow and wakes every listening server (at commit). Our own counter grows now too:
+    /// the writer sees its change at once, before its own notification comes back (a rolled-back bump only
+    /// costs one extra look at the queue).
+    func bumpGeneration(_ connection: PostgresConnection) async throws {
+        notifications.bump()
+        try await connection.query("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'work_generation'", logger: logger)
+        try await connection.query("SELECT pg_notify('\(unescaped: Self.channel)', '')", logger: logger)
+    }
+
+    public func workGeneration() async throws -> Int64 {
+        if let heard = notifications.value { return heard }
+        let row = try await rows("SELECT value FROM meta WHERE key = 'work_generation'").first
+        return Int64(try row?["value"].decode(String.self) ?? "0") ?? 0
+    }
+
+    /// The database's time: leases are measured by it, never by a machine's clock.
+    static let databaseNow = "extract(epoch from clock_timestamp())"
+}
+
+extension PostgresRandomAccessRow {
+    func date(_ column: String) throws -> Date? {
+        try self[column].decode(Double?.self).map(Date.init(timeIntervalSince1970:))
+    }
+}

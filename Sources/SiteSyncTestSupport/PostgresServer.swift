@@ -1,0 +1,80 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real PostgreSQL on 127.0.0.1 and a free port, in a temporary data folder, run as the `postgres` user
+/// (PostgreSQL refuses root), started and stopped by the test that needs it.
+public final class PostgresServer: @unchecked Sendable {
+    /// The newest installed server (Debian installs it under its major version).
+    public static let bin: String = {
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).compactMap(Int.init).sorted()
+        return "/usr/lib/postgresql/\(versions.last ?? 15)/bin"
+    }()
+    public let port: Int
+    public let dir: String
+    private var running = false
+
+    public enum Failure: Error, CustomStringConvertible {
+        case missing(String)
+        case failed(String)
+        public var description: String {
+            switch self {
+            case .missing(let what), .failed(let what): return what
+            }
+        }
+    }
+
+    /// Starts the server; fails (never skips) with the package to install when PostgreSQL is missing.
+    public init() throws {
+        guard FileManager.default.isExecutableFile(atPath: "\(Self.bin)/initdb") else {
+            throw Failure.missing("\(Self.bin)/initdb is missing: install the Debian package postgresql (scripts/install-deps.sh test does)")
+        }
+        guard getuid() == 0 else { throw Failure.failed("the PostgreSQL tests start the server as the postgres user and must run as root (CI does)") }
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("pg-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        _ = try Self.run("/bin/chown", "postgres:postgres", dir)
+        port = SSHServer.freePort()
+        _ = try Self.asPostgres("\(Self.bin)/initdb", "-D", "\(dir)/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        try start()
+    }
+
+    public func start() throws {
+        _ = try Self.asPostgres("\(Self.bin)/pg_ctl", "-D", "\(dir)/data", "-l", "\(dir)/server.log", "-w", "-s",
+                                "-o", "-c listen_addresses=127.0.0.1 -p \(port) -k \(dir) -c fsync=off -c max_connections=200", "start")
+        running = true
+    }
+
+    /// Stops the server now (`immediate`: like a crash, no clean shutdown).
+    public func stop(immediate: Bool = false) {
+        guard running else { return }
+        _ = try? Self.asPostgres("\(Self.bin)/pg_ctl", "-D", "\(dir)/data", "-m", immediate ? "immediate" : "fast", "-w", "-s", "stop")
+        running = false
+    }
+
+    /// Creates a database and returns its catalog URL.
+    public func database(_ name: String = "sitesync_\(UUID().uuidString.prefix(8).lowercased())") throws -> String {
+        _ = try Self.asPostgres("/usr/bin/psql", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres",
+                                "-qtAc", "CREATE DATABASE \(name)")
+        return "postgres://postgres@127.0.0.1:\(port)/\(name)"
+    }
+
+    deinit {
+        stop(immediate: true)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    static func asPostgres(_ args: String...) throws -> String {
+        try run(["/usr/sbin/runuser", "-u", "postgres", "--"] + args)
+    }
+
+    static func run(_ args: String...) throws -> String { try run(args) }
+
+    static func run(_ args: [String]) throws -> String {
+        do {
+            return try ChildProcess.run(args)
+        } catch {
+            throw Failure.failed("\(args.joined(separator: " ")): \(error)")
+        }
+    }
+}

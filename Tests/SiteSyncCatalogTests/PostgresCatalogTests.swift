@@ -1,0 +1,79 @@
+import Foundation
+import SiteSyncCatalog
+import SiteSyncCatalogPostgres
+import SiteSyncCatalogSQLite
+import SiteSyncTestSupport
+import Testing
+
+/// One PostgreSQL for the catalog tests of this process; each test gets its own database.
+enum SharedPostgres {
+    nonisolated(unsafe) static var server: PostgresServer?
+    static let lock = NSLock()
+    static func get() throws -> PostgresServer {
+        try lock.withLock {
+            if let server { return server }
+            let started = try PostgresServer()
+            server = started
+            return started
+        }
+    }
+}
+
+@Suite("PostgreSQL catalog")
+struct PostgresCatalogTests {
+    @Test("conformance", arguments: CatalogConformance.names)
+    func conformance(_ name: String) async throws {
+        let url = try SharedPostgres.get().database()
+        let catalog = try PostgresCatalog(url: url, create: true)
+        try await CatalogConformance.run(name, on: catalog)
+    }
+
+    @Test("conformance with several connections", arguments: CatalogConformance.sharedNames)
+    func shared(_ name: String) async throws {
+        let url = try SharedPostgres.get().database()
+        _ = try await PostgresCatalog(url: url, create: true).projects()
+        try await CatalogConformance.runShared(name) { try PostgresCatalog(url: url, create: false) }
+    }
+
+    @Test("a database that does not answer is a clear error within 10 s; a missing schema says to run init")
+    func unreachable() async throws {
+        let started = Date()
+        let catalog = try PostgresCatalog(url: "postgres://nobody@127.0.0.1:\(SSHServer.freePort())/none", create: false)
+        await #expect(throws: CatalogError.self) { _ = try await catalog.projects() }
+        #expect(Date().timeIntervalSince(started) < 12)
+        let url = try SharedPostgres.get().database()
+        do {
+            _ = try await PostgresCatalog(url: url, create: false).projects()
+            Issue.record("an empty database must be refused without init")
+        } catch let e as CatalogError {
+            #expect(e.errorKind == .notFound && "\(e)".contains("sitesync init"), "\(e)")
+        }
+    }
+
+    @Test("the URL: password from the URL, PGPASSWORD or ~/.pgpass, never shown")
+    func location() throws {
+        let l = try PostgresLocation("postgres://sync:s3cret@db.studio:6543/catalog?sslmode=verify-full", environment: [:])
+        #expect(l.description == "postgres://sync:***@db.studio:6543/catalog?sslmode=verify-full")
+        #expect(!l.description.contains("s3cret"))
+        let dir = try TemporaryDirectory("pgpass")
+        try "# comment\n*:*:other:sync:nope\ndb.studio:5432:catalog:sync:fromfile\n".write(toFile: "\(dir.path)/.pgpass", atomically: true, encoding: .utf8)
+        let fromFile = try PostgresLocation("postgres://sync@db.studio/catalog", environment: ["HOME": dir.path])
+        #expect(fromFile.description == "postgres://sync:***@db.studio:5432/catalog")
+        let fromEnv = try PostgresLocation("postgres://sync@db.studio/catalog", environment: ["PGPASSWORD": "env"])
+        #expect(fromEnv.description.contains(":***@"))
+        #expect(throws: CatalogError.self) { try PostgresLocation("postgres://sync@db.studio/catalog?sslmode=sometimes", environment: [:]) }
+        #expect(throws: CatalogError.self) { try PostgresLocation("postgres://db.studio/catalog", environment: [:]) }
+        #expect(PostgresLocation.redact("postgres://a:b@h/d") == "postgres://a:***@h/d")
+    }
+}
+
+@Suite("SQLite catalog with several connections")
+struct SQLiteSharedTests {
+    @Test("conformance with several connections", arguments: CatalogConformance.sharedNames)
+    func shared(_ name: String) async throws {
+        let dir = try TemporaryDirectory("catalog")
+        let path = "\(dir.path)/catalog.sqlite"
+        _ = try SQLiteCatalog(path: path)
+        try await CatalogConformance.runShared(name) { try SQLiteCatalog(path: path, create: false) }
+    }
+}
