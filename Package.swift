@@ -95,6 +95,7 @@ let package = Package(
         .executableTarget(name: "SiteSyncSoak", dependencies: [
             "SiteSyncStandard", "SiteSyncAPI", "SiteSyncEngine", "SiteSyncLocalDrive", "SiteSyncProviders", "SiteSyncTestSupport",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // A Drive v3 contract server (no emulator exists): Google's documented behaviour for what we call.
         .target(name: "SiteSyncDriveContract", dependencies: [

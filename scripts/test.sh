@@ -8,4 +8,4 @@ swift build --build-tests
 # Everything in parallel, then — alone, one at a time — the suites named `…AloneTests`: heavy ones whose load
 # would make other tests' timings flaky, and the latency promises that need a quiet machine to mean anything.
 swift test --skip-build --skip AloneTests
-swift test --skip-build --filter AloneTests
+swift test --skip-build --no-parallel --filter AloneTests

@@ -28,7 +28,7 @@ extension PostgresCatalog {
             for try await (value) in try await c.query("SELECT value FROM meta WHERE key = 'studio_settings' FOR UPDATE",
                                                         logger: logger).decode(String.self) { now = value }
             if now == nil {
-                try await c.query("SELECT pg_advisory_xact_lock(7377_2027)", logger: logger)
+                try await c.query("SELECT pg_advisory_xact_lock(73772027)", logger: logger)
                 for try await (value) in try await c.query("SELECT value FROM meta WHERE key = 'studio_settings'",
                                                             logger: logger).decode(String.self) { now = value }
             }

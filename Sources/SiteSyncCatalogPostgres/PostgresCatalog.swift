@@ -12,9 +12,9 @@ import SiteSyncModel
 /// machine starts a transfer on another at once (polling takes over while the listener reconnects).
 public final class PostgresCatalog: Catalog {
     public let location: PostgresLocation
-    let client: PostgresClient
+    let pool: PostgresPool
+    var client: PostgresClient { pool.current }
     let logger: Logger
-    private let runner: Task<Void, Never>
     private let readiness: ReadinessGate
     private let listener: Task<Void, Never>
     let notifications = NotificationCounter()
@@ -28,30 +28,42 @@ public final class PostgresCatalog: Catalog {
         let location = try PostgresLocation(url)
         self.location = location
         self.logger = logger
-        // The pool's own retries are reported to callers as catalog errors; its per-attempt chatter is not news.
-        var background = logger
-        background.logLevel = max(logger.logLevel, .error)
-        let client = PostgresClient(configuration: try location.configuration(), backgroundLogger: background)
-        self.client = client
-        runner = Task { await client.run() }
+        let pool = PostgresPool(configuration: try location.configuration(), logger: logger)
+        self.pool = pool
         readiness = ReadinessGate { [location] in
             try await Self.withDeadline(10, what: "reach \(location)") {
-                try await Self.prepare(client, create: create, location: location, logger: logger)
+                try await Self.prepare(pool.current, create: create, location: location, logger: logger)
             }
         }
         let counter = notifications
-        listener = Task { await Self.listen(client, counter: counter, logger: logger) }
+        listener = Task { await Self.listen(pool, location: location, counter: counter, logger: logger) }
     }
 
     deinit {
         listener.cancel()
-        runner.cancel()
+        pool.close()
     }
 
     /// Stops the connections (a server shutting down).
     public func close() {
         listener.cancel()
-        runner.cancel()
+        pool.close()
+    }
+
+    /// How long one catalog call may take before the pool is judged stuck (a restarted database).
+    static let callDeadline: Double = 30
+
+    /// Runs one call on the current pool with a deadline; a call that could not reach the database, or missed
+    /// its deadline, gets the pool replaced so the next call starts on fresh connections.
+    func call<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        let client = self.client
+        do {
+            return try await Self.withDeadline(Self.callDeadline, what: "get an answer from \(location)") { try await body(client) }
+        } catch {
+            let wrapped = Self.wrap(error, location)
+            if case CatalogError.unavailable(let why)? = wrapped as? CatalogError { pool.replace(client, because: why) }
+            throw wrapped
+        }
     }
 
     // MARK: Running queries
@@ -63,12 +75,11 @@ public final class PostgresCatalog: Catalog {
 
     func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
         try await ready()
-        do {
+        let logger = self.logger
+        return try await call { client in
             var out: [PostgresRandomAccessRow] = []
             for try await row in try await client.query(query, logger: logger) { out.append(row.makeRandomAccess()) }
             return out
-        } catch {
-            throw Self.wrap(error, location)
         }
     }
 
@@ -84,14 +95,12 @@ public final class PostgresCatalog: Catalog {
         while true {
             attempt += 1
             do {
-                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
-            } catch {
-                let cause = Self.cause(error)
-                if attempt < 5, let e = cause as? PSQLError, ["40001", "40P01"].contains(e.serverInfo?[.sqlState] ?? "") {
-                    try await Task.sleep(nanoseconds: UInt64(attempt) * 20_000_000)
-                    continue
-                }
-                throw Self.wrap(cause, location)
+                let logger = self.logger
+                return try await call { client in try await client.withTransaction(logger: logger) { connection in try await body(connection) } }
+            } catch CatalogError.busy(let why) where attempt < 5 {
+                // A serialization failure or deadlock: another writer's moment.
+                logger.debug("catalog transaction retried: \(why)")
+                try await Task.sleep(nanoseconds: UInt64(attempt) * 20_000_000)
             }
         }
     }
@@ -134,13 +143,15 @@ public final class PostgresCatalog: Catalog {
     /// The operating system's words for a failed connection ("Connection refused"), not the pool's structure.
     static func reason(_ e: PSQLError) -> String {
         guard let underlying = e.underlying else { return "\(e.code)" }
-        let text = "\(underlying)"
+        if let inner = underlying as? PSQLError { return reason(inner) }
+        // Only known phrases are picked out of the detailed text: it may carry more than should be shown.
+        let text = String(reflecting: underlying)
         for known in ["Connection refused", "No route to host", "Network is unreachable", "timed out", "Connection reset",
-                      "Name or service not known", "nodename nor servname", "No address"] where text.contains(known) {
+                      "Name or service not known", "nodename nor servname", "No address", "Broken pipe"] where text.contains(known) {
             return known.lowercased()
         }
         if let io = underlying as? IOError { return io.description }
-        return text.count > 160 ? String(text.prefix(160)) + "…" : text
+        return "\(e.code)"
     }
 
     /// Runs `body` but gives up after `seconds`; the caller is never held by a connection attempt that ignores
@@ -206,20 +217,31 @@ public final class PostgresCatalog: Catalog {
         var value: Int64? { lock.withLock { count } }
     }
 
-    static func listen(_ client: PostgresClient, counter: NotificationCounter, logger: Logger) async {
+    /// Listens on a connection of its own, outside the pool: it fails fast while the database is down, and when
+    /// it gets through again it tells the pool the database is back (a pool that failed meanwhile is renewed).
+    static func listen(_ pool: PostgresPool, location: PostgresLocation, counter: NotificationCounter, logger: Logger) async {
         var delay: UInt64 = 200_000_000
+        var id = 1_000
         while !Task.isCancelled {
             do {
-                try await client.withConnection { connection in
+                id += 1
+                let connection = try await PostgresConnection.connect(configuration: try location.connectionConfiguration(),
+                                                                      id: id, logger: logger)
+                do {
                     try await connection.listen(on: channel) { notifications in
                         // (Re)connected: anything may have happened meanwhile, so count that as a change too.
                         counter.up()
+                        pool.databaseIsBack()
                         delay = 200_000_000
                         for try await _ in notifications { counter.bump() }
                     }
+                } catch {
+                    try? await connection.close()
+                    throw error
                 }
+                try? await connection.close()
             } catch {
-                if !Task.isCancelled { logger.debug("catalog listener lost (\(error)); polling until it is back") }
+                if !Task.isCancelled { logger.debug("catalog listener lost (\(Self.wrap(error, location))); polling until it is back") }
             }
             counter.down()
             try? await Task.sleep(nanoseconds: delay)

@@ -127,6 +127,12 @@ public enum CatalogConformance {
 
     static func settingsAndFlags(_ catalog: any Catalog) async throws {
         #expect(try await catalog.studioSettingsYAML() == nil)
+        // Replacing is compare-and-swap: an import based on text another admin has changed meanwhile is refused.
+        #expect(try await catalog.replaceStudioSettingsYAML("first: 1\n", ifStill: "something else") == false)
+        #expect(try await catalog.replaceStudioSettingsYAML("first: 1\n", ifStill: nil) == true)
+        #expect(try await catalog.replaceStudioSettingsYAML("second: 2\n", ifStill: nil) == false)
+        #expect(try await catalog.replaceStudioSettingsYAML("second: 2\n", ifStill: "first: 1\n") == true)
+        #expect(try await catalog.studioSettingsYAML() == "second: 2\n")
         try await catalog.setStudioSettingsYAML("enabled: true\n")
         #expect(try await catalog.studioSettingsYAML() == "enabled: true\n")
         #expect(try await catalog.isServerPaused() == false)

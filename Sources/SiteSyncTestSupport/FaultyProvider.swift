@@ -6,7 +6,8 @@ import SiteSyncProviders
 /// (after some bytes moved), a hang far past any timeout, a short read, corrupted bytes. The soak test runs a whole
 /// studio through it to show that nothing is marked synced that is not, and that the server keeps going.
 ///
-/// Site keys: those of the wrapped provider, plus `fault_rate` (0…1), `hang_seconds` and `seed`.
+/// Site keys: those of the wrapped provider, plus `fault_rate` (0…1), `hang_seconds`, `seed` and `count_file`
+/// (each finished upload appends `write|adopt SITE PATH PID` there: the multi-server tests count bytes moved per copy).
 public final class FaultyProvider: StorageProvider, @unchecked Sendable {
     public static let name = "faulty"
 
@@ -14,6 +15,7 @@ public final class FaultyProvider: StorageProvider, @unchecked Sendable {
     let inner: any StorageProvider
     let rate: Double
     let hang: TimeInterval
+    let countFile: String?
     private let lock = NSLock()
     private var state: UInt64
     private var counts: [String: Int] = [:]
@@ -25,6 +27,7 @@ public final class FaultyProvider: StorageProvider, @unchecked Sendable {
         siteName = site.name
         rate = site.options["fault_rate"]?.numberValue ?? 0.3
         hang = site.options["hang_seconds"]?.numberValue ?? 5
+        countFile = site.options["count_file"]?.stringValue
         state = UInt64(site.options["seed"]?.integerValue ?? 1) &* 0x9E37_79B9_7F4A_7C15 | 1
     }
 
@@ -36,6 +39,7 @@ public final class FaultyProvider: StorageProvider, @unchecked Sendable {
             OptionSpec("fault_rate", .number, default: "0.3", range: 0...1, help: "share of calls that fail"),
             OptionSpec("hang_seconds", .number, default: "5", range: 0...3600, help: "how long a hung call hangs"),
             OptionSpec("seed", .integer, default: "1", help: "seed of the fault sequence"),
+            OptionSpec("count_file", .path, help: "append one line per finished upload (write or adopt) to this file"),
         ]
         return ProviderDescription(schema: schema, capabilities: base.capabilities.subtracting(.localFolder),
                                    defaultConcurrency: base.defaultConcurrency, summary: "\(base.name) with injected faults (tests)",
@@ -95,8 +99,19 @@ public final class FaultyProvider: StorageProvider, @unchecked Sendable {
         switch roll([.error, .hang]) {
         case .error?: throw ProviderError(.transient, "injected: connection dropped during upload")
         case .hang?: try await hangThenFail("upload")
-        default: return try await inner.upload(localFile: localFile, to: path, expected: expected, progress: progress)
+        default:
+            let report = try await inner.upload(localFile: localFile, to: path, expected: expected, progress: progress)
+            if let countFile { Self.append("\(report.adopted ? "adopt" : "write") \(siteName) \(path) \(getpid())\n", to: countFile) }
+            return report
         }
+    }
+
+    /// One `write(2)` with O_APPEND: lines from several processes never interleave.
+    static func append(_ line: String, to file: String) {
+        let fd = open(file, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        guard fd >= 0 else { return }
+        _ = Array(line.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
     }
 
     public func download(_ path: String, to destination: String, progress: @escaping ProgressHandler) async throws -> ContentDigest {

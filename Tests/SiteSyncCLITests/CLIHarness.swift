@@ -13,6 +13,11 @@ struct CLI {
         return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("sitesync").path
     }
 
+    /// The test build of the server with the `faulty` (and counting) provider, built beside `sitesync`.
+    static var soakBinary: String {
+        URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("SiteSyncSoak").path
+    }
+
     static func requireBinary() throws {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             Issue.record("\(binary) is missing: build it first with `swift build` (the README's test command does)")

@@ -347,8 +347,15 @@ struct CLITests {
         let final = "\(dir.path)/backup/robots/fx/publish/sim/v001/big.bin"
         let temporary = "\(dir.path)/backup/robots/fx/publish/sim/v001/.big.bin.sitesync.part"
         let server = try anna.start(["server"])
-        try await eventually("the copy to backup to be under way") {
-            (try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int).map { $0 > 1 << 20 } ?? false
+        do {
+            try await eventually("the copy to backup to be under way", timeout: 60) {
+                (try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int).map { $0 > 1 << 20 } ?? false
+            }
+        } catch {
+            server.signal(SIGKILL)
+            let output = server.finish()
+            Issue.record("the server said: \(output.stdout.suffix(2000)) \(output.stderr.suffix(3000))")
+            throw error
         }
         server.signal(SIGKILL)
         #expect(await server.wait(timeout: 10))
@@ -369,7 +376,7 @@ struct CLITests {
                               "--name", "bin", big).stdout.trimmingCharacters(in: .newlines)
         let temporary = "\(dir.path)/backup/robots/fx/publish/sim/v001/.big.bin.sitesync.part"
         let server = try anna.start(["server"])
-        try await eventually("the copy to backup to be under way") { FileManager.default.fileExists(atPath: temporary) }
+        try await eventually("the copy to backup to be under way", timeout: 60) { FileManager.default.fileExists(atPath: temporary) }
         server.signal(SIGTERM)
         #expect(await server.wait(timeout: 10), "the server must exit promptly on SIGTERM")
         #expect(server.child.terminationStatus == 0, "stderr: \(server.finish().stderr)")

@@ -19,10 +19,6 @@ struct SoakAloneTests {
     static let files = 2_000
     static let perRepresentation = 100
 
-    var soakBinary: String {
-        URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().appendingPathComponent("SiteSyncSoak").path
-    }
-
     struct Run {
         var status: Int32
         var killed: Bool
@@ -40,7 +36,7 @@ struct SoakAloneTests {
         env["SITESYNC_LEASE_SECONDS"] = "3"
         let token = UUID().uuidString.prefix(8)
         let out = "\(dir.path)/.soak-out-\(token)", err = "\(dir.path)/.soak-err-\(token)"
-        let child = try ChildProcess([soakBinary], environment: env, stdout: out, stderr: err)
+        let child = try ChildProcess([CLI.soakBinary], environment: env, stdout: out, stderr: err)
         var killed = false
         if let killWhen {
             let deadline = Date().addingTimeInterval(60)

@@ -14,6 +14,11 @@ enum SharedPostgres {
             if let server { return server }
             let started = try PostgresServer()
             server = started
+            // A static is never deinitialised: stop the server when the test process ends.
+            atexit {
+                SharedPostgres.server?.stop(immediate: true)
+                if let dir = SharedPostgres.server?.dir { try? FileManager.default.removeItem(atPath: dir) }
+            }
             return started
         }
     }

@@ -53,7 +53,7 @@ struct PromiseTests {
         try FileManager.default.createDirectory(atPath: backup, withIntermediateDirectories: false)
         let third = try await studio.publish(anna, version: 3, files: [try studio.source("c.ma", seed: 3)])
         try await eventually("the third file on studio") { studio.verified(third, on: "studio") }
-        try await Task.sleep(nanoseconds: 500_000_000)
+        try await eventually("backup reported unavailable") { server.server.progress.unavailable["backup"] != nil }
         #expect(filesBelow(backup).isEmpty, "wrote into a replaced root: \(filesBelow(backup))")
         let summary = try await server.stop()
         #expect(summary.unavailable["backup"]?.contains("backup") == true, "\(summary.unavailable)")

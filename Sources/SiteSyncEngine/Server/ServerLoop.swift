@@ -249,6 +249,7 @@ struct ServerLoop {
         let label = plan.label(site)
         if let known = health.fresh(site, now: clock.now()) {
             if !known.ok { summary.unavailable[label] = known.message }
+            board.setUnavailable(label, known.ok ? nil : known.message)
             return known.ok
         }
         do {
@@ -262,6 +263,7 @@ struct ServerLoop {
                 logger.info("site \(label) is available again")
             }
             summary.unavailable[label] = nil
+            board.setUnavailable(label, nil)
             return true
         } catch {
             let message = "\(error)"
@@ -269,6 +271,7 @@ struct ServerLoop {
                 logger.warning("site \(label) is unavailable: \(message)")
             }
             summary.unavailable[label] = message
+            board.setUnavailable(label, message)
             return false
         }
     }
@@ -379,7 +382,7 @@ struct ServerLoop {
                 }
                 try Task.checkCancellation()
                 let alternates = project.alternates.alternates(of: item.target)
-                if try await catalog.completeTransfer(key, owner: owner, alternates: alternates, now: clock.now()) {
+                if try await Self.recording(clock: clock, { try await catalog.completeTransfer(key, owner: owner, alternates: alternates, now: clock.now()) }) {
                     outcome = .synced(.init(path: item.file.path, source: item.source, target: item.target,
                                             size: item.file.size, seconds: clock.now().timeIntervalSince(started)), report)
                 } else {
@@ -392,6 +395,22 @@ struct ServerLoop {
             continuation.yield(.finished(attempt, outcome))
         }
         running[attempt] = Running(item: item, source: source, target: target, task: task)
+    }
+
+    /// Records an outcome, waiting out a catalog that cannot be reached for a while (a database restarting): the
+    /// bytes are in place and verified, so losing the record would only cost a second look later. Gives up after
+    /// `patience` seconds or at shutdown; the lease then expires and another claim finds the copy in place.
+    static func recording<T: Sendable>(clock: any WallClock, patience: TimeInterval = 60, _ body: @Sendable () async throws -> T) async throws -> T {
+        var delay: UInt64 = 250_000_000
+        let deadline = clock.now().addingTimeInterval(patience)
+        while true {
+            do {
+                return try await body()
+            } catch let error as CatalogError where error.isRetryable && clock.now() < deadline && !Task.isCancelled {
+                try await Task.sleep(nanoseconds: delay)
+                delay = min(delay * 2, 4_000_000_000)
+            }
+        }
     }
 
     /// Runs a transfer under a stall watchdog: one that moves no byte for `stallAfter` seconds is abandoned (a

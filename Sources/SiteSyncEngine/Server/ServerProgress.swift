@@ -20,6 +20,8 @@ public struct ServerProgress: Sendable, Equatable {
     public var synced: Int
     public var syncedBytes: Int64
     public var failed: Int
+    /// Sites this server cannot use now, and why (an unmounted share, a server down).
+    public var unavailable: [String: String] = [:]
 
     /// Bytes moved so far, finished transfers and running ones together.
     public var bytes: Int64 { syncedBytes + running.reduce(0) { $0 + $1.bytesDone } }
@@ -34,6 +36,9 @@ final class ProgressBoard: @unchecked Sendable {
     private var synced = 0
     private var syncedBytes: Int64 = 0
     private var failed = 0
+    private var unavailable: [String: String] = [:]
+
+    func setUnavailable(_ site: String, _ why: String?) { lock.withLock { unavailable[site] = why } }
 
     func start(_ item: WorkItem, at: Date) {
         let entry = TransferProgress(fileID: item.file.id, path: item.file.path, source: item.source, target: item.target,
@@ -76,7 +81,7 @@ final class ProgressBoard: @unchecked Sendable {
     func snapshot() -> ServerProgress {
         lock.withLock {
             ServerProgress(running: running.values.sorted { ($0.startedAt, $0.path) < ($1.startedAt, $1.path) },
-                           synced: synced, syncedBytes: syncedBytes, failed: failed)
+                           synced: synced, syncedBytes: syncedBytes, failed: failed, unavailable: unavailable)
         }
     }
 }
