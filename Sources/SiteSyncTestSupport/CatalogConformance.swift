@@ -73,6 +73,22 @@ public enum CatalogConformance {
         #expect(Set(claimed).count == claimed.count, "a row was claimed twice")
     }
 
+    /// For catalogs shared by machines (leases by the database's clock): a machine whose clock runs an hour ahead
+    /// neither expires nor takes the lease of a machine that renews it in time.
+    public static func skewedClocks(_ connect: @escaping @Sendable () throws -> any Catalog) async throws {
+        let a = try connect(), ahead = try connect()
+        let now = Date()
+        try await seed(a, files: 2, now: now.addingTimeInterval(-10))
+        let items = try await a.claim(ClaimRequest(source: "studio", target: "backup", projects: ["robots"], owner: "machine-a",
+                                                   now: now, leaseUntil: now.addingTimeInterval(60), limit: 10))
+        #expect(items.count == 2)
+        let skewed = now.addingTimeInterval(3600)
+        #expect(try await ahead.requeueExpiredLeases(now: skewed) == 0, "a clock an hour ahead expired a fresh lease")
+        #expect(try await claim(ahead, owner: "machine-ahead", now: skewed).isEmpty)
+        #expect(try await a.renewLeases(owner: "machine-a", keys: items.map(\.key), now: now, until: now.addingTimeInterval(60)).count == 2)
+        #expect(try await a.completeTransfer(items[0].key, owner: "machine-a", alternates: [], now: now) == true)
+    }
+
     static func takeoverAcrossConnections(_ connect: @escaping @Sendable () throws -> any Catalog) async throws {
         let a = try connect(), b = try connect()
         try await seed(a, files: 3)

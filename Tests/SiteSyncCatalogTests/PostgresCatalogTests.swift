@@ -40,6 +40,13 @@ struct PostgresCatalogTests {
         try await CatalogConformance.runShared(name) { try PostgresCatalog(url: url, create: false) }
     }
 
+    @Test("leases are timed by the database's clock: a machine an hour ahead takes nobody's lease")
+    func skewedClocks() async throws {
+        let url = try SharedPostgres.get().database()
+        _ = try await PostgresCatalog(url: url, create: true).projects()
+        try await CatalogConformance.skewedClocks { try PostgresCatalog(url: url, create: false) }
+    }
+
     @Test("a database that does not answer is a clear error within 10 s; a missing schema says to run init")
     func unreachable() async throws {
         let started = Date()
