@@ -79,6 +79,13 @@ extension SQLiteCatalog {
                 CREATE INDEX representations_by_kind ON representations(project, folder, product_kind, version);
                 """)
         }
+        m.registerMigration("v4: leases by owner") { db in
+            try db.execute(sql: """
+                -- A server giving its leases back (at exit, or a stopped transfer) finds its rows by this index
+                -- instead of scanning every file × site row under the write lock.
+                CREATE INDEX file_sites_by_owner ON file_sites(lease_owner) WHERE lease_owner IS NOT NULL;
+                """)
+        }
         return m
     }
 }

@@ -210,14 +210,10 @@ extension SQLiteCatalog {
                         """, arguments: [key.fileID, key.site, owner])
                 }
             } else {
-                try db.execute(sql: """
-                    UPDATE file_sites SET status = \(SQLState.queued), lease_owner = NULL, lease_expires_at = NULL
-                    WHERE lease_owner = ? AND status = \(SQLState.inProgress)
-                    """, arguments: [owner])
+                try db.execute(sql: Self.releaseAllSQL, arguments: [owner])
             }
             // Paused rows keep their state but drop the lease of a transfer that was stopped.
-            try db.execute(sql: "UPDATE file_sites SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?",
-                           arguments: [owner])
+            try db.execute(sql: Self.dropPausedLeasesSQL, arguments: [owner])
             try Self.bumpGeneration(db)
         }
     }
@@ -225,6 +221,21 @@ extension SQLiteCatalog {
     public func workGeneration() async throws -> Int64 {
         try await read { db in
             Int64(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'work_generation'") ?? "0") ?? 0
+        }
+    }
+
+    static let releaseAllSQL = """
+        UPDATE file_sites SET status = \(SQLState.queued), lease_owner = NULL, lease_expires_at = NULL
+        WHERE lease_owner = ? AND status = \(SQLState.inProgress)
+        """
+    static let dropPausedLeasesSQL = "UPDATE file_sites SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?"
+
+    /// `EXPLAIN QUERY PLAN` of the statements a server runs when it gives its leases back.
+    public func releaseQueryPlans() async throws -> [String] {
+        try await read { db in
+            try [Self.releaseAllSQL, Self.dropPausedLeasesSQL].flatMap { sql in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: ["owner"]).map { $0["detail"] as String }
+            }
         }
     }
 

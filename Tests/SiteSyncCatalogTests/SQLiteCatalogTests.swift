@@ -54,6 +54,9 @@ struct SQLiteCatalogTests {
             #expect(!plan.contains { $0.hasPrefix("SCAN") && !$0.contains("USING") }, "plan:\n\(text)")
             #expect(!text.contains("USE TEMP B-TREE FOR ORDER BY"), "sorting must come from the index:\n\(text)")
         }
+        // A server giving its leases back at exit finds its rows by index, not by scanning every row.
+        let release = try await catalog.releaseQueryPlans()
+        #expect(release.allSatisfy { $0.contains("file_sites_by_owner") }, "plans:\n\(release.joined(separator: "\n"))")
     }
 
     @Test("claim cost follows pending work: 20,000 synced files do not slow picking 10")
