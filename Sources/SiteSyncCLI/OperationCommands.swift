@@ -166,26 +166,41 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option var project: String?
     @Option(help: "Only representations that have this site.") var site: String?
+    @Option(help: "At most this many representations (in project, folder, product, version order).") var limit: Int?
     @Flag var json = false
     func run() async throws {
         try await reportingErrors {
-            let summaries = try await global.open().status(project: project, site: site)
-            if json {
-                try printJSON(StatusJSON(summaries))
-                return
-            }
-            if summaries.isEmpty { print("no representations"); return }
-            for s in summaries {
-                let c = s.representation.context
-                print("\(s.representation.id)  \(c.project)/\(c.folder)/\(c.product) v\(String(format: "%03d", c.version)) \(c.name)  \(s.fileCount) file(s) \(ByteCount.format(s.totalBytes))\(s.representation.paused ? "  [paused]" : "")")
-                for site in s.sites {
-                    let synced = site.counts[.synced] ?? 0
-                    var line = "    \(site.site.padding(toLength: max(12, site.site.count), withPad: " ", startingAt: 0))  \(site.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))  \(synced)/\(s.fileCount)"
-                    if site.status != .synced, let err = site.lastError { line += "  last error: \(err)" }
-                    print(line)
+            if let limit, limit < 1 { throw SiteSyncError(.invalidInput, "--limit must be at least 1") }
+            let engine = try global.open()
+            // Printed page by page as the catalog answers: a project of 250,000 representations starts at once
+            // and never sits in memory whole.
+            var count = 0
+            if json { print("{\"representations\": [") }
+            try await engine.status(project: project, site: site, limit: limit) { page in
+                for s in page {
+                    if json {
+                        print((count == 0 ? "" : ",\n") + (try APIJSON.encode(RepresentationSummaryJSON(s), pretty: false)), terminator: "")
+                    } else {
+                        print(Self.lines(s).joined(separator: "\n"))
+                    }
+                    count += 1
                 }
+                fflush(nil)
             }
+            if json { print("\n]}") } else if count == 0 { print("no representations") }
         }
+    }
+
+    static func lines(_ s: RepresentationSummary) -> [String] {
+        let c = s.representation.context
+        var out = ["\(s.representation.id)  \(c.project)/\(c.folder)/\(c.product) v\(String(format: "%03d", c.version)) \(c.name)  \(s.fileCount) file(s) \(ByteCount.format(s.totalBytes))\(s.representation.paused ? "  [paused]" : "")"]
+        for site in s.sites {
+            let synced = site.counts[.synced] ?? 0
+            var line = "    \(site.site.padding(toLength: max(12, site.site.count), withPad: " ", startingAt: 0))  \(site.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0))  \(synced)/\(s.fileCount)"
+            if site.status != .synced, let err = site.lastError { line += "  last error: \(err)" }
+            out.append(line)
+        }
+        return out
     }
 }
 

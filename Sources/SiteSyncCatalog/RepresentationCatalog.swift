@@ -19,8 +19,10 @@ public protocol RepresentationCatalog: Sendable {
     func takenPaths(project: String, paths: [String]) async throws -> [String]
     func files(ofRepresentation id: String) async throws -> [FileRecord]
     func states(ofRepresentation id: String) async throws -> [FileSiteState]
-    /// Per representation and site: counts by state. Filtered by project and/or site when given.
-    func summaries(project: String?, site: String?) async throws -> [RepresentationSummary]
+    /// One page of representations, in project, folder, product, version, name order, starting after `after`,
+    /// each with its counts by site and state. Filtered by project and/or site when given. A page costs the same
+    /// on a project of a hundred representations or of a million (keyset paging on the unique index).
+    func summaries(project: String?, site: String?, after: RepresentationContext?, limit: Int) async throws -> [RepresentationSummary]
 
     /// Adds rows for `site` on every file of the representation: synced where a site of `group` (the site and
     /// its alternates) already has the file, else queued (paused if the representation is paused).
@@ -47,4 +49,18 @@ public protocol RepresentationCatalog: Sendable {
     /// Queues missing and corrupt copies again (tries 0), in the given scope. Returns how many.
     @discardableResult
     func requeueDamaged(site: String?, project: String?, representation: String?, now: Date) async throws -> Int
+}
+
+extension RepresentationCatalog {
+    /// Every summary, page by page (small catalogs and tests; `status` streams pages instead).
+    public func summaries(project: String?, site: String?) async throws -> [RepresentationSummary] {
+        var out: [RepresentationSummary] = []
+        var after: RepresentationContext?
+        while true {
+            let page = try await summaries(project: project, site: site, after: after, limit: 500)
+            out += page
+            guard page.count == 500, let last = page.last else { return out }
+            after = last.representation.context
+        }
+    }
 }

@@ -135,41 +135,58 @@ extension PostgresCatalog {
             """).map(Self.state)
     }
 
-    public func summaries(project: String?, site: String?) async throws -> [RepresentationSummary] {
+    public func summaries(project: String?, site: String?, after: RepresentationContext?,
+                          limit: Int) async throws -> [RepresentationSummary] {
+        let a = after
         let reps = try await rows("""
-            SELECT r.*, (SELECT COUNT(*) FROM files f WHERE f.representation_id = r.id) AS file_count,
-                   (SELECT COALESCE(SUM(size), 0) FROM files f WHERE f.representation_id = r.id)::bigint AS total_bytes
-            FROM representations r
+            SELECT r.* FROM representations r
             WHERE (\(project)::text IS NULL OR r.project = \(project))
+              AND (\(a == nil) OR (r.project, r.folder, r.product, r.version, r.name)
+                   > (\(a?.project ?? "")::text, \(a?.folder ?? "")::text, \(a?.product ?? "")::text, \(a?.version ?? 0)::int, \(a?.name ?? "")::text))
               AND (\(site)::text IS NULL OR EXISTS (SELECT 1 FROM file_sites x WHERE x.representation_id = r.id AND x.site = \(site)))
             ORDER BY r.project, r.folder, r.product, r.version, r.name
+            LIMIT \(max(1, limit))
             """)
-        var out: [RepresentationSummary] = []
-        for rep in reps {
-            let id = try rep["id"].decode(String.self)
-            var bySite: [String: SiteSummary] = [:]
-            for row in try await rows("""
-                SELECT fs.site, fs.status, COUNT(*) AS n,
-                       COALESCE(SUM(CASE WHEN fs.status = 'synced' THEN f.size ELSE 0 END), 0)::bigint AS bytes,
-                       MAX(fs.last_error) AS err
-                FROM file_sites fs JOIN files f ON f.id = fs.file_id
-                WHERE fs.representation_id = \(id) GROUP BY fs.site, fs.status ORDER BY fs.site
-                """) {
-                let s = try row["site"].decode(String.self)
-                var summary = bySite[s] ?? SiteSummary(site: s, counts: [:], bytesSynced: 0, lastError: nil)
-                if let status = FileSyncStatus(rawValue: try row["status"].decode(String.self)) {
-                    summary.counts[status, default: 0] += try row["n"].decode(Int.self)
-                }
-                summary.bytesSynced += try row["bytes"].decode(Int64.self)
-                let err = try row["err"].decode(String?.self)
-                summary.lastError = summary.lastError ?? err
-                bySite[s] = summary
-            }
-            out.append(RepresentationSummary(representation: try Self.representation(rep, inputs: try await inputs(of: id)),
-                                             fileCount: try rep["file_count"].decode(Int.self),
-                                             totalBytes: try rep["total_bytes"].decode(Int64.self),
-                                             sites: bySite.values.sorted { $0.site < $1.site }))
+        let ids = try reps.map { try $0["id"].decode(String.self) }
+        guard !ids.isEmpty else { return [] }
+        // Three queries for the whole page, each through the representation index.
+        var totals: [String: (Int, Int64)] = [:]
+        for row in try await rows("""
+            SELECT representation_id, COUNT(*) AS n, COALESCE(SUM(size), 0)::bigint AS bytes FROM files
+            WHERE representation_id = ANY(\(ids)) GROUP BY representation_id
+            """) {
+            totals[try row["representation_id"].decode(String.self)] = (try row["n"].decode(Int.self), try row["bytes"].decode(Int64.self))
         }
-        return out
+        var bySite: [String: [String: SiteSummary]] = [:]
+        for row in try await rows("""
+            SELECT fs.representation_id AS rid, fs.site, fs.status, COUNT(*) AS n,
+                   COALESCE(SUM(CASE WHEN fs.status = 'synced' THEN f.size ELSE 0 END), 0)::bigint AS bytes,
+                   MAX(fs.last_error) AS err
+            FROM file_sites fs JOIN files f ON f.id = fs.file_id
+            WHERE fs.representation_id = ANY(\(ids)) GROUP BY fs.representation_id, fs.site, fs.status
+            """) {
+            let rid = try row["rid"].decode(String.self), s = try row["site"].decode(String.self)
+            var summary = bySite[rid]?[s] ?? SiteSummary(site: s, counts: [:], bytesSynced: 0, lastError: nil)
+            if let status = FileSyncStatus(rawValue: try row["status"].decode(String.self)) {
+                summary.counts[status, default: 0] += try row["n"].decode(Int.self)
+            }
+            summary.bytesSynced += try row["bytes"].decode(Int64.self)
+            let err = try row["err"].decode(String?.self)
+            summary.lastError = summary.lastError ?? err
+            bySite[rid, default: [:]][s] = summary
+        }
+        var inputs: [String: [String]] = [:]
+        for row in try await rows("""
+            SELECT representation_id, input_id FROM representation_inputs WHERE representation_id = ANY(\(ids)) ORDER BY input_id
+            """) {
+            inputs[try row["representation_id"].decode(String.self), default: []].append(try row["input_id"].decode(String.self))
+        }
+        return try reps.map { rep in
+            let id = try rep["id"].decode(String.self)
+            let total = totals[id] ?? (0, 0)
+            return RepresentationSummary(representation: try Self.representation(rep, inputs: inputs[id] ?? []),
+                                         fileCount: total.0, totalBytes: total.1,
+                                         sites: (bySite[id] ?? [:]).values.sorted { $0.site < $1.site })
+        }
     }
 }

@@ -156,48 +156,66 @@ extension SQLiteCatalog {
         }
     }
 
-    public func summaries(project: String?, site: String?) async throws -> [RepresentationSummary] {
+    public func summaries(project: String?, site: String?, after: RepresentationContext?,
+                          limit: Int) async throws -> [RepresentationSummary] {
         try await read { db in
             var filter: [String] = []
             var args: [(any DatabaseValueConvertible)?] = []
             if let project { filter.append("r.project = ?"); args.append(project) }
+            if let after {
+                filter.append("(r.project, r.folder, r.product, r.version, r.name) > (?, ?, ?, ?, ?)")
+                args += [after.project, after.folder, after.product, after.version, after.name]
+            }
             if let site {
                 filter.append("EXISTS (SELECT 1 FROM file_sites x WHERE x.representation_id = r.id AND x.site = ?)")
                 args.append(site)
             }
+            args.append(max(1, limit))
             let whereClause = filter.isEmpty ? "" : "WHERE " + filter.joined(separator: " AND ")
             let reps = try Row.fetchAll(db, sql: """
-                SELECT r.*, (SELECT COUNT(*) FROM files f WHERE f.representation_id = r.id) AS file_count,
-                       (SELECT COALESCE(SUM(size), 0) FROM files f WHERE f.representation_id = r.id) AS total_bytes
-                FROM representations r \(whereClause)
-                ORDER BY r.project, r.folder, r.product, r.version, r.name
+                SELECT r.* FROM representations r \(whereClause)
+                ORDER BY r.project, r.folder, r.product, r.version, r.name LIMIT ?
                 """, arguments: StatementArguments(args))
-            var out: [RepresentationSummary] = []
-            for rep in reps {
-                let id: String = rep["id"]
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT fs.site, fs.status, COUNT(*) AS n,
-                           SUM(CASE WHEN fs.status = \(SQLState.synced) THEN f.size ELSE 0 END) AS bytes,
-                           MAX(fs.last_error) AS err
-                    FROM file_sites fs JOIN files f ON f.id = fs.file_id
-                    WHERE fs.representation_id = ? GROUP BY fs.site, fs.status ORDER BY fs.site
-                    """, arguments: [id])
-                var bySite: [String: SiteSummary] = [:]
-                for row in rows {
-                    let s: String = row["site"]
-                    var summary = bySite[s] ?? SiteSummary(site: s, counts: [:], bytesSynced: 0, lastError: nil)
-                    if let status = row["status"] as FileSyncStatus? { summary.counts[status, default: 0] += row["n"] }
-                    summary.bytesSynced += row["bytes"] as Int64? ?? 0
-                    summary.lastError = summary.lastError ?? row["err"]
-                    bySite[s] = summary
-                }
-                let inputs = try String.fetchAll(db, sql: "SELECT input_id FROM representation_inputs WHERE representation_id = ?",
-                                                 arguments: [id])
-                out.append(RepresentationSummary(representation: Self.representation(rep, inputs: inputs),
-                                                 fileCount: rep["file_count"], totalBytes: rep["total_bytes"],
-                                                 sites: bySite.values.sorted { $0.site < $1.site }))
+            let ids: [String] = reps.map { $0["id"] }
+            guard !ids.isEmpty else { return [] }
+            // Three queries for the whole page, each through the representation index.
+            let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+            var totals: [String: (Int, Int64)] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT representation_id, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM files
+                WHERE representation_id IN (\(marks)) GROUP BY representation_id
+                """, arguments: StatementArguments(ids)) {
+                totals[row["representation_id"]] = (row["n"], row["bytes"])
             }
-            return out
+            var bySite: [String: [String: SiteSummary]] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT fs.representation_id AS rid, fs.site, fs.status, COUNT(*) AS n,
+                       SUM(CASE WHEN fs.status = \(SQLState.synced) THEN f.size ELSE 0 END) AS bytes,
+                       MAX(fs.last_error) AS err
+                FROM file_sites fs JOIN files f ON f.id = fs.file_id
+                WHERE fs.representation_id IN (\(marks)) GROUP BY fs.representation_id, fs.site, fs.status
+                """, arguments: StatementArguments(ids)) {
+                let rid: String = row["rid"], s: String = row["site"]
+                var summary = bySite[rid]?[s] ?? SiteSummary(site: s, counts: [:], bytesSynced: 0, lastError: nil)
+                if let status = row["status"] as FileSyncStatus? { summary.counts[status, default: 0] += row["n"] }
+                summary.bytesSynced += row["bytes"] as Int64? ?? 0
+                summary.lastError = summary.lastError ?? row["err"]
+                bySite[rid, default: [:]][s] = summary
+            }
+            var inputs: [String: [String]] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT representation_id, input_id FROM representation_inputs WHERE representation_id IN (\(marks))
+                ORDER BY input_id
+                """, arguments: StatementArguments(ids)) {
+                inputs[row["representation_id"], default: []].append(row["input_id"])
+            }
+            return reps.map { rep in
+                let id: String = rep["id"]
+                let total = totals[id] ?? (0, 0)
+                return RepresentationSummary(representation: Self.representation(rep, inputs: inputs[id] ?? []),
+                                             fileCount: total.0, totalBytes: total.1,
+                                             sites: (bySite[id] ?? [:]).values.sorted { $0.site < $1.site })
+            }
         }
     }
 }

@@ -5,10 +5,28 @@ import SiteSyncProviders
 
 extension SiteSync {
     public func status(project: String?, site: String?) async throws -> [RepresentationSummary] {
+        var out: [RepresentationSummary] = []
+        try await status(project: project, site: site) { out += $0 }
+        return out
+    }
+
+    /// Streams the status page by page (`pageSize` representations each): memory and time to the first line stay
+    /// the same for a project of a hundred representations or of a million.
+    public func status(project: String?, site: String?, pageSize: Int = 200, limit: Int? = nil,
+                       page: ([RepresentationSummary]) throws -> Void) async throws {
         var real: String?
         if let site { real = try await requireKnownSite(site) }
         if let project { _ = try await defaultProjectName(project) }
-        return try await catalog.summaries(project: project, site: real)
+        var after: RepresentationContext?
+        var left = limit ?? Int.max
+        while left > 0 {
+            let size = min(pageSize, left)
+            let summaries = try await catalog.summaries(project: project, site: real, after: after, limit: size)
+            if !summaries.isEmpty { try page(summaries) }
+            guard summaries.count == size, let last = summaries.last else { return }
+            after = last.representation.context
+            left -= summaries.count
+        }
     }
 
     public struct RepresentationDetail: Sendable {

@@ -25,6 +25,7 @@ public enum CatalogConformance {
         ("reset re-queues and refuses the only copy", reset),
         ("pause and resume a representation", pauseResume),
         ("summaries count states per site", summaries),
+        ("summaries come in pages, in order, filtered", paging),
         ("work generation grows with new work", generation),
     ]
 
@@ -425,6 +426,28 @@ public enum CatalogConformance {
         #expect(backup.status == .queued)
         #expect(robots.sites.first { $0.site == "studio" }?.status == .synced)
         #expect(try await catalog.summaries(project: nil, site: "nowhere").isEmpty)
+    }
+
+    static func paging(_ catalog: any Catalog) async throws {
+        for v in 1...7 { try await seed(catalog, version: v, files: 2) }
+        try await seed(catalog, project: "aliens", version: 1, files: 1, sites: ["studio": .synced])
+        // Pages of three, each starting after the last one's representation: every one once, in order.
+        var seen: [RepresentationSummary] = []
+        var after: RepresentationContext?
+        while true {
+            let page = try await catalog.summaries(project: "robots", site: nil, after: after, limit: 3)
+            #expect(page.count <= 3)
+            seen += page
+            guard let last = page.last else { break }
+            after = last.representation.context
+        }
+        #expect(seen.map(\.representation.context.version) == Array(1...7))
+        #expect(seen.allSatisfy { $0.fileCount == 2 && $0.sites.count == 2 && $0.sites.first { $0.site == "backup" }?.counts[.queued] == 2 })
+        // Filters hold across pages: only representations with rows on the site, only the project asked for.
+        let onBackup = try await catalog.summaries(project: nil, site: "backup", after: nil, limit: 100)
+        #expect(onBackup.count == 7 && onBackup.allSatisfy { $0.representation.context.project == "robots" })
+        let all = try await catalog.summaries(project: nil, site: nil, after: nil, limit: 100)
+        #expect(all.first?.representation.context.project == "aliens" && all.count == 8)
     }
 
     static func generation(_ catalog: any Catalog) async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import SiteSyncProviders
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,6 +38,27 @@ public final class PostgresServer: @unchecked Sendable {
         port = SSHServer.freePort()
         _ = try Self.asPostgres("\(Self.bin)/initdb", "-D", "\(dir)/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         try start()
+    }
+
+    /// Starts a server from async code: initdb and pg_ctl block for seconds, so they run on a blocking-I/O thread,
+    /// never on Swift's cooperative pool (with two cores, two blocked pool threads stall every other test).
+    public static func started() async throws -> PostgresServer {
+        try await BlockingIO.run { _ in try PostgresServer() }
+    }
+
+    /// `start()` off the cooperative pool.
+    public func restart() async throws {
+        try await BlockingIO.run { [self] _ in try start() }
+    }
+
+    /// `database()` off the cooperative pool.
+    public func newDatabase() async throws -> String {
+        try await BlockingIO.run { [self] _ in try database() }
+    }
+
+    /// `stop()` off the cooperative pool.
+    public func halt(immediate: Bool = false) async {
+        _ = try? await BlockingIO.run { [self] _ in stop(immediate: immediate) }
     }
 
     public func start() throws {

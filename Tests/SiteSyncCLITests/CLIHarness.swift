@@ -49,18 +49,20 @@ struct CLI {
     }
 
     @discardableResult
-    func run(_ args: String..., expect status: Int32? = 0, sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
-        try run(args, expect: status, sourceLocation: sourceLocation)
+    func run(_ args: String..., expect status: Int32? = 0, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Result {
+        try await run(args, expect: status, sourceLocation: sourceLocation)
     }
 
     /// A command that takes longer than this is killed and reported: a hang fails the test instead of stalling CI.
     static let timeLimit: Double = 120
 
     @discardableResult
-    func run(_ args: [String], expect status: Int32? = 0, sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
+    /// Waits by sleeping, never by blocking a thread: Swift's cooperative pool has one thread per core (two on CI),
+    /// and tests blocked in waits would stall every other test of the process.
+    func run(_ args: [String], expect status: Int32? = 0, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Result {
         let process = try start(args)
         let deadline = Date().addingTimeInterval(Self.timeLimit)
-        while process.child.isRunning && Date() < deadline { usleep(20_000) }
+        while process.child.isRunning && Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
         if process.child.isRunning {
             process.signal(SIGKILL)
             Issue.record("`sitesync \(args.joined(separator: " "))` did not finish within \(Int(Self.timeLimit)) s; killed",
@@ -102,8 +104,8 @@ struct CLI {
         return Running(child: child, out: out, err: err)
     }
 
-    func json(_ args: String...) throws -> [String: Any] {
-        let result = try run(args)
+    func json(_ args: String...) async throws -> [String: Any] {
+        let result = try await run(args)
         guard let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
             Issue.record("not a JSON object: \(result.stdout)")
             return [:]

@@ -35,155 +35,155 @@ struct CLITests {
     }
 
     /// A studio on disk: catalog initialised, settings imported, an artist machine configured.
-    static func setUp(_ dir: TemporaryDirectory, extraBackup: String = "", lease: String? = nil) throws -> (admin: CLI, anna: CLI) {
+    static func setUp(_ dir: TemporaryDirectory, extraBackup: String = "", lease: String? = nil) async throws -> (admin: CLI, anna: CLI) {
         for sub in ["studio", "backup"] { _ = try dir.sub(sub) }
         let extra = lease.map { ["SITESYNC_LEASE_SECONDS": $0] } ?? [:]
         let admin = CLI(dir: dir, siteID: "ws-admin", extra: extra)
-        try admin.run("init")
+        try await admin.run("init")
         try studioYAML(dir.path, extraBackup: extraBackup).write(toFile: "\(dir.path)/studio.yaml", atomically: true, encoding: .utf8)
-        try admin.run("settings", "import", "\(dir.path)/studio.yaml")
+        try await admin.run("settings", "import", "\(dir.path)/studio.yaml")
         let anna = CLI(dir: dir, siteID: "ws-anna", extra: extra)
-        try anna.run("local", "set", "--root", "work=\(dir.path)/anna")
-        try anna.run("local", "set", "--project", "robots", "--active-site", "local", "--remote-site", "studio")
+        try await anna.run("local", "set", "--root", "work=\(dir.path)/anna")
+        try await anna.run("local", "set", "--project", "robots", "--active-site", "local", "--remote-site", "studio")
         return (admin, anna)
     }
 
     @Test("--help works for every command")
-    func help() throws {
+    func help() async throws {
         let dir = try TemporaryDirectory("cli")
         let cli = CLI(dir: dir, siteID: "ws-x")
-        let top = try cli.run("--help")
+        let top = try await cli.run("--help")
         #expect(top.stdout.contains("publish") && top.stdout.contains("server"))
         for command in [["init"], ["settings", "import"], ["settings", "export"], ["settings", "show"], ["site", "list"],
                         ["site", "id"], ["site", "check"], ["local", "show"], ["local", "set"], ["project", "add"],
                         ["project", "list"], ["project", "enable"], ["project", "disable"], ["publish"], ["add-site"],
                         ["download"], ["remove-site"], ["reset"], ["priority"], ["pause"], ["resume"], ["status"],
                         ["show"], ["server"], ["demo"]] {
-            let result = try cli.run(command + ["--help"])
+            let result = try await cli.run(command + ["--help"])
             #expect(result.stdout.contains("USAGE"), "\(command)")
         }
     }
 
     @Test("errors are one clear line on stderr, with the exit code of their kind")
-    func errors() throws {
+    func errors() async throws {
         let dir = try TemporaryDirectory("cli")
         let cli = CLI(dir: dir, siteID: "ws-x")
         // 3: not found.
-        var r = try cli.run(["status"], expect: 3)
+        var r = try await cli.run(["status"], expect: 3)
         #expect(r.stderr.contains("no catalog at") && r.stderr.contains("sitesync init"))
         #expect(r.stderr.split(separator: "\n").count == 1)
-        try cli.run("init")
+        try await cli.run("init")
         // 2: invalid input.
         try "sites: {nas: {roots: {work: /x}}}\n".write(toFile: "\(dir.path)/bad.yaml", atomically: true, encoding: .utf8)
-        r = try cli.run(["settings", "import", "\(dir.path)/bad.yaml"], expect: 2)
+        r = try await cli.run(["settings", "import", "\(dir.path)/bad.yaml"], expect: 2)
         #expect(r.stderr.contains("sites.nas") && r.stderr.contains("provider"))
-        r = try cli.run(["settings", "import", "\(dir.path)/missing.yaml"], expect: 3)
+        r = try await cli.run(["settings", "import", "\(dir.path)/missing.yaml"], expect: 3)
         #expect(r.stderr.contains("does not exist"))
-        r = try cli.run(["settings", "import", dir.path], expect: 2)
+        r = try await cli.run(["settings", "import", dir.path], expect: 2)
         #expect(r.stderr.contains("is a folder"))
-        r = try cli.run(["show", "nope"], expect: 3)
+        r = try await cli.run(["show", "nope"], expect: 3)
         #expect(r.stderr.contains("no representation 'nope'"))
-        r = try cli.run(["project", "add", "p", "--root", "work"], expect: 2)
+        r = try await cli.run(["project", "add", "p", "--root", "work"], expect: 2)
         #expect(r.stderr.contains("NAME=PATH"))
-        r = try cli.run(["publish", "--project", "ghost", "--folder", "a", "--product", "b", "--version", "1", "--name", "c", "/etc/hostname"], expect: 3)
+        r = try await cli.run(["publish", "--project", "ghost", "--folder", "a", "--product", "b", "--version", "1", "--name", "c", "/etc/hostname"], expect: 3)
         #expect(r.stderr.contains("project 'ghost' does not exist"))
-        r = try cli.run(["settings", "show", "--project", "nope"], expect: 3)
+        r = try await cli.run(["settings", "show", "--project", "nope"], expect: 3)
         #expect(r.stderr.contains("project 'nope' does not exist"))
-        try cli.run(["status", "--project", "nope"], expect: 3)
-        r = try cli.run(["local", "set", "--active-site", "nowhere"], expect: 2)
+        try await cli.run(["status", "--project", "nope"], expect: 3)
+        r = try await cli.run(["local", "set", "--active-site", "nowhere"], expect: 2)
         #expect(r.stderr.contains("not saved") && r.stderr.contains("nowhere"), "\(r.stderr)")
-        try cli.run(["project", "add", "q", "--root", "work=/a", "--root", "work=/b"], expect: 2)
+        try await cli.run(["project", "add", "q", "--root", "work=/a", "--root", "work=/b"], expect: 2)
         // A hand-edited local settings file with a relative root is named, not used.
         try "site_id: ws-x\ndefault: {roots: {work: reldir}}\n".write(toFile: "\(dir.path)/ws-x.local.yaml", atomically: true, encoding: .utf8)
-        r = try cli.run(["settings", "show"], expect: 2)
+        r = try await cli.run(["settings", "show"], expect: 2)
         #expect(r.stderr.contains("default.roots.work") && r.stderr.contains("not an absolute path"), "\(r.stderr)")
         try FileManager.default.removeItem(atPath: "\(dir.path)/ws-x.local.yaml")
         // 64: the command line itself (ArgumentParser).
-        try cli.run(["publish", "--no-such-flag"], expect: 64)
+        try await cli.run(["publish", "--no-such-flag"], expect: 64)
         // 4: conflict.
-        try cli.run("project", "add", "p", "--root", "work=\(dir.path)/p")
-        r = try cli.run(["project", "add", "p", "--root", "work=\(dir.path)/p"], expect: 4)
+        try await cli.run("project", "add", "p", "--root", "work=\(dir.path)/p")
+        r = try await cli.run(["project", "add", "p", "--root", "work=\(dir.path)/p"], expect: 4)
         #expect(r.stderr.contains("already exists"))
         // 5: unavailable (the active site's root is missing: an unmounted share).
         try "x".write(toFile: "\(dir.path)/f.txt", atomically: true, encoding: .utf8)
-        r = try cli.run(["publish", "--project", "p", "--folder", "a", "--product", "b", "--version", "1", "--name", "c", "\(dir.path)/f.txt"], expect: 5)
+        r = try await cli.run(["publish", "--project", "p", "--folder", "a", "--product", "b", "--version", "1", "--name", "c", "\(dir.path)/f.txt"], expect: 5)
         #expect(r.stderr.contains("does not exist or is not a folder"))
     }
 
     @Test("a bad settings file is refused whole; the catalog keeps its settings; re-import keeps what the CLI added")
-    func importRefusals() throws {
+    func importRefusals() async throws {
         let dir = try TemporaryDirectory("cli")
-        let (admin, _) = try Self.setUp(dir)
-        let before = try admin.run("settings", "export").stdout
-        func refuse(_ yaml: String, _ fragment: String, code: Int32 = 2, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let (admin, _) = try await Self.setUp(dir)
+        let before = try await admin.run("settings", "export").stdout
+        func refuse(_ yaml: String, _ fragment: String, code: Int32 = 2, sourceLocation: SourceLocation = #_sourceLocation) async throws {
             try yaml.write(toFile: "\(dir.path)/bad.yaml", atomically: true, encoding: .utf8)
-            let r = try admin.run(["settings", "import", "\(dir.path)/bad.yaml"], expect: code, sourceLocation: sourceLocation)
+            let r = try await admin.run(["settings", "import", "\(dir.path)/bad.yaml"], expect: code, sourceLocation: sourceLocation)
             #expect(r.stderr.contains(fragment), "\(r.stderr)", sourceLocation: sourceLocation)
-            #expect(try admin.run("settings", "export").stdout == before, sourceLocation: sourceLocation)
+            #expect(try await admin.run("settings", "export").stdout == before, sourceLocation: sourceLocation)
         }
-        try refuse("sites: {nas: {provider: floppy_disk, roots: {work: /x}}}", "sites.nas.provider: unknown provider 'floppy_disk'")
-        try refuse("# nothing but a comment\n", "is empty (or only comments)")
-        try refuse(Self.studioYAML(dir.path).replacingOccurrences(of: "retry_count: 3", with: "retry_count: -1"),
+        try await refuse("sites: {nas: {provider: floppy_disk, roots: {work: /x}}}", "sites.nas.provider: unknown provider 'floppy_disk'")
+        try await refuse("# nothing but a comment\n", "is empty (or only comments)")
+        try await refuse(Self.studioYAML(dir.path).replacingOccurrences(of: "retry_count: 3", with: "retry_count: -1"),
                    "projects.default.sitesync.retry_count: -1 is out of range")
         // The project added with `project add` is not in the file: its roots would be lost.
-        try admin.run("project", "add", "aliens", "--root", "work=\(dir.path)/aliens")
-        let withAliens = try admin.run("settings", "export").stdout
+        try await admin.run("project", "add", "aliens", "--root", "work=\(dir.path)/aliens")
+        let withAliens = try await admin.run("settings", "export").stdout
         try Self.studioYAML(dir.path).write(toFile: "\(dir.path)/studio.yaml", atomically: true, encoding: .utf8)
-        let r = try admin.run(["settings", "import", "\(dir.path)/studio.yaml"], expect: 4)
+        let r = try await admin.run(["settings", "import", "\(dir.path)/studio.yaml"], expect: 4)
         #expect(r.stderr.contains("project 'aliens' is not in the file; it would lose roots.work = \(dir.path)/aliens"))
-        #expect(try admin.run("settings", "export").stdout == withAliens)
-        try admin.run("settings", "import", "--replace-all", "\(dir.path)/studio.yaml")
-        #expect(!(try admin.run("settings", "export").stdout.contains("aliens")))
+        #expect(try await admin.run("settings", "export").stdout == withAliens)
+        try await admin.run("settings", "import", "--replace-all", "\(dir.path)/studio.yaml")
+        #expect(!(try await admin.run("settings", "export").stdout.contains("aliens")))
     }
 
     @Test("workfile and ensure through the CLI: JSON, and exit codes a launch hook handles")
-    func workfileCLI() throws {
+    func workfileCLI() async throws {
         let dir = try TemporaryDirectory("cli")
-        let (admin, anna) = try Self.setUp(dir)
+        let (admin, anna) = try await Self.setUp(dir)
         let studioSide = CLI(dir: dir, siteID: "studio-ws")
-        try studioSide.run("local", "set", "--project", "robots", "--active-site", "studio", "--remote-site", "studio")
+        try await studioSide.run("local", "set", "--project", "robots", "--active-site", "studio", "--remote-site", "studio")
         let ma = try dir.file("src/anna_modeling.ma", size: 20_000, seed: 3)
-        let id = try studioSide.run("publish", "--project", "robots", "--folder", "chars/anna", "--product", "workfileModeling",
+        let id = try await studioSide.run("publish", "--project", "robots", "--folder", "chars/anna", "--product", "workfileModeling",
                                     "--version", "7", "--name", "ma", "--task", "modeling", ma).stdout.trimmingCharacters(in: .newlines)
-        #expect(try admin.json("show", id, "--json")["product_type"] as? String == "workfile")
-        let created = try anna.json("workfile", "--project", "robots", "--folder", "chars/anna", "--task", "modeling", "--json")
+        #expect(try await admin.json("show", id, "--json")["product_type"] as? String == "workfile")
+        let created = try await anna.json("workfile", "--project", "robots", "--folder", "chars/anna", "--task", "modeling", "--json")
         #expect(created["action"] as? String == "created" && created["version"] as? Int == 8)
         let path = try #require(created["path"] as? String)
         #expect(path.hasSuffix("/robots/chars/anna/work/modeling/anna_modeling_v008.ma"))
         #expect(FileManager.default.contents(atPath: path) == FileManager.default.contents(atPath: ma))
-        let existing = try anna.json("workfile", "--project", "robots", "--folder", "chars/anna", "--task", "modeling", "--json")
+        let existing = try await anna.json("workfile", "--project", "robots", "--folder", "chars/anna", "--task", "modeling", "--json")
         #expect(existing["action"] as? String == "existing" && existing["path"] as? String == path)
         // Nothing published for the task: exit 3, and the JSON still says so.
-        let none = try anna.run(["workfile", "--project", "robots", "--folder", "chars/anna", "--task", "rigging", "--json"], expect: 3)
+        let none = try await anna.run(["workfile", "--project", "robots", "--folder", "chars/anna", "--task", "rigging", "--json"], expect: 3)
         #expect(none.stdout.contains("\"action\" : \"none\""), "\(none.stdout)")
         // ensure: already here → 0; an unknown id → 3.
-        let ensured = try anna.json("ensure", id, "--json")
+        let ensured = try await anna.json("ensure", id, "--json")
         #expect(ensured["synced"] as? Bool == true)
-        try anna.run(["ensure", "nope"], expect: 3)
+        try await anna.run(["ensure", "nope"], expect: 3)
     }
 
     @Test("--json of site list, project list, settings show and server come from the shared API types")
-    func moreJSON() throws {
+    func moreJSON() async throws {
         let dir = try TemporaryDirectory("cli")
-        let (admin, anna) = try Self.setUp(dir)
-        let sites = try anna.json("site", "list", "--project", "robots", "--json")
+        let (admin, anna) = try await Self.setUp(dir)
+        let sites = try await anna.json("site", "list", "--project", "robots", "--json")
         let list = sites["sites"] as? [[String: Any]] ?? []
         let vendor = list.first { $0["name"] as? String == "vendor" }
         #expect(sites["project"] as? String == "robots")
         #expect(vendor?["alternates"] as? [String] == ["studio"])
         #expect(vendor?["capabilities"] as? [String] == ["local folder"])
-        let projects = try admin.json("project", "list", "--json")
+        let projects = try await admin.json("project", "list", "--json")
         #expect((projects["projects"] as? [[String: Any]])?.first?["name"] as? String == "robots")
-        let settings = try anna.json("settings", "show", "--json", "--project", "robots")
+        let settings = try await anna.json("settings", "show", "--json", "--project", "robots")
         #expect(settings["site_id"] as? String == "ws-anna")
-        let summary = try anna.json("server", "--once", "--json")
+        let summary = try await anna.json("server", "--once", "--json")
         #expect(summary["succeeded"] as? Bool == true && (summary["moved"] as? [Any])?.isEmpty == true)
     }
 
     @Test("secrets are hidden by settings show, site list and export (unless --include-secrets)")
-    func secrets() throws {
+    func secrets() async throws {
         let dir = try TemporaryDirectory("cli")
-        let (admin, _) = try Self.setUp(dir)
+        let (admin, _) = try await Self.setUp(dir)
         let yaml = Self.studioYAML(dir.path) + """
 
             sites:
@@ -191,58 +191,58 @@ struct CLITests {
             """
         // A second `sites:` key is refused (written twice): put the site into the first block instead.
         try yaml.write(toFile: "\(dir.path)/s.yaml", atomically: true, encoding: .utf8)
-        let twice = try admin.run(["settings", "import", "\(dir.path)/s.yaml"], expect: 2).stderr
+        let twice = try await admin.run(["settings", "import", "\(dir.path)/s.yaml"], expect: 2).stderr
         #expect(twice.contains("duplicated key(s): 'sites'") && twice.contains("in line"), "\(twice)")
         #expect(twice.split(separator: "\n").count == 1, "\(twice)")
         let fixed = Self.studioYAML(dir.path).replacingOccurrences(of: "sites:\n", with: "sites:\n  vendor2: {provider: sftp, host: h.example, user: v, password: \"hunter2-secret\", roots: {work: /upload}}\n")
         try fixed.write(toFile: "\(dir.path)/s.yaml", atomically: true, encoding: .utf8)
-        try admin.run("settings", "import", "\(dir.path)/s.yaml")
+        try await admin.run("settings", "import", "\(dir.path)/s.yaml")
         for args in [["settings", "export"], ["settings", "show"], ["site", "list", "--json"], ["settings", "show", "--json"]] {
-            let out = try admin.run(args).stdout
+            let out = try await admin.run(args).stdout
             #expect(!out.contains("hunter2"), "\(args)")
             #expect(out.contains("***"), "\(args)")
         }
-        #expect(try admin.run("settings", "export", "--include-secrets").stdout.contains("hunter2-secret"))
+        #expect(try await admin.run("settings", "export", "--include-secrets").stdout.contains("hunter2-secret"))
         // An export without secrets, imported back, is refused rather than storing *** as the password.
-        try admin.run("settings", "export").stdout.write(toFile: "\(dir.path)/exported.yaml", atomically: true, encoding: .utf8)
-        #expect(try admin.run(["settings", "import", "\(dir.path)/exported.yaml"], expect: 2).stderr.contains("sites.vendor2.password"))
+        try await admin.run("settings", "export").stdout.write(toFile: "\(dir.path)/exported.yaml", atomically: true, encoding: .utf8)
+        #expect(try await admin.run(["settings", "import", "\(dir.path)/exported.yaml"], expect: 2).stderr.contains("sites.vendor2.password"))
     }
 
     @Test("the studio scenario, driven only through the CLI")
-    func studioScenario() throws {
+    func studioScenario() async throws {
         let dir = try TemporaryDirectory("cli")
-        let (admin, anna) = try Self.setUp(dir)
-        #expect(try admin.run("project", "list").stdout.contains("robots"))
-        try admin.run("project", "add", "aliens", "--root", "work=\(dir.path)/studio")
-        #expect(try anna.run("site", "id").stdout == "ws-anna\n")
-        let sites = try anna.run("site", "list", "--project", "robots").stdout
+        let (admin, anna) = try await Self.setUp(dir)
+        #expect(try await admin.run("project", "list").stdout.contains("robots"))
+        try await admin.run("project", "add", "aliens", "--root", "work=\(dir.path)/studio")
+        #expect(try await anna.run("site", "id").stdout == "ws-anna\n")
+        let sites = try await anna.run("site", "list", "--project", "robots").stdout
         #expect(sites.contains("ws-anna\tlocal_drive\twork=\(dir.path)/anna") && sites.contains("active"))
         #expect(sites.contains("vendor") && sites.contains("alternates: studio"))
-        #expect(try anna.run("site", "check", "studio", "--project", "robots").stdout.contains("OK"))
+        #expect(try await anna.run("site", "check", "studio", "--project", "robots").stdout.contains("OK"))
 
         // The artist publishes: the id alone on stdout.
         let ma = try dir.file("src/anna_model.ma", size: 120_000, seed: 1)
         let tex = try dir.file("src/anna_diffuse.tex", size: 2_000_000, seed: 2)
-        let published = try anna.run("publish", "--project", "robots", "--folder", "chars/anna", "--product", "modelMain",
+        let published = try await anna.run("publish", "--project", "robots", "--folder", "chars/anna", "--product", "modelMain",
                                      "--version", "3", "--name", "ma", "--task", "modeling", "--host", "maya", ma, tex)
         let id = published.stdout.trimmingCharacters(in: .newlines)
         #expect(isUUID(id), "stdout: \(published.stdout)")
         let annaCopy = "\(dir.path)/anna/robots/chars/anna/publish/modelMain/v003/anna_model.ma"
         #expect(FileManager.default.fileExists(atPath: annaCopy))
         // Publishing it again is an error.
-        let again = try anna.run(["publish", "--project", "robots", "--folder", "chars/anna", "--product", "modelMain",
+        let again = try await anna.run(["publish", "--project", "robots", "--folder", "chars/anna", "--product", "modelMain",
                                   "--version", "3", "--name", "ma", ma], expect: 4)
         #expect(again.stderr.contains("already published"))
 
         // The artist's server uploads to studio and copies to backup.
-        let first = try anna.run("server", "--once")
+        let first = try await anna.run("server", "--once")
         #expect(first.stdout.contains("moved 4 file(s)"), "\(first.stdout)")
         let studioCopy = "\(dir.path)/studio/robots/chars/anna/publish/modelMain/v003/anna_model.ma"
         #expect(FileManager.default.contents(atPath: studioCopy) == FileManager.default.contents(atPath: ma))
         #expect(FileManager.default.fileExists(atPath: "\(dir.path)/backup/robots/chars/anna/publish/modelMain/v003/anna_diffuse.tex"))
 
         // status --json: every site synced, the vendor alternate without a transfer.
-        let status = try anna.json("status", "--json", "--project", "robots")
+        let status = try await anna.json("status", "--json", "--project", "robots")
         let reps = status["representations"] as? [[String: Any]] ?? []
         #expect(reps.count == 1)
         let siteStates = (reps.first?["sites"] as? [String: [String: Any]]) ?? [:]
@@ -252,65 +252,65 @@ struct CLITests {
 
         // The studio's service has nothing left to do.
         let service = CLI(dir: dir, siteID: "studio-service")
-        #expect(try service.run("server", "--once", "--active-site", "studio").stdout.contains("moved 0 file(s)"))
+        #expect(try await service.run("server", "--once", "--active-site", "studio").stdout.contains("moved 0 file(s)"))
 
         // A second artist downloads it.
         let bob = CLI(dir: dir, siteID: "ws-bob")
-        try bob.run("local", "set", "--root", "work=\(dir.path)/bob", "--active-site", "local", "--remote-site", "studio")
-        #expect(try bob.run("download", id).stdout.contains("queued \(id) for ws-bob"))
-        #expect(try bob.run("server", "--once").stdout.contains("moved 2 file(s)"))
+        try await bob.run("local", "set", "--root", "work=\(dir.path)/bob", "--active-site", "local", "--remote-site", "studio")
+        #expect(try await bob.run("download", id).stdout.contains("queued \(id) for ws-bob"))
+        #expect(try await bob.run("server", "--once").stdout.contains("moved 2 file(s)"))
         let bobCopy = "\(dir.path)/bob/robots/chars/anna/publish/modelMain/v003/anna_diffuse.tex"
         #expect(FileManager.default.contents(atPath: bobCopy) == FileManager.default.contents(atPath: tex))
 
         // show --json: per file × site.
-        let detail = try bob.json("show", id, "--json")
+        let detail = try await bob.json("show", id, "--json")
         let files = detail["files"] as? [[String: Any]] ?? []
         #expect(files.count == 2)
         #expect(files.allSatisfy { (($0["sites"] as? [String: Any])?.count ?? 0) == 5 })
         #expect((detail["site_status"] as? [String: String])?["ws-bob"] == "synced")
 
         // The artist frees disk space: allowed, other copies exist.
-        #expect(try anna.run("remove-site", id, "--site", "local").stdout.contains("deleted 2 file(s)"))
+        #expect(try await anna.run("remove-site", id, "--site", "local").stdout.contains("deleted 2 file(s)"))
         #expect(!FileManager.default.fileExists(atPath: annaCopy))
         // Removing the backup, then bob's copy, then studio's would leave nothing: the last is refused.
-        try admin.run("remove-site", id, "--site", "backup")
-        try bob.run("remove-site", id, "--site", "local")
-        let last = try admin.run(["remove-site", id, "--site", "studio"], expect: 4)
+        try await admin.run("remove-site", id, "--site", "backup")
+        try await bob.run("remove-site", id, "--site", "local")
+        let last = try await admin.run(["remove-site", id, "--site", "studio"], expect: 4)
         #expect(last.stderr.contains("refusing to remove") && last.stderr.contains("min_copies 1"), "\(last.stderr)")
         #expect(FileManager.default.fileExists(atPath: studioCopy))
 
         // add-site, priority, pause, resume, reset.
-        try admin.run("add-site", id, "--site", "backup", "--priority", "80")
-        #expect(try admin.run(["add-site", id, "--site", "backup"], expect: 4).stderr.contains("--force"))
-        try admin.run("priority", id, "90")
-        try admin.run("pause", "--representation", id)
-        #expect(try service.run("server", "--once", "--active-site", "studio").stdout.contains("moved 0 file(s)"))
-        try admin.run("resume", "--representation", id)
-        #expect(try service.run("server", "--once", "--active-site", "studio").stdout.contains("moved 2 file(s)"))
-        try admin.run("reset", id, "--site", "backup")
+        try await admin.run("add-site", id, "--site", "backup", "--priority", "80")
+        #expect(try await admin.run(["add-site", id, "--site", "backup"], expect: 4).stderr.contains("--force"))
+        try await admin.run("priority", id, "90")
+        try await admin.run("pause", "--representation", id)
+        #expect(try await service.run("server", "--once", "--active-site", "studio").stdout.contains("moved 0 file(s)"))
+        try await admin.run("resume", "--representation", id)
+        #expect(try await service.run("server", "--once", "--active-site", "studio").stdout.contains("moved 2 file(s)"))
+        try await admin.run("reset", id, "--site", "backup")
         // The files are still on backup with the right bytes: recorded again, not copied again.
-        #expect(try service.run("server", "--once", "--active-site", "studio").stdout.contains("moved 0 file(s), 0 B in"))
-        #expect(try admin.run("show", id).stdout.contains("backup"))
-        let backupState = try admin.json("show", id, "--json")
+        #expect(try await service.run("server", "--once", "--active-site", "studio").stdout.contains("moved 0 file(s), 0 B in"))
+        #expect(try await admin.run("show", id).stdout.contains("backup"))
+        let backupState = try await admin.json("show", id, "--json")
         let first0 = (backupState["files"] as? [[String: Any]])?.first?["sites"] as? [String: [String: Any]]
         #expect(first0?["backup"]?["priority"] as? Int == 90)
         #expect(first0?["backup"]?["status"] as? String == "synced")
 
         // Settings round trip.
-        let exported = try admin.run("settings", "export").stdout
+        let exported = try await admin.run("settings", "export").stdout
         #expect(exported.contains("aliens") && exported.contains("always_accessible_on"))
-        let shown = try anna.run("settings", "show", "--project", "robots").stdout
+        let shown = try await anna.run("settings", "show", "--project", "robots").stdout
         #expect(shown.contains("active_site: ws-anna"))
-        try admin.run("project", "disable", "aliens")
-        #expect(try admin.run("project", "list").stdout.contains("aliens\tdisabled"))
+        try await admin.run("project", "disable", "aliens")
+        #expect(try await admin.run("project", "list").stdout.contains("aliens\tdisabled"))
     }
 
     @Test("publish --json has the documented shape")
-    func publishJSON() throws {
+    func publishJSON() async throws {
         let dir = try TemporaryDirectory("cli")
-        let (_, anna) = try Self.setUp(dir)
+        let (_, anna) = try await Self.setUp(dir)
         let file = try dir.file("src/x.abc", size: 1000)
-        let json = try anna.json("publish", "--json", "--project", "robots", "--folder", "shots/sh010", "--product", "cache",
+        let json = try await anna.json("publish", "--json", "--project", "robots", "--folder", "shots/sh010", "--product", "cache",
                                  "--version", "1", "--name", "abc", file)
         #expect(isUUID(json["id"] as? String))
         #expect(json["project"] as? String == "robots" && json["version"] as? Int == 1)
@@ -322,28 +322,28 @@ struct CLITests {
     }
 
     @Test("server --once exits non-zero when a file fails for good, and says why")
-    func onceFails() throws {
+    func onceFails() async throws {
         let dir = try TemporaryDirectory("cli")
-        let (_, anna) = try Self.setUp(dir)
+        let (_, anna) = try await Self.setUp(dir)
         let file = try dir.file("src/rot.ma", size: 5000)
-        let id = try anna.run("publish", "--project", "robots", "--folder", "a", "--product", "b", "--version", "1",
+        let id = try await anna.run("publish", "--project", "robots", "--folder", "a", "--product", "b", "--version", "1",
                               "--name", "ma", file).stdout.trimmingCharacters(in: .newlines)
         // A plain file where studio's folder must go: the copy to studio cannot be written.
         try FileManager.default.createDirectory(atPath: "\(dir.path)/studio/robots/a/publish", withIntermediateDirectories: true)
         try Data("in the way".utf8).write(to: URL(fileURLWithPath: "\(dir.path)/studio/robots/a/publish/b"))
-        let result = try anna.run(["server", "--once"], expect: 1)
+        let result = try await anna.run(["server", "--once"], expect: 1)
         #expect(result.stdout.contains("1 failed"), "\(result.stdout)")
         #expect(result.stdout.contains("Not a directory"), "\(result.stdout)")
-        let detail = try anna.run("show", id).stdout
+        let detail = try await anna.run("show", id).stdout
         #expect(detail.contains("failed") && detail.contains("tries 3"))
     }
 
     @Test("a killed server leaves nothing under the final name; the next one takes the lease over and finishes")
     func killedTransfer() async throws {
         let dir = try TemporaryDirectory("cli")
-        let (_, anna) = try Self.setUp(dir, extraBackup: "\n    bandwidth_limit: 4M", lease: "2")
+        let (_, anna) = try await Self.setUp(dir, extraBackup: "\n    bandwidth_limit: 4M", lease: "2")
         let big = try dir.file("src/big.bin", size: 24 << 20, seed: 5)
-        try anna.run("publish", "--project", "robots", "--folder", "fx", "--product", "sim", "--version", "1", "--name", "bin", big)
+        try await anna.run("publish", "--project", "robots", "--folder", "fx", "--product", "sim", "--version", "1", "--name", "bin", big)
         let final = "\(dir.path)/backup/robots/fx/publish/sim/v001/big.bin"
         let temporary = "\(dir.path)/backup/robots/fx/publish/sim/v001/.big.bin.sitesync.part"
         let server = try anna.start(["server"])
@@ -361,7 +361,7 @@ struct CLITests {
         #expect(await server.wait(timeout: 10))
         #expect(!FileManager.default.fileExists(atPath: final), "a killed transfer must leave nothing under the final name")
         // The next server waits out the dead one's lease (2 s here), takes the work over and verifies it.
-        let next = try anna.run("server", "--once")
+        let next = try await anna.run("server", "--once")
         #expect(next.stdout.contains("0 failed"))
         #expect(FileManager.default.contents(atPath: final) == FileManager.default.contents(atPath: big))
         #expect(!FileManager.default.fileExists(atPath: temporary))
@@ -370,9 +370,9 @@ struct CLITests {
     @Test("SIGTERM stops the server cleanly: exit 0, no partial file, leases released")
     func sigterm() async throws {
         let dir = try TemporaryDirectory("cli")
-        let (_, anna) = try Self.setUp(dir, extraBackup: "\n    bandwidth_limit: 2M")
+        let (_, anna) = try await Self.setUp(dir, extraBackup: "\n    bandwidth_limit: 2M")
         let big = try dir.file("src/big.bin", size: 16 << 20, seed: 6)
-        let id = try anna.run("publish", "--project", "robots", "--folder", "fx", "--product", "sim", "--version", "1",
+        let id = try await anna.run("publish", "--project", "robots", "--folder", "fx", "--product", "sim", "--version", "1",
                               "--name", "bin", big).stdout.trimmingCharacters(in: .newlines)
         let temporary = "\(dir.path)/backup/robots/fx/publish/sim/v001/.big.bin.sitesync.part"
         let server = try anna.start(["server"])
@@ -382,7 +382,7 @@ struct CLITests {
         #expect(server.child.terminationStatus == 0, "stderr: \(server.finish().stderr)")
         #expect(!FileManager.default.fileExists(atPath: temporary))
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/backup/robots/fx/publish/sim/v001/big.bin"))
-        let detail = try anna.json("show", id, "--json")
+        let detail = try await anna.json("show", id, "--json")
         let backup = ((detail["files"] as? [[String: Any]])?.first?["sites"] as? [String: [String: Any]])?["backup"]
         #expect(backup?["status"] as? String == "queued")
         #expect(backup?["lease_owner"] is NSNull)
@@ -390,9 +390,9 @@ struct CLITests {
     }
 
     @Test("the demo runs and verifies every copy")
-    func demo() throws {
+    func demo() async throws {
         let dir = try TemporaryDirectory("cli")
-        let result = try CLI(dir: dir, siteID: "ws-x").run("demo")
+        let result = try await CLI(dir: dir, siteID: "ws-x").run("demo")
         #expect(result.stdout.contains("0 problem(s)"))
         #expect(result.stdout.contains("moved 26 files"))
     }
@@ -404,12 +404,12 @@ struct CLITimingAloneTests {
     @Test("a running server starts on a publish from another process well under a second later")
     func promptStart() async throws {
         let dir = try TemporaryDirectory("cli")
-        let (_, anna) = try CLITests.setUp(dir)
+        let (_, anna) = try await CLITests.setUp(dir)
         let server = try anna.start(["server"])
         defer { server.signal(SIGTERM) }
         try await Task.sleep(nanoseconds: 1_000_000_000)
         let file = try dir.file("src/quick.ma", size: 4096)
-        try anna.run("publish", "--project", "robots", "--folder", "a", "--product", "b", "--version", "1", "--name", "ma", file)
+        try await anna.run("publish", "--project", "robots", "--folder", "a", "--product", "b", "--version", "1", "--name", "ma", file)
         let published = Date()
         let target = "\(dir.path)/studio/robots/a/publish/b/v001/quick.ma"
         try await eventually("the file to reach studio", timeout: 5) { FileManager.default.fileExists(atPath: target) }

@@ -31,8 +31,8 @@ struct StudioCatalogAloneTests {
 
         init(faultRate: Double = 0) async throws {
             try CLI.requireBinary()
-            pg = try PostgresServer()
-            url = try pg.database()
+            pg = try await PostgresServer.started()
+            url = try await pg.newDatabase()
             dir = try TemporaryDirectory("studio-pg")
             for sub in ["studio", "share", "backup", "ws-a", "ws-b"] { _ = try dir.sub(sub) }
             catalog = try StandardCatalogs.open(url, create: true)
@@ -222,15 +222,15 @@ struct StudioCatalogAloneTests {
         try await run(studio) { studio in
             let started = try await studio.waitUntil(60) { studio.countLines().filter { $0.site == "backup" }.count >= 150 }
             #expect(started, "the share servers never got going")
-            studio.pg.stop(immediate: true)
+            await studio.pg.halt(immediate: true)
             // CLI commands during the outage: one clear line, a non-zero exit.
             let cli = CLI(dir: studio.dir, siteID: "ws-a", extra: ["SITESYNC_CATALOG": studio.url,
                                                                    "SITESYNC_LOCAL_SETTINGS": "\(studio.dir.path)/ws-a.yaml"])
-            let status = try cli.run("status", expect: nil)
+            let status = try await cli.run("status", expect: nil)
             #expect(status.status == 5, "status during the outage exited \(status.status)")
             #expect(status.stderr.split(separator: "\n").count == 1 && status.stderr.contains("cannot reach"), "\(status.stderr)")
             try await Task.sleep(nanoseconds: 3_000_000_000)
-            try studio.pg.start()
+            try await studio.pg.restart()
             // Transfers that finished during the outage may have lost their (3 s) leases meanwhile: the server
             // that takes them over finds the copy in place and adopts it — never writes it again.
             return ["database restarted"]

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SiteSyncCatalog
 import SiteSyncCatalogPostgres
 import SiteSyncCatalogSQLite
@@ -6,21 +7,24 @@ import SiteSyncTestSupport
 import Testing
 
 /// One PostgreSQL for the catalog tests of this process; each test gets its own database.
+/// One server for the whole test process, started once (off the cooperative pool) and stopped at exit.
 enum SharedPostgres {
-    nonisolated(unsafe) static var server: PostgresServer?
-    static let lock = NSLock()
-    static func get() throws -> PostgresServer {
-        try lock.withLock {
-            if let server { return server }
-            let started = try PostgresServer()
-            server = started
-            // A static is never deinitialised: stop the server when the test process ends.
-            atexit {
-                SharedPostgres.server?.stop(immediate: true)
-                if let dir = SharedPostgres.server?.dir { try? FileManager.default.removeItem(atPath: dir) }
-            }
-            return started
+    static let starting = Task<PostgresServer, any Error> {
+        let server = try await PostgresServer.started()
+        running.withLock { $0 = server }
+        // A static is never deinitialised: stop the server when the test process ends.
+        atexit {
+            guard let server = SharedPostgres.running.withLock({ $0 }) else { return }
+            server.stop(immediate: true)
+            try? FileManager.default.removeItem(atPath: server.dir)
         }
+        return server
+    }
+    static let running = Mutex<PostgresServer?>(nil)
+
+    /// A new database on the shared server.
+    static func database() async throws -> String {
+        try await starting.value.newDatabase()
     }
 }
 
@@ -28,21 +32,21 @@ enum SharedPostgres {
 struct PostgresCatalogTests {
     @Test("conformance", arguments: CatalogConformance.names)
     func conformance(_ name: String) async throws {
-        let url = try SharedPostgres.get().database()
+        let url = try await SharedPostgres.database()
         let catalog = try PostgresCatalog(url: url, create: true)
         try await CatalogConformance.run(name, on: catalog)
     }
 
     @Test("conformance with several connections", arguments: CatalogConformance.sharedNames)
     func shared(_ name: String) async throws {
-        let url = try SharedPostgres.get().database()
+        let url = try await SharedPostgres.database()
         _ = try await PostgresCatalog(url: url, create: true).projects()
         try await CatalogConformance.runShared(name) { try PostgresCatalog(url: url, create: false) }
     }
 
     @Test("leases are timed by the database's clock: a machine an hour ahead takes nobody's lease")
     func skewedClocks() async throws {
-        let url = try SharedPostgres.get().database()
+        let url = try await SharedPostgres.database()
         _ = try await PostgresCatalog(url: url, create: true).projects()
         try await CatalogConformance.skewedClocks { try PostgresCatalog(url: url, create: false) }
     }
@@ -53,7 +57,7 @@ struct PostgresCatalogTests {
         let catalog = try PostgresCatalog(url: "postgres://nobody@127.0.0.1:\(SSHServer.freePort())/none", create: false)
         await #expect(throws: CatalogError.self) { _ = try await catalog.projects() }
         #expect(Date().timeIntervalSince(started) < 12)
-        let url = try SharedPostgres.get().database()
+        let url = try await SharedPostgres.database()
         do {
             _ = try await PostgresCatalog(url: url, create: false).projects()
             Issue.record("an empty database must be refused without init")
