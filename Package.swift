@@ -91,6 +91,8 @@ let package = Package(
         .target(name: "SiteSyncTestSupport", dependencies: [
             "SiteSyncCatalog", "SiteSyncProviders", "SiteSyncModel", "SiteSyncEngine",
         ]),
+        // Benchmark support: times claims and status pages on a filled catalog (bench/catalog-scale.sh).
+        .executableTarget(name: "SiteSyncCatalogBench", dependencies: ["SiteSyncStandard", "SiteSyncCatalog", "SiteSyncModel"]),
         // Test support: the server with a fault-injecting provider, for the soak test to SIGKILL (never shipped).
         .executableTarget(name: "SiteSyncSoak", dependencies: [
             "SiteSyncStandard", "SiteSyncAPI", "SiteSyncEngine", "SiteSyncLocalDrive", "SiteSyncProviders", "SiteSyncTestSupport",
@@ -111,7 +113,7 @@ let package = Package(
         ]),
         .testTarget(name: "SiteSyncModelTests", dependencies: ["SiteSyncModel"]),
         .testTarget(name: "SiteSyncCatalogTests", dependencies: [
-            "SiteSyncCatalogSQLite", "SiteSyncCatalogPostgres", "SiteSyncTestSupport",
+            "SiteSyncCatalogSQLite", "SiteSyncCatalogPostgres", "SiteSyncTestSupport", "SiteSyncEngine", "SiteSyncProviders",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "SiteSyncProviderTests", dependencies: ["SiteSyncLocalDrive", "SiteSyncTestSupport"]),

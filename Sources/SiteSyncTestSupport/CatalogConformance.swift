@@ -27,6 +27,8 @@ public enum CatalogConformance {
         ("summaries count states per site", summaries),
         ("summaries come in pages, in order, filtered", paging),
         ("work generation grows with new work", generation),
+        ("the report counts every site's states and the leases running and expired", report),
+        ("exported representations import with every state as it was", exportImport),
     ]
 
     public static var names: [String] { cases.map(\.name) }
@@ -461,5 +463,97 @@ public enum CatalogConformance {
         let item = try #require(try await claim(catalog).first)
         try await catalog.completeTransfer(item.key, owner: "o1", alternates: [], now: t0)
         #expect(try await catalog.workGeneration() > g2)
+    }
+
+    static func report(_ catalog: any Catalog) async throws {
+        let empty = try await catalog.report(now: t0)
+        #expect(empty.isEmpty && empty.totals.isEmpty && empty.schemaVersion == empty.buildSchemaVersion && empty.schemaVersion > 0)
+        // Real times here: a SQLite catalog judges leases by the caller's clock, a shared one by the database's.
+        let published = Date().addingTimeInterval(-10)
+        try await seed(catalog, files: 3, now: published)
+        try await seed(catalog, version: 2, files: 2, sites: ["studio": .synced, "backup": .queued, "cloud": .paused], now: published)
+        try await catalog.setStudioSettingsYAML("enabled: true\n")
+        // Two running transfers: one lease alive, one long expired (by any clock).
+        let now = Date()
+        let live = try await catalog.claim(ClaimRequest(source: "studio", target: "backup", projects: ["robots"], owner: "server-a",
+                                                        now: now, leaseUntil: now.addingTimeInterval(600), limit: 1))
+        let dead = try await catalog.claim(ClaimRequest(source: "studio", target: "backup", projects: ["robots"], owner: "server-b",
+                                                        now: now, leaseUntil: now.addingTimeInterval(0.5), limit: 1))
+        #expect(live.count == 1 && dead.count == 1)
+        try await Task.sleep(nanoseconds: 1_200_000_000)
+        let r = try await catalog.report(now: Date())
+        #expect(r.projects == 1 && r.representations == 2 && r.files == 5 && r.hasSettings && !r.isEmpty)
+        #expect(r.states["studio"] == [.synced: 5])
+        #expect(r.states["backup"] == [.queued: 3, .inProgress: 2])
+        #expect(r.states["cloud"] == [.paused: 2])
+        #expect(r.totals[.synced] == 5 && r.totals[.queued] == 3)
+        #expect(r.runningLeases == 1 && r.expiredLeases == 1 && r.leaseOwners == ["server-a"], "\(r)")
+    }
+
+    static func exportImport(_ catalog: any Catalog) async throws {
+        let (rep, files) = try await seed(catalog, files: 3, sites: ["studio": .synced, "backup": .queued, "sftp": .synced])
+        let (second, _) = try await seed(catalog, version: 2, files: 2)
+        try await catalog.setRepresentationPaused(second.id, paused: true, now: t0)
+        // Give the rows some history: a failure with its error and time, a verification, damage, a running transfer.
+        let items = try await claim(catalog, limit: 2)
+        try await catalog.failTransfer(items[0].key, owner: "o1", error: "disk full", retryAt: t0.addingTimeInterval(90),
+                                       countsAsTry: true, now: t0.addingTimeInterval(2))
+        try await catalog.markVerified(fileID: files[0].id, sites: ["studio"], now: t0.addingTimeInterval(3))
+        try await catalog.markDamaged(fileID: files[1].id, sites: ["sftp"], status: .corrupt, problem: "verify: hash differs",
+                                      now: t0.addingTimeInterval(4))
+
+        var exported: [RepresentationExport] = []
+        var after: String?
+        while true {  // pages of one: the keyset continues after the last id
+            let page = try await catalog.exportRepresentations(after: after, limit: 1)
+            guard let last = page.last else { break }
+            #expect(page.count == 1)
+            exported += page
+            after = last.representation.id
+        }
+        #expect(exported.map(\.representation.id) == [rep.id, second.id].sorted())
+        let original = try #require(exported.first { $0.representation.id == rep.id })
+        #expect(original.files == files)
+        #expect(original.states.count == 9)
+        #expect(original.states.contains { $0.status == .inProgress && $0.leaseOwner == "o1" })
+
+        // The same representations under new ids and paths, in a project of their own, as a new catalog receives them.
+        try await catalog.addProject("copy", now: t0)
+        func renamed(_ e: RepresentationExport) -> RepresentationExport {
+            var e = e
+            e.representation.id = "copy-" + e.representation.id
+            e.representation.context.project = "copy"
+            e.representation.inputs = ["some-input"]
+            e.files = e.files.map { f in
+                var f = f
+                f.id = "copy-" + f.id; f.representationID = e.representation.id; f.project = "copy"; f.path += ".copy"
+                return f
+            }
+            e.states = e.states.map { s in var s = s; s.fileID = "copy-" + s.fileID; return s }
+            return e
+        }
+        try await catalog.importRepresentations(exported.map(renamed))
+        let back = try await catalog.exportRepresentations(after: "copy-", limit: 10).filter { $0.representation.id.hasPrefix("copy-") }
+        let expected = exported.map(renamed).map { e in
+            var e = e
+            e.states = e.states.map(\.importedIntoNewCatalog)
+            return e
+        }
+        #expect(back == expected)
+        let copiedStates = back.flatMap(\.states)
+        #expect(copiedStates.contains { $0.tries == 1 && $0.lastError == "disk full" && $0.lastFailureAt == t0.addingTimeInterval(2) })
+        #expect(copiedStates.contains { $0.status == .corrupt && $0.problem == "verify: hash differs" })
+        #expect(!copiedStates.contains { $0.status == .inProgress || $0.leaseOwner != nil })
+        #expect(back.first { $0.representation.id == "copy-" + second.id }?.representation.paused == true)
+        // Imported rows are work like any other: the queued copies are claimable.
+        // (the paused representation's rows are not).
+        let claimable = try await claim(catalog, owner: "o2", projects: ["copy"], now: t0.addingTimeInterval(1000))
+        #expect(claimable.count == 3)
+        // A project the catalog lacks is refused, and nothing of the batch stays.
+        var orphan = exported[0]
+        orphan.representation.id = "orphan"; orphan.representation.context.project = "nowhere"
+        orphan.files = []; orphan.states = []
+        await #expect(throws: CatalogError.unknownProject("nowhere")) { try await catalog.importRepresentations([orphan]) }
+        #expect(try await catalog.representation("orphan") == nil)
     }
 }

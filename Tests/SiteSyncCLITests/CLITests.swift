@@ -58,7 +58,7 @@ struct CLITests {
                         ["site", "id"], ["site", "check"], ["local", "show"], ["local", "set"], ["project", "add"],
                         ["project", "list"], ["project", "enable"], ["project", "disable"], ["publish"], ["add-site"],
                         ["download"], ["remove-site"], ["reset"], ["priority"], ["pause"], ["resume"], ["status"],
-                        ["show"], ["server"], ["demo"]] {
+                        ["show"], ["server"], ["catalog", "check"], ["catalog", "copy"], ["demo"]] {
             let result = try await cli.run(command + ["--help"])
             #expect(result.stdout.contains("USAGE"), "\(command)")
         }

@@ -3,6 +3,7 @@ import Synchronization
 import SiteSyncCatalog
 import SiteSyncCatalogPostgres
 import SiteSyncCatalogSQLite
+import SiteSyncProviders
 import SiteSyncTestSupport
 import Testing
 
@@ -64,6 +65,23 @@ struct PostgresCatalogTests {
         } catch let e as CatalogError {
             #expect(e.errorKind == .notFound && "\(e)".contains("sitesync init"), "\(e)")
         }
+    }
+
+    @Test("a catalog upgraded by a newer sitesync is refused, with the fix")
+    func newerSchema() async throws {
+        let url = try await SharedPostgres.database()
+        _ = try await PostgresCatalog(url: url, create: true).projects()
+        _ = try await BlockingIO.run { _ in
+            try ChildProcess.run(["/usr/bin/psql", url, "-qtAc", "UPDATE meta SET value = '99' WHERE key = 'schema_version'"])
+        }
+        do {
+            _ = try await PostgresCatalog(url: url, create: false).projects()
+            Issue.record("a newer schema must be refused")
+        } catch {
+            #expect("\(error)".contains("upgraded by a newer sitesync") && "\(error)".contains("upgrade sitesync on this machine"), "\(error)")
+        }
+        let report = try? await PostgresCatalog(url: url, create: false).report(now: Date())
+        #expect(report == nil)
     }
 
     @Test("the URL: password from the URL, PGPASSWORD or ~/.pgpass, never shown")

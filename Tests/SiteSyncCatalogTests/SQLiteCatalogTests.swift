@@ -87,4 +87,20 @@ struct SQLiteCatalogTests {
             #expect("\(error)".contains("sitesync init"))
         }
     }
+
+    @Test("a catalog upgraded by a newer sitesync is refused, with the fix")
+    func newerSchema() async throws {
+        let dir = try TemporaryDirectory("catalog")
+        let path = "\(dir.path)/catalog.sqlite"
+        _ = try SQLiteCatalog(path: path)
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { try $0.execute(sql: "INSERT INTO grdb_migrations(identifier) VALUES ('v99: from the future')") }
+        try queue.close()
+        do {
+            _ = try SQLiteCatalog(path: path, create: false)
+            Issue.record("a newer schema must be refused")
+        } catch {
+            #expect("\(error)".contains("upgraded by a newer sitesync") && "\(error)".contains("upgrade sitesync on this machine"), "\(error)")
+        }
+    }
 }
