@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
+        .package(url: "https://github.com/CoreOffice/XMLCoder", from: "0.17.0"),
     ],
     targets: [
         // Pure values: sites, projects, settings layering, root templates, states. No I/O.
@@ -66,6 +67,17 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // S3 and S3-compatible storage: SigV4 (swift-crypto), AsyncHTTPClient, S3's XML through XMLCoder.
+        .target(name: "SiteSyncS3", dependencies: [
+            "SiteSyncProviders",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "XMLCoder", package: "XMLCoder"),
+        ]),
         // Planning, leasing, verified transfers, retries, alternates, publish and user operations.
         // Protocols only: it never imports a concrete catalog or provider.
         .target(name: "SiteSyncEngine", dependencies: [
@@ -78,7 +90,7 @@ let package = Package(
         // The composition root: the catalog a location names and every built-in provider.
         .target(name: "SiteSyncStandard", dependencies: [
             "SiteSyncEngine", "SiteSyncCatalogSQLite", "SiteSyncCatalogPostgres", "SiteSyncLocalDrive", "SiteSyncSFTP",
-            "SiteSyncGoogleDrive",
+            "SiteSyncGoogleDrive", "SiteSyncS3",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "SiteSyncCLI", dependencies: [
@@ -112,6 +124,11 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "SiteSyncModelTests", dependencies: ["SiteSyncModel"]),
+        .testTarget(name: "SiteSyncS3Tests", dependencies: [
+            "SiteSyncS3", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport", "SiteSyncProviders",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         .testTarget(name: "SiteSyncCatalogTests", dependencies: [
             "SiteSyncCatalogSQLite", "SiteSyncCatalogPostgres", "SiteSyncTestSupport", "SiteSyncEngine", "SiteSyncProviders",
             .product(name: "GRDB", package: "GRDB.swift"),

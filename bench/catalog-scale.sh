@@ -24,7 +24,9 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "run as root: the benchmark starts PostgreSQL as the postgres user" >&2; exit 1; }
 scripts/install-deps.sh test >/dev/null
 command -v sqlite3 >/dev/null || apt-get install -y -qq sqlite3 >/dev/null
-swift build -c release --product sitesync >/dev/null && swift build -c release --product SiteSyncCatalogBench >/dev/null
+# (one command each: under `set -e` a failure inside an `&&` list would not stop the script)
+swift build -c release --product sitesync >/dev/null
+swift build -c release --product SiteSyncCatalogBench >/dev/null
 SITESYNC=$PWD/.build/release/sitesync
 BENCH=$PWD/.build/release/SiteSyncCatalogBench
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)

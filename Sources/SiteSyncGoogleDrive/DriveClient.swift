@@ -4,24 +4,6 @@ import NIOCore
 import NIOHTTP1
 import SiteSyncProviders
 
-/// Keeps a site under its request budget instead of running into Google's quota.
-actor RequestLimiter {
-    let interval: Double
-    var next = Date.distantPast
-
-    init(perSecond: Double) {
-        interval = 1 / perSecond
-    }
-
-    func acquire() async {
-        let now = Date()
-        let slot = max(now, next)
-        next = slot.addingTimeInterval(interval)
-        let wait = slot.timeIntervalSince(now)
-        if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
-    }
-}
-
 /// An access token, cached until shortly before it expires.
 actor TokenSource {
     let key: ServiceAccountKey
@@ -156,9 +138,7 @@ struct DriveClient: Sendable {
     }
 
     func backoff(_ attempt: Int, retryAfter: Double?) async throws {
-        let exponential = min(32, settings.retryBase * pow(2, Double(attempt - 1))) * (0.5 + Double.random(in: 0..<1))
-        let wait = max(exponential, min(retryAfter ?? 0, 60))
-        try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
+        try await RetryPacing.wait(attempt: attempt, base: settings.retryBase, retryAfter: retryAfter)
     }
 
     func url(_ path: String, _ query: [(String, String)] = []) -> String {

@@ -58,6 +58,19 @@ public final class BlockingFile: @unchecked Sendable {
         if pending.count >= LocalFiles.chunkSize { try await flush() }
     }
 
+    /// Appends a block: a large one goes to the file as it is (no gathering copy), after what is pending.
+    public func append(_ data: Data) async throws {
+        guard data.count >= LocalFiles.chunkSize else {
+            try await append(contentsOf: data)
+            return
+        }
+        try await flush()
+        let fd = self.fd, path = self.path
+        try await BlockingIO.run { _ in
+            try data.withUnsafeBytes { try LocalFiles.writeAll(fd, $0, path: path) }
+        }
+    }
+
     /// Writes what `append` gathered.
     public func flush() async throws {
         guard !pending.isEmpty else { return }

@@ -1,6 +1,7 @@
 import SiteSyncGoogleDrive
 import SiteSyncLocalDrive
 import SiteSyncProviders
+import SiteSyncS3
 import SiteSyncSFTP
 
 /// Every provider this build has. A new provider is one module and one line here.
@@ -9,6 +10,7 @@ public enum StandardProviders {
         LocalDriveProvider.description,
         SFTPProvider.description,
         GoogleDriveProvider.description,
+        S3Provider.description,
     ]
 
     public static var registry: ProviderRegistry { ProviderRegistry(all) }

@@ -1,0 +1,125 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import SiteSyncProviders
+
+/// Downloads: ranged GETs, several in flight for a large object, continuing after the bytes an interrupted attempt
+/// kept; every range is asked of the same object version (`If-Match`), and every byte hashed in order.
+extension S3Provider {
+    public func download(_ path: String, to destination: String, progress: @escaping ProgressHandler) async throws -> ContentDigest {
+        try await download(path, to: destination, continuing: false, progress: progress)
+    }
+
+    public func download(_ path: String, continuing destination: String, progress: @escaping ProgressHandler) async throws -> ContentDigest {
+        try await download(path, to: destination, continuing: true, progress: progress)
+    }
+
+    /// Bytes per range GET: the part size, within what one answer is collected into memory for.
+    var rangeSize: Int64 { Int64(min(settings.partSize, 64 << 20)) }
+
+    func download(_ path: String, to destination: String, continuing: Bool, progress: @escaping ProgressHandler) async throws -> ContentDigest {
+        let key = S3Settings.key(of: path)
+        guard let h = try await head(key) else {
+            throw ProviderError(.notFound, "\(client.describe(key)) on site '\(siteName)': no such object")
+        }
+        let (output, kept, prefixHash) = try await BlockingFile.openForDownload(destination, remoteSize: h.size, continuing: continuing)
+        defer { output.close() }
+        var sha = prefixHash
+        var done = kept
+        if kept > 0 { progress(kept) }
+        let throttle = Throttle(settings.bytesPerSecond)
+        let remaining = h.size - kept
+        if remaining > rangeSize && settings.partConcurrency > 1 {
+            try await parallelRanges(key: key, etag: h.etag, from: kept, size: h.size) { buffer in
+                buffer.withUnsafeReadableBytes { sha.update(bufferPointer: $0) }
+                try await output.append(buffer.getData(at: buffer.readerIndex, length: buffer.readableBytes, byteTransferStrategy: .noCopy) ?? Data())
+                done += Int64(buffer.readableBytes)
+                progress(done)
+                let wait = throttle.delay(after: done - kept)
+                if wait > 0 { try await Task.sleep(nanoseconds: wait) }
+            }
+        } else if remaining > 0 {
+            // One stream; a connection that breaks off continues from the last byte written.
+            var drops = 0
+            while done < h.size {
+                try Task.checkCancellation()
+                do {
+                    let r = try await client.send("download \(path)", .GET, key: key,
+                                                  headers: [("If-Match", h.etag), ("Range", "bytes=\(done)-")], accept: [412], stream: true)
+                    try ensureUnchanged(r, key)
+                    guard let response = r.streaming else { break }
+                    for try await buffer in response.body {
+                        try Task.checkCancellation()
+                        buffer.withUnsafeReadableBytes { sha.update(bufferPointer: $0) }
+                        try await output.append(contentsOf: buffer.readableBytesView)
+                        done += Int64(buffer.readableBytes)
+                        progress(done)
+                        let wait = throttle.delay(after: done - kept)
+                        if wait > 0 { try await Task.sleep(nanoseconds: wait) }
+                    }
+                    if done < h.size { throw ProviderError(.transient, "the answer ended early") }
+                } catch let e as ProviderError where e.kind != .transient && e.kind != .unavailable {
+                    throw e
+                } catch {
+                    if Task.isCancelled || error is CancellationError { throw ProviderError(.cancelled, "cancelled") }
+                    drops += 1
+                    guard drops < S3Client.maxAttempts else {
+                        throw ProviderError(.unavailable, "download \(path) from site '\(siteName)': \(S3Client.reason(error))")
+                    }
+                    try await client.backoff(drops, retryAfter: nil)
+                }
+            }
+        }
+        try await output.sync()
+        return ContentDigest(size: done, sha256: LocalFiles.hex(sha.finalize()))
+    }
+
+    /// A 412 means the object was replaced while it was read: what was read belongs to another version.
+    func ensureUnchanged(_ r: S3Response, _ key: String) throws {
+        if r.status == 412 {
+            throw ProviderError(.transient, "\(client.describe(key)) was replaced while it was read; the next try reads the new one")
+        }
+    }
+
+    /// Fetches `[from, size)` in ranges, up to `part_concurrency` at once, and hands them to `consume` in order
+    /// (the hash needs order); at most that many ranges are held in memory.
+    func parallelRanges(key: String, etag: String, from start: Int64, size: Int64,
+                        consume: (ByteBuffer) async throws -> Void) async throws {
+        let step = rangeSize
+        let count = Int((size - start + step - 1) / step)
+        try await withThrowingTaskGroup(of: (Int, ByteBuffer).self) { group in
+            var launched = 0
+            var next = 0
+            var arrived: [Int: ByteBuffer] = [:]
+            func launch() {
+                let index = launched
+                let first = start + Int64(index) * step
+                let last = min(size, first + step) - 1
+                let client = self.client
+                group.addTask {
+                    let r = try await client.send("download \(client.describe(key)) bytes \(first)-\(last)", .GET, key: key,
+                                                  headers: [("If-Match", etag), ("Range", "bytes=\(first)-\(last)")], accept: [412], stream: true)
+                    try self.ensureUnchanged(r, key)
+                    guard let response = r.streaming else { throw ProviderError(.transient, "no answer") }
+                    let buffer = try await response.body.collect(upTo: Int(last - first + 1))
+                    guard buffer.readableBytes == Int(last - first + 1) else {
+                        throw ProviderError(.transient, "download \(client.describe(key)): range \(first)-\(last) arrived with \(buffer.readableBytes) bytes")
+                    }
+                    return (index, buffer)
+                }
+                launched += 1
+            }
+            while launched < count && launched < settings.partConcurrency { launch() }
+            while next < count {
+                guard let (index, buffer) = try await group.next() else { break }
+                arrived[index] = buffer
+                while let ready = arrived.removeValue(forKey: next) {
+                    try await consume(ready)
+                    next += 1
+                    if launched < count && launched - next < settings.partConcurrency { launch() }
+                }
+            }
+        }
+    }
+}

