@@ -128,6 +128,8 @@ let package = Package(
             "SiteSyncS3", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport", "SiteSyncProviders",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SiteSyncCatalogTests", dependencies: [
             "SiteSyncCatalogSQLite", "SiteSyncCatalogPostgres", "SiteSyncTestSupport", "SiteSyncEngine", "SiteSyncProviders",
