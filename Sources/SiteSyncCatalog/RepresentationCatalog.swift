@@ -64,3 +64,35 @@ extension RepresentationCatalog {
         }
     }
 }
+
+/// Where a page of summaries starts, as both catalogs query it: after `after` within `project`. The keyset
+/// condition alone bounds where the index scan starts; the project is then only an upper bound (an equality on the
+/// first column beside it would make the scan start at the project's first row and skip forward — a page deep in
+/// a project of 100,000 representations read thousands of index entries).
+public struct SummaryPageStart: Sendable, Equatable {
+    public var after: RepresentationContext?
+    /// The project is an upper bound only (`after` already lies in it), not an equality.
+    public var projectIsUpperBound: Bool
+    /// Nothing can follow: `after` lies beyond the project asked for.
+    public var empty: Bool
+
+    public init(project: String?, after: RepresentationContext?) {
+        guard let project, let a = after else {
+            self.after = after
+            projectIsUpperBound = false
+            empty = false
+            return
+        }
+        if a.project == project {
+            self.after = a
+            projectIsUpperBound = true
+            empty = false
+        } else {
+            // A start outside the project: before it means from its first row, after it means nothing.
+            self.after = nil
+            projectIsUpperBound = false
+            empty = a.project > project
+        }
+    }
+}
+

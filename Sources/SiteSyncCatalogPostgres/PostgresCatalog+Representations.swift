@@ -137,10 +137,12 @@ extension PostgresCatalog {
 
     public func summaries(project: String?, site: String?, after: RepresentationContext?,
                           limit: Int) async throws -> [RepresentationSummary] {
-        let a = after
+        let start = SummaryPageStart(project: project, after: after)
+        if start.empty { return [] }
+        let a = start.after, upper = start.projectIsUpperBound
         let reps = try await rows("""
             SELECT r.* FROM representations r
-            WHERE (\(project)::text IS NULL OR r.project = \(project))
+            WHERE (\(project)::text IS NULL OR (\(upper) AND r.project <= \(project)) OR (NOT \(upper) AND r.project = \(project)))
               AND (\(a == nil) OR (r.project, r.folder, r.product, r.version, r.name)
                    > (\(a?.project ?? "")::text, \(a?.folder ?? "")::text, \(a?.product ?? "")::text, \(a?.version ?? 0)::int, \(a?.name ?? "")::text))
               AND (\(site)::text IS NULL OR EXISTS (SELECT 1 FROM file_sites x WHERE x.representation_id = r.id AND x.site = \(site)))
@@ -149,7 +151,8 @@ extension PostgresCatalog {
             """)
         let ids = try reps.map { try $0["id"].decode(String.self) }
         guard !ids.isEmpty else { return [] }
-        // Three queries for the whole page, each through the representation index.
+        // Three queries for the whole page, each through the representation index; the page's files are joined
+        // to their rows as one hashed set (not one index lookup per row).
         var totals: [String: (Int, Int64)] = [:]
         for row in try await rows("""
             SELECT representation_id, COUNT(*) AS n, COALESCE(SUM(size), 0)::bigint AS bytes FROM files
@@ -162,8 +165,9 @@ extension PostgresCatalog {
             SELECT fs.representation_id AS rid, fs.site, fs.status, COUNT(*) AS n,
                    COALESCE(SUM(CASE WHEN fs.status = 'synced' THEN f.size ELSE 0 END), 0)::bigint AS bytes,
                    MAX(fs.last_error) AS err
-            FROM file_sites fs JOIN files f ON f.id = fs.file_id
-            WHERE fs.representation_id = ANY(\(ids)) GROUP BY fs.representation_id, fs.site, fs.status
+            FROM file_sites fs JOIN files f ON f.id = fs.file_id AND f.representation_id = fs.representation_id
+            WHERE fs.representation_id = ANY(\(ids)) AND f.representation_id = ANY(\(ids))
+            GROUP BY fs.representation_id, fs.site, fs.status
             """) {
             let rid = try row["rid"].decode(String.self), s = try row["site"].decode(String.self)
             var summary = bySite[rid]?[s] ?? SiteSummary(site: s, counts: [:], bytesSynced: 0, lastError: nil)

@@ -158,11 +158,13 @@ extension SQLiteCatalog {
 
     public func summaries(project: String?, site: String?, after: RepresentationContext?,
                           limit: Int) async throws -> [RepresentationSummary] {
-        try await read { db in
+        let start = SummaryPageStart(project: project, after: after)
+        if start.empty { return [] }
+        return try await read { db in
             var filter: [String] = []
             var args: [(any DatabaseValueConvertible)?] = []
-            if let project { filter.append("r.project = ?"); args.append(project) }
-            if let after {
+            if let project { filter.append(start.projectIsUpperBound ? "r.project <= ?" : "r.project = ?"); args.append(project) }
+            if let after = start.after {
                 filter.append("(r.project, r.folder, r.product, r.version, r.name) > (?, ?, ?, ?, ?)")
                 args += [after.project, after.folder, after.product, after.version, after.name]
             }

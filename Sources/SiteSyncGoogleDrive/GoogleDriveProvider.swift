@@ -149,12 +149,7 @@ public final class GoogleDriveProvider: StorageProvider {
         }
         guard let session else { return WriteReport(digest: expected) }
 
-        let input: BlockingFile
-        do {
-            input = try await BlockingFile.openForReading(localFile)
-        } catch let e as ProviderError where e.kind == .notFound {
-            throw ProviderError(.sourceMissing, e.message)
-        }
+        let input = try await BlockingFile.openUploadSource(localFile)
         defer { input.close() }
         // Every byte is hashed once, in order, also those Google already has (a resumed session).
         var sha = SHA256()
@@ -353,20 +348,17 @@ public final class GoogleDriveProvider: StorageProvider {
         let id = file.id
         let size = file.size
         // Continue after what an earlier attempt kept (with `Range`); the hash still covers every byte.
-        let (output, kept, prefixHash) = try await BlockingFile.openForDownload(destination, remoteSize: size, continuing: continuing)
-        defer { output.close() }
-        var sha = prefixHash
-        var done: Int64 = kept
-        if kept > 0 { progress(kept) }
+        let sink = try await DownloadSink.open(destination, remoteSize: size, continuing: continuing,
+                                               bytesPerSecond: settings.bytesPerSecond, progress: progress)
+        defer { sink.close() }
         var drops = 0
-        let throttle = Throttle(settings.bytesPerSecond)
         // A dropped connection continues with `Range` from the last byte written.
-        while done < size || (size == 0 && drops == 0) {
+        while sink.done < size || (size == 0 && drops == 0) {
             try Task.checkCancellation()
             await client.limiter.acquire()
             var request = HTTPClientRequest(url: client.url("/drive/v3/files/\(id)", [("alt", "media"), ("supportsAllDrives", "true")]))
             request.headers.add(name: "Authorization", value: "Bearer \(try await client.tokens.current(site: siteName))")
-            if done > 0 { request.headers.add(name: "Range", value: "bytes=\(done)-") }
+            if sink.done > 0 { request.headers.add(name: "Range", value: "bytes=\(sink.done)-") }
             do {
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(300))
                 let status = Int(response.status.code)
@@ -382,23 +374,15 @@ public final class GoogleDriveProvider: StorageProvider {
                     throw ProviderError(status == 404 ? .notFound : (DriveClient.isRateLimit(failure) ? .quota : .transient),
                                         "download \(path): HTTP \(status) \(failure.reason) \(failure.message)")
                 }
-                if done > 0 && status == 200 {
+                if sink.done > 0 && status == 200 {
                     // The server ignored Range: start over.
-                    try await output.truncate()
-                    sha = SHA256()
-                    done = 0
+                    try await sink.restart()
                 }
                 for try await buffer in response.body {
-                    try Task.checkCancellation()
-                    buffer.withUnsafeReadableBytes { sha.update(bufferPointer: $0) }
-                    try await output.append(contentsOf: buffer.readableBytesView)
-                    done += Int64(buffer.readableBytes)
-                    progress(done)
-                    let wait = throttle.delay(after: done - kept)
-                    if wait > 0 { try await Task.sleep(nanoseconds: wait) }
+                    try await sink.write(Data(buffer.readableBytesView))
                 }
                 if size == 0 { break }
-                if done < size { throw ProviderError(.transient, "connection closed early") }
+                if sink.done < size { throw ProviderError(.transient, "connection closed early") }
             } catch let e as ProviderError where e.kind != .transient {
                 throw e
             } catch {
@@ -410,8 +394,7 @@ public final class GoogleDriveProvider: StorageProvider {
                 try await client.backoff(drops, retryAfter: nil)
             }
         }
-        try await output.sync()
-        return ContentDigest(size: done, sha256: LocalFiles.hex(sha.finalize()))
+        return try await sink.finish()
     }
 
     // MARK: Delete

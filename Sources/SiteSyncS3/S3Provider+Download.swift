@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import NIOCore
 import NIOFoundationCompat
@@ -23,42 +22,26 @@ extension S3Provider {
         guard let h = try await head(key) else {
             throw ProviderError(.notFound, "\(client.describe(key)) on site '\(siteName)': no such object")
         }
-        let (output, kept, prefixHash) = try await BlockingFile.openForDownload(destination, remoteSize: h.size, continuing: continuing)
-        defer { output.close() }
-        var sha = prefixHash
-        var done = kept
-        if kept > 0 { progress(kept) }
-        let throttle = Throttle(settings.bytesPerSecond)
-        let remaining = h.size - kept
-        if remaining > rangeSize && settings.partConcurrency > 1 {
-            try await parallelRanges(key: key, etag: h.etag, from: kept, size: h.size) { buffer in
-                buffer.withUnsafeReadableBytes { sha.update(bufferPointer: $0) }
-                try await output.append(buffer.getData(at: buffer.readerIndex, length: buffer.readableBytes, byteTransferStrategy: .noCopy) ?? Data())
-                done += Int64(buffer.readableBytes)
-                progress(done)
-                let wait = throttle.delay(after: done - kept)
-                if wait > 0 { try await Task.sleep(nanoseconds: wait) }
+        let sink = try await DownloadSink.open(destination, remoteSize: h.size, continuing: continuing,
+                                               bytesPerSecond: settings.bytesPerSecond, progress: progress)
+        defer { sink.close() }
+        if h.size - sink.keptBytes > rangeSize && settings.partConcurrency > 1 {
+            try await parallelRanges(key: key, etag: h.etag, from: sink.keptBytes, size: h.size) { buffer in
+                try await sink.write(buffer.getData(at: buffer.readerIndex, length: buffer.readableBytes, byteTransferStrategy: .noCopy) ?? Data())
             }
-        } else if remaining > 0 {
+        } else {
             // One stream; a connection that breaks off continues from the last byte written.
             var drops = 0
-            while done < h.size {
-                try Task.checkCancellation()
+            while sink.done < h.size {
                 do {
                     let r = try await client.send("download \(path)", .GET, key: key,
-                                                  headers: [("If-Match", h.etag), ("Range", "bytes=\(done)-")], accept: [412], stream: true)
+                                                  headers: [("If-Match", h.etag), ("Range", "bytes=\(sink.done)-")], accept: [412], stream: true)
                     try ensureUnchanged(r, key)
                     guard let response = r.streaming else { break }
                     for try await buffer in response.body {
-                        try Task.checkCancellation()
-                        buffer.withUnsafeReadableBytes { sha.update(bufferPointer: $0) }
-                        try await output.append(contentsOf: buffer.readableBytesView)
-                        done += Int64(buffer.readableBytes)
-                        progress(done)
-                        let wait = throttle.delay(after: done - kept)
-                        if wait > 0 { try await Task.sleep(nanoseconds: wait) }
+                        try await sink.write(Data(buffer.readableBytesView))
                     }
-                    if done < h.size { throw ProviderError(.transient, "the answer ended early") }
+                    if sink.done < h.size { throw ProviderError(.transient, "the answer ended early") }
                 } catch let e as ProviderError where e.kind != .transient && e.kind != .unavailable {
                     throw e
                 } catch {
@@ -71,8 +54,7 @@ extension S3Provider {
                 }
             }
         }
-        try await output.sync()
-        return ContentDigest(size: done, sha256: LocalFiles.hex(sha.finalize()))
+        return try await sink.finish()
     }
 
     /// A 412 means the object was replaced while it was read: what was read belongs to another version.

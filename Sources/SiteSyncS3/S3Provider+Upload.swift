@@ -14,12 +14,7 @@ extension S3Provider {
             if try await holds(existing, key: key, expected) { return WriteReport(digest: expected, adopted: true) }
             inTheWay = existing
         }
-        let input: BlockingFile
-        do {
-            input = try await BlockingFile.openForReading(localFile)
-        } catch let e as ProviderError where e.kind == .notFound {
-            throw ProviderError(.sourceMissing, e.message)
-        }
+        let input = try await BlockingFile.openUploadSource(localFile)
         defer { input.close() }
         let report: WriteReport
         if expected.size <= Int64(settings.partSize) {

@@ -1,0 +1,71 @@
+import Crypto
+import Foundation
+
+/// Where the bytes of a streamed download go, in order: hashed, appended to the local file, reported as progress
+/// and kept under the site's bandwidth limit. Every HTTP provider's download writes through one.
+public final class DownloadSink: @unchecked Sendable {
+    // Used by the one task that runs the download.
+    let output: BlockingFile
+    let kept: Int64
+    let throttle: Throttle
+    let progress: ProgressHandler
+    var sha: SHA256
+    /// Bytes in the file so far, kept ones included.
+    public private(set) var done: Int64
+
+    /// Opens `destination` for a download of `remoteSize` bytes: continued after what it holds when `continuing`.
+    public static func open(_ destination: String, remoteSize: Int64, continuing: Bool, bytesPerSecond: Int64?,
+                            progress: @escaping ProgressHandler) async throws -> DownloadSink {
+        let (file, kept, hasher) = try await BlockingFile.openForDownload(destination, remoteSize: remoteSize, continuing: continuing)
+        if kept > 0 { progress(kept) }
+        return DownloadSink(output: file, kept: kept, hasher: hasher, bytesPerSecond: bytesPerSecond, progress: progress)
+    }
+
+    init(output: BlockingFile, kept: Int64, hasher: SHA256, bytesPerSecond: Int64?, progress: @escaping ProgressHandler) {
+        self.output = output
+        self.kept = kept
+        self.sha = hasher
+        self.done = kept
+        self.throttle = Throttle(bytesPerSecond)
+        self.progress = progress
+    }
+
+    /// What an earlier attempt left: the download continues after it.
+    public var keptBytes: Int64 { kept }
+
+    public func write(_ data: Data) async throws {
+        try Task.checkCancellation()
+        sha.update(data: data)
+        try await output.append(data)
+        done += Int64(data.count)
+        progress(done)
+        let wait = throttle.delay(after: done - kept)
+        if wait > 0 { try await Task.sleep(nanoseconds: wait) }
+    }
+
+    /// Starts over from an empty file (a server that ignored a Range request sends everything).
+    public func restart() async throws {
+        try await output.truncate()
+        sha = SHA256()
+        done = 0
+    }
+
+    /// Makes the bytes durable and returns their digest.
+    public func finish() async throws -> ContentDigest {
+        try await output.sync()
+        return ContentDigest(size: done, sha256: LocalFiles.hex(sha.finalize()))
+    }
+
+    public func close() { output.close() }
+}
+
+extension BlockingFile {
+    /// Opens the local file an upload reads; a missing one means the catalog was wrong about the source copy.
+    public static func openUploadSource(_ path: String) async throws -> BlockingFile {
+        do {
+            return try await openForReading(path)
+        } catch let e as ProviderError where e.kind == .notFound {
+            throw ProviderError(.sourceMissing, e.message)
+        }
+    }
+}
