@@ -79,7 +79,7 @@ t0=$(date +%s)
   echo "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $FILES) INSERT INTO m SELECT x FROM c;"
   fill_sql 0
   echo "COMMIT; ANALYZE;"
-} | sqlite3 "$SQLITE_PATH"
+} | sqlite3 "$SQLITE_PATH" >/dev/null
 echo "  $(( $(date +%s) - t0 )) s"
 
 echo "filling PostgreSQL…"

@@ -70,7 +70,11 @@ public struct OptionSpec: Sendable, Equatable {
         case .boolean:
             guard value.booleanValue != nil else { return wrong("true or false") }
         case .size:
-            do { _ = try ByteSize.parse(value, path: path) } catch let e as SettingsError { return e } catch { return wrong("a size like 10M") }
+            let bytes: Int64?
+            do { bytes = try ByteSize.parse(value, path: path) } catch let e as SettingsError { return e } catch { return wrong("a size like 10M") }
+            if let range, let bytes, !range.contains(Double(bytes)) {
+                return SettingsError(path, "\(value.stringValue ?? String(bytes)) is out of range: \(Self.describeBytes(range))")
+            }
         case .names:
             switch value {
             case .list(let items):
@@ -85,6 +89,18 @@ public struct OptionSpec: Sendable, Equatable {
             }
         }
         return nil
+    }
+
+    /// A range of sizes as a person writes them (`from 5M to 5G`).
+    static func describeBytes(_ range: ClosedRange<Double>) -> String {
+        func n(_ d: Double) -> String {
+            for (unit, factor) in [("G", Double(1 << 30)), ("M", Double(1 << 20)), ("K", Double(1 << 10))] where d >= factor && (d / factor).rounded() == d / factor {
+                return "\(Int(d / factor))\(unit)"
+            }
+            return String(Int(d))
+        }
+        if range.upperBound == .greatestFiniteMagnitude { return "at least \(n(range.lowerBound))" }
+        return "from \(n(range.lowerBound)) to \(n(range.upperBound))"
     }
 
     static func describe(_ range: ClosedRange<Double>) -> String {

@@ -42,7 +42,7 @@ public struct S3Settings: Sendable {
         OptionSpec("session_token", .text, secret: true, help: "a temporary session token (with temporary keys)"),
         OptionSpec("profile", .text, help: "a profile of ~/.aws/credentials (or AWS_SHARED_CREDENTIALS_FILE)"),
         OptionSpec("storage_class", .text, help: "STANDARD, STANDARD_IA, INTELLIGENT_TIERING, GLACIER_IR, … (default: the bucket's)"),
-        OptionSpec("part_size", .size, default: "16M", help: "multipart part and download range size, at least 5M"),
+        OptionSpec("part_size", .size, default: "16M", range: Double(minimumPartSize)...Double(Int64(5) << 30), help: "multipart part and download range size, at least 5M"),
         OptionSpec("part_concurrency", .integer, default: "4", range: 1...64, help: "parts or ranges of one file in flight"),
         OptionSpec("requests_per_second", .number, range: 0.01...100_000, help: "request budget for this site (default: no limit)"),
         OptionSpec("session_dir", .path, help: "where multipart uploads are remembered (default ~/.cache/sitesync/s3-sessions)"),

@@ -33,7 +33,7 @@ struct SettingsImportTests {
 
     static let cases: [Case] = [
         Case(name: "unknown provider", yaml: with("provider: local_drive, roots: {work: /mnt/backup}", "provider: floppy_disk, roots: {work: /mnt/backup}"),
-             expected: ["sites.backup.provider: unknown provider 'floppy_disk'", "this build has: gdrive, local_drive, sftp"]),
+             expected: ["sites.backup.provider: unknown provider 'floppy_disk'", "this build has: gdrive, local_drive, s3, sftp"]),
         Case(name: "a typo in a provider", yaml: with("provider: sftp,", "provider: sftpp,"),
              expected: ["sites.vendor.provider: unknown provider 'sftpp'; did you mean 'sftp'?"]),
         Case(name: "unknown key in a site", yaml: with("host: sftp.example", "hots: sftp.example"),

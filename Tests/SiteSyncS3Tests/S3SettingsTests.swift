@@ -104,3 +104,30 @@ struct S3SettingsTests {
         #expect(!schema.secretKeys.contains("access_key_id"))
     }
 }
+
+@Suite("S3 sites in studio settings")
+struct S3SettingsImportTests {
+    @Test("settings import refuses an s3 site's mistakes, each named where it is written")
+    func importChecks() throws {
+        let yaml = """
+            sites:
+              cloud:
+                provider: s3
+                bukcet: plates
+                part_size: 1M
+                part_concurrency: 0
+                path_style: maybe
+                roots: {work: /projects}
+            projects:
+              default: {sitesync: {always_accessible_on: [cloud]}}
+              robots: {roots: {work: /mnt/projects}}
+            """
+        let problems = ProviderRegistry([S3Provider.description]).validator
+            .problems(in: try StudioSettings(yaml: yaml, source: "studio.yaml")).map { "\($0)" }
+        let text = problems.joined(separator: "\n")
+        #expect(text.contains("sites.cloud.bukcet") && text.contains("did you mean 'bucket'"), "\(text)")
+        #expect(text.contains("sites.cloud.part_size") && text.contains("from 5M to 5G"), "\(text)")
+        #expect(text.contains("sites.cloud.part_concurrency"), "\(text)")
+        #expect(text.contains("sites.cloud.path_style"), "\(text)")
+    }
+}
