@@ -4,7 +4,8 @@ import SiteSyncModel
 import SiteSyncStandard
 
 /// `SiteSyncCatalogBench --catalog LOCATION --project P --source S --target T`: times, on a catalog the bench
-/// script filled, what a sync server and the CLI do most — claiming the next batch, and one page of `status` —
+/// script filled, what a sync server and the CLI do most — claiming the next batch, asking when the next transfer
+/// is due, and one page of `status` —
 /// through the same catalog protocol the engine uses. Prints one line of figures. Benchmark support, not shipped.
 @main
 struct CatalogBench {
@@ -40,6 +41,16 @@ struct CatalogBench {
                 try await catalog.releaseLeases(owner: "bench-\(i)", keys: items.map(\.key))
             }
 
+            // Between refills a server asks when the next queued or leased transfer of a pair is due.
+            var nextTimes: [Double] = []
+            for i in 0..<(claims + 10) {
+                let started = DispatchTime.now()
+                _ = try await catalog.nextAttempt(source: source, target: target, projects: [project], preferred: [],
+                                                  representations: nil, after: Date())
+                let ms = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
+                if i >= 10 { nextTimes.append(ms) }
+            }
+
             // One page of 50 representations with per-site counts, at spread-out places in the project.
             var starts: [RepresentationContext?] = [nil]
             var after: RepresentationContext?
@@ -62,8 +73,8 @@ struct CatalogBench {
                 guard !sorted.isEmpty else { return .nan }
                 return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
             }
-            print(String(format: "claim_median_ms=%.2f claim_p99_ms=%.2f page_median_ms=%.2f page_p99_ms=%.2f claims=%d pages=%d",
-                         percentile(claimTimes, 0.5), percentile(claimTimes, 0.99),
+            print(String(format: "claim_median_ms=%.2f claim_p99_ms=%.2f next_median_ms=%.2f next_p99_ms=%.2f page_median_ms=%.2f page_p99_ms=%.2f claims=%d pages=%d",
+                         percentile(claimTimes, 0.5), percentile(claimTimes, 0.99), percentile(nextTimes, 0.5), percentile(nextTimes, 0.99),
                          percentile(pageTimes, 0.5), percentile(pageTimes, 0.99), claimTimes.count, pageTimes.count))
         } catch {
             FileHandle.standardError.write(Data("SiteSyncCatalogBench: \(error)\n".utf8))

@@ -34,6 +34,29 @@ extension SQLiteCatalog {
         """
     }
 
+    /// When the earliest queued transfer of the pair waiting for a later time is due. Through the pending index
+    /// by name: without statistics SQLite would pick the index of every row of the site (a scan of its synced
+    /// copies on each refill). Arguments: source, target, now, the projects, the preferred sites, the representations.
+    public static func waitingSQL(projectCount: Int, preferredCount: Int = 0, representationCount: Int? = nil) -> String {
+        """
+        SELECT MIN(t.next_attempt_at) FROM file_sites t INDEXED BY file_sites_pending
+        JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
+        WHERE t.site = ? AND t.status = \(SQLState.queued) AND t.next_attempt_at > ?
+          AND t.project IN (\(marks(max(1, projectCount))))\(leftToPreferred(preferredCount))\(onlyRepresentations(representationCount))
+        """
+    }
+
+    /// When the earliest lease of the pair held by any server runs out: through the index of running rows.
+    /// Arguments: source, target, the projects, the preferred sites, the representations.
+    public static func leasedSQL(projectCount: Int, preferredCount: Int = 0, representationCount: Int? = nil) -> String {
+        """
+        SELECT MIN(t.lease_expires_at) FROM file_sites t INDEXED BY file_sites_leased
+        JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
+        WHERE t.site = ? AND t.status = \(SQLState.inProgress)
+          AND t.project IN (\(marks(max(1, projectCount))))\(leftToPreferred(preferredCount))\(onlyRepresentations(representationCount))
+        """
+    }
+
     static func onlyRepresentations(_ count: Int?) -> String {
         guard let count else { return "" }
         return "\n  AND t.representation_id IN (\(marks(max(1, count))))"
@@ -87,19 +110,13 @@ extension SQLiteCatalog {
             args += projects.map { $0 }
             args += preferred.map { $0 }
             args += (only ?? []).map { $0 }
-            let marks = Self.marks(projects.count)
-            let waiting = try Double.fetchOne(db, sql: """
-                SELECT MIN(t.next_attempt_at) FROM file_sites t
-                JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
-                WHERE t.site = ? AND t.status = \(SQLState.queued) AND t.next_attempt_at > ?
-                  AND t.project IN (\(marks))\(Self.leftToPreferred(preferred.count))\(Self.onlyRepresentations(only?.count))
-                """, arguments: StatementArguments(args))
+            let waiting = try Double.fetchOne(db, sql: Self.waitingSQL(projectCount: projects.count, preferredCount: preferred.count,
+                                                                       representationCount: only?.count),
+                                              arguments: StatementArguments(args))
             // Work leased by another server becomes runnable when its lease runs out.
-            let leased = try Double.fetchOne(db, sql: """
-                SELECT MIN(t.lease_expires_at) FROM file_sites t
-                JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
-                WHERE t.site = ? AND t.status = \(SQLState.inProgress) AND t.project IN (\(marks))\(Self.leftToPreferred(preferred.count))\(Self.onlyRepresentations(only?.count))
-                """, arguments: StatementArguments([source, target] + projects + preferred + (only ?? [])))
+            let leased = try Double.fetchOne(db, sql: Self.leasedSQL(projectCount: projects.count, preferredCount: preferred.count,
+                                                                     representationCount: only?.count),
+                                             arguments: StatementArguments([source, target] + projects + preferred + (only ?? [])))
             let times = [waiting, leased.map { max($0, now.timeIntervalSince1970 + 0.001) }].compactMap { $0 }
             return times.min().map(Date.init(timeIntervalSince1970:))
         }

@@ -140,7 +140,9 @@ struct S3Client: Sendable {
             }
             let status = Int(response.status.code)
             if (200..<300).contains(status) || accept.contains(status) {
-                if stream { return S3Response(status: status, headers: response.headers, body: Data(), streaming: response) }
+                if stream && (200..<300).contains(status) {
+                    return S3Response(status: status, headers: response.headers, body: Data(), streaming: response)
+                }
                 let body: Data
                 do {
                     body = Data(try await response.body.collect(upTo: 64 << 20).readableBytesView)
@@ -251,17 +253,54 @@ struct S3Client: Sendable {
     }
 }
 
-/// The times S3 writes: ISO 8601 in XML, RFC 1123 in headers.
+/// The times S3 writes: ISO 8601 in XML, RFC 1123 in headers — parsed and written by hand, since a formatter or
+/// a calendar made per request costs more than the request's signature.
 enum S3Time {
     static func iso(_ text: String) -> Date? {
         try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: text.contains(".")))
     }
 
+    static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// `Sun, 06 Dec 2026 04:30:55 GMT`.
     static func http(_ text: String) -> Date? {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return f.date(from: text)
+        let parts = text.split(separator: " ")
+        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]), let month = months.firstIndex(of: String(parts[2])),
+              let year = Int(parts[3]) else { return nil }
+        let clock = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard clock.count == 3 else { return nil }
+        let days = daysFromCivil(year, month + 1, day)
+        return Date(timeIntervalSince1970: Double(days * 86_400 + clock[0] * 3_600 + clock[1] * 60 + clock[2]))
+    }
+
+    /// Year, month, day, hour, minute, second in UTC.
+    static func components(_ date: Date) -> (Int, Int, Int, Int, Int, Int) {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let rest = seconds - days * 86_400
+        let (y, m, d) = civil(fromDays: days)
+        return (y, m, d, rest / 3_600, rest % 3_600 / 60, rest % 60)
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    static func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func civil(fromDays z0: Int) -> (Int, Int, Int) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }

@@ -19,39 +19,75 @@ extension S3Provider {
 
     func download(_ path: String, to destination: String, continuing: Bool, progress: @escaping ProgressHandler) async throws -> ContentDigest {
         let key = S3Settings.key(of: path)
-        guard let h = try await head(key) else {
-            throw ProviderError(.notFound, "\(client.describe(key)) on site '\(siteName)': no such object")
-        }
-        let sink = try await DownloadSink.open(destination, remoteSize: h.size, continuing: continuing,
-                                               bytesPerSecond: settings.bytesPerSecond, progress: progress)
-        defer { sink.close() }
-        if h.size - sink.keptBytes > rangeSize && settings.partConcurrency > 1 {
-            try await parallelRanges(key: key, etag: h.etag, from: sink.keptBytes, size: h.size) { buffer in
-                try await sink.write(buffer.getData(at: buffer.readerIndex, length: buffer.readableBytes, byteTransferStrategy: .noCopy) ?? Data())
-            }
-        } else {
-            // One stream; a connection that breaks off continues from the last byte written.
-            var drops = 0
-            while sink.done < h.size {
+        let kept = continuing ? try await BlockingIO.run { _ in LocalFiles.regularFileSize(destination) ?? 0 } : 0
+        // Nothing kept: the first range is asked for at once, and its answer says the object's size and version
+        // (a small file is one request). Continuing after kept bytes starts from what HeadObject says.
+        let object: (size: Int64, etag: String)
+        let sink: DownloadSink
+        if kept == 0 {
+            let first = try await client.send("download \(path)", .GET, key: key, headers: [("Range", "bytes=0-\(rangeSize - 1)")],
+                                              accept: [404, 416], stream: true)
+            switch first.status {
+            case 404:
+                throw ProviderError(.notFound, "\(client.describe(key)) on site '\(siteName)': no such object")
+            case 416:
+                // No byte 0: an empty object.
+                guard let h = try await head(key) else { throw ProviderError(.notFound, "\(client.describe(key)) on site '\(siteName)': no such object") }
+                object = (h.size, h.etag)
+                sink = try await DownloadSink.open(destination, remoteSize: h.size, continuing: false,
+                                                   bytesPerSecond: settings.bytesPerSecond, progress: progress)
+            default:
+                let total = first.header("Content-Range").flatMap { Int64($0.split(separator: "/").last ?? "") }
+                    ?? Int64(first.header("Content-Length") ?? "") ?? 0
+                object = (total, first.header("ETag") ?? "")
+                sink = try await DownloadSink.open(destination, remoteSize: total, continuing: false,
+                                                   bytesPerSecond: settings.bytesPerSecond, progress: progress)
                 do {
-                    let r = try await client.send("download \(path)", .GET, key: key,
-                                                  headers: [("If-Match", h.etag), ("Range", "bytes=\(sink.done)-")], accept: [412], stream: true)
-                    try ensureUnchanged(r, key)
-                    guard let response = r.streaming else { break }
-                    for try await buffer in response.body {
-                        try await sink.write(Data(buffer.readableBytesView))
+                    if let body = first.streaming?.body {
+                        for try await buffer in body { try await sink.write(Data(buffer.readableBytesView)) }
                     }
-                    if sink.done < h.size { throw ProviderError(.transient, "the answer ended early") }
-                } catch let e as ProviderError where e.kind != .transient && e.kind != .unavailable {
+                } catch let e as ProviderError where e.kind == .cancelled {
                     throw e
                 } catch {
+                    // Broken off: the loops below continue after what arrived.
                     if Task.isCancelled || error is CancellationError { throw ProviderError(.cancelled, "cancelled") }
-                    drops += 1
-                    guard drops < S3Client.maxAttempts else {
-                        throw ProviderError(.unavailable, "download \(path) from site '\(siteName)': \(S3Client.reason(error))")
-                    }
-                    try await client.backoff(drops, retryAfter: nil)
                 }
+            }
+        } else {
+            guard let h = try await head(key) else {
+                throw ProviderError(.notFound, "\(client.describe(key)) on site '\(siteName)': no such object")
+            }
+            object = (h.size, h.etag)
+            sink = try await DownloadSink.open(destination, remoteSize: h.size, continuing: true,
+                                               bytesPerSecond: settings.bytesPerSecond, progress: progress)
+        }
+        defer { sink.close() }
+        if object.size - sink.done > rangeSize && settings.partConcurrency > 1 {
+            try await parallelRanges(key: key, etag: object.etag, from: sink.done, size: object.size) { buffer in
+                try await sink.write(buffer.getData(at: buffer.readerIndex, length: buffer.readableBytes, byteTransferStrategy: .noCopy) ?? Data())
+            }
+        }
+        // The rest in one stream; a connection that breaks off continues from the last byte written.
+        var drops = 0
+        while sink.done < object.size {
+            do {
+                let r = try await client.send("download \(path)", .GET, key: key,
+                                              headers: [("If-Match", object.etag), ("Range", "bytes=\(sink.done)-")], accept: [412], stream: true)
+                try ensureUnchanged(r, key)
+                guard let response = r.streaming else { break }
+                for try await buffer in response.body {
+                    try await sink.write(Data(buffer.readableBytesView))
+                }
+                if sink.done < object.size { throw ProviderError(.transient, "the answer ended early") }
+            } catch let e as ProviderError where e.kind != .transient && e.kind != .unavailable {
+                throw e
+            } catch {
+                if Task.isCancelled || error is CancellationError { throw ProviderError(.cancelled, "cancelled") }
+                drops += 1
+                guard drops < S3Client.maxAttempts else {
+                    throw ProviderError(.unavailable, "download \(path) from site '\(siteName)': \(S3Client.reason(error))")
+                }
+                try await client.backoff(drops, retryAfter: nil)
             }
         }
         return try await sink.finish()

@@ -98,7 +98,7 @@ extension S3Provider {
             let aside = try await moveAside(replacing, key: key, path: path)
             let body = try S3XML.CompleteMultipartUpload(parts: parts).xml()
             let r = try await client.send("finish the upload of \(path)", .POST, key: key, query: [("uploadId", session.uploadID)],
-                                          headers: [condition(replacing: replacing), ("Content-Type", "application/xml")],
+                                          headers: condition(replacing: replacing) + [("Content-Type", "application/xml")],
                                           payload: S3Payload(bytes: ByteBuffer(data: body), sha256: LocalFiles.hex(SHA256.hash(data: body))),
                                           accept: [412])
             if r.status == 412 {

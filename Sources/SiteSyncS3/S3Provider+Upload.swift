@@ -8,6 +8,17 @@ extension S3Provider {
     public func upload(localFile: String, to path: String, expected: ContentDigest,
                        progress: @escaping ProgressHandler) async throws -> WriteReport {
         let key = S3Settings.key(of: path)
+        let small = expected.size <= Int64(settings.partSize)
+        // On a server that honours `If-None-Match` (proved by `check`), a small file is written at once and looked
+        // at only if something is already there; elsewhere, and before a multipart upload, look first.
+        if small && conditionalWrites.proven {
+            let input = try await BlockingFile.openUploadSource(localFile)
+            defer { input.close() }
+            if let report = try await putObject(input, key: key, path: path, expected: expected, replacing: nil, progress: progress) {
+                progress(expected.size)
+                return report
+            }
+        }
         // Identical bytes already there are adopted; a different object stays until the new one is verified.
         var inTheWay: Head?
         if let existing = try await head(key) {
@@ -17,12 +28,15 @@ extension S3Provider {
         let input = try await BlockingFile.openUploadSource(localFile)
         defer { input.close() }
         let report: WriteReport
-        if expected.size <= Int64(settings.partSize) {
-            report = try await putObject(input, key: key, path: path, expected: expected, replacing: inTheWay, progress: progress)
+        if small {
+            guard let written = try await putObject(input, key: key, path: path, expected: expected, replacing: inTheWay, progress: progress) else {
+                throw ProviderError(.transient, "upload \(path): another writer changed \(client.describe(key)) meanwhile; the next try looks again")
+            }
+            report = written
         } else {
             report = try await multipart(input, key: key, path: path, expected: expected, replacing: inTheWay, progress: progress)
+            try await confirm(key, path: path, expected)
         }
-        try await confirm(key, path: path, expected, replaced: inTheWay != nil)
         progress(expected.size)
         return report
     }
@@ -42,9 +56,11 @@ extension S3Provider {
         return headers
     }
 
-    /// The condition that makes the final write safe: nothing there yet, or still the object moved aside.
-    func condition(replacing: Head?) -> (String, String) {
-        replacing.map { ("If-Match", $0.etag) } ?? ("If-None-Match", "*")
+    /// The condition that makes the final write safe: nothing there yet, or still the object moved aside (none
+    /// on a server that refuses conditions: there the look before the write is the only guard).
+    func condition(replacing: Head?) -> [(String, String)] {
+        guard conditionalWrites.send else { return [] }
+        return [replacing.map { ("If-Match", $0.etag) } ?? ("If-None-Match", "*")]
     }
 
     /// Copies the object in the way to a conflict name beside it (server-side, only if it is still the one seen);
@@ -63,8 +79,10 @@ extension S3Provider {
 
     // MARK: One request
 
+    /// Writes a small file in one `PutObject`, conditional on what was seen (nothing, or `replacing`). Returns nil
+    /// when the condition failed: something else is (now) at the key.
     func putObject(_ input: BlockingFile, key: String, path: String, expected: ContentDigest, replacing: Head?,
-                   progress: @escaping ProgressHandler) async throws -> WriteReport {
+                   progress: @escaping ProgressHandler) async throws -> WriteReport? {
         let data = try await input.read(at: 0, count: Int(expected.size))
         let sha = SHA256.hash(data: data)
         let local = ContentDigest(size: Int64(data.count), sha256: LocalFiles.hex(sha))
@@ -80,18 +98,21 @@ extension S3Provider {
             let wait = throttle.delay(after: Int64(n))
             if wait > 0 { try await Task.sleep(nanoseconds: wait) }
         }
+        let checksum = Data(sha).base64EncodedString()
         let r = try await client.send("upload \(path)", .PUT, key: key,
-                                      headers: objectHeaders(expected) + [("x-amz-checksum-sha256", Data(sha).base64EncodedString()),
-                                                                          condition(replacing: replacing)],
+                                      headers: objectHeaders(expected) + [("x-amz-checksum-sha256", checksum)] + condition(replacing: replacing),
                                       payload: body, accept: [412])
-        if r.status == 412 {
-            throw ProviderError(.transient, "upload \(path): another writer changed \(client.describe(key)) meanwhile; the next try looks again")
+        if r.status == 412 { return nil }
+        // S3 checked the whole object's SHA-256 against the one sent and says so: that is the proof. A server
+        // that does not answer with it is asked with HeadObject.
+        if r.header("x-amz-checksum-sha256") != checksum {
+            try await confirm(key, path: path, expected)
         }
         return WriteReport(digest: expected, movedAside: aside)
     }
 
     /// After the write: S3 must report the size and SHA-256 the catalog has; a mismatch removes what was written.
-    func confirm(_ key: String, path: String, _ expected: ContentDigest, replaced: Bool) async throws {
+    func confirm(_ key: String, path: String, _ expected: ContentDigest) async throws {
         let h = try await head(key)
         guard let h, h.size == expected.size, h.sha256 == expected.sha256 else {
             _ = try? await client.send("remove the bad upload \(client.describe(key))", .DELETE, key: key, accept: [404])

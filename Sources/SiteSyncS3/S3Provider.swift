@@ -27,6 +27,8 @@ public final class S3Provider: StorageProvider {
     let logger: Logger
     /// Bytes sent in part and object bodies by this provider (tests compare a resumed upload's with the file's).
     let sent = ByteCounter()
+    /// What `check` found out about `If-None-Match` on this server.
+    let conditionalWrites = ConditionalWrites()
 
     public init(site: SiteConfig, platform: Platform, environment: [String: String] = ProcessInfo.processInfo.environment,
                 logger: Logger = Logger(label: "sitesync.s3")) throws {
@@ -63,14 +65,30 @@ public final class S3Provider: StorageProvider {
             let folder = prefix.isEmpty ? "" : prefix + "/"
             _ = try await client.send("list \(client.describe(folder))", .GET, key: nil,
                                       query: [("list-type", "2"), ("max-keys", "1"), ("prefix", folder)])
-            // A write and a delete prove the key may do what a sync does (a policy may allow listing only).
+            // A write and a delete prove the key may do what a sync does (a policy may allow listing only); the
+            // same write again proves whether the server refuses to replace an object it is told not to.
             let probe = folder + ".sitesync-probe-\(UUID().uuidString.lowercased())"
             let body = Data("SiteSync write probe; safe to delete\n".utf8)
-            _ = try await client.send("write probe \(client.describe(probe))", .PUT, key: probe,
-                                      headers: [("If-None-Match", "*"), ("Content-Type", "text/plain")],
-                                      payload: S3Payload(bytes: ByteBuffer(data: body), sha256: LocalFiles.hex(SHA256.hash(data: body))))
+            let payload = S3Payload(bytes: ByteBuffer(data: body), sha256: LocalFiles.hex(SHA256.hash(data: body)))
+            let what = "write probe \(client.describe(probe))"
+            let first = try await client.send(what, .PUT, key: probe, headers: [("If-None-Match", "*"), ("Content-Type", "text/plain")],
+                                              payload: payload, accept: [501])
+            if first.status == 501 {
+                _ = try await client.send(what, .PUT, key: probe, headers: [("Content-Type", "text/plain")], payload: payload)
+                conditionalWrites.learn(.refused)
+            } else {
+                let again = try await client.send(what, .PUT, key: probe, headers: [("If-None-Match", "*"), ("Content-Type", "text/plain")],
+                                                  payload: payload, accept: [412])
+                conditionalWrites.learn(again.status == 412 ? .honoured : .ignored)
+            }
             _ = try await client.send("delete probe \(client.describe(probe))", .DELETE, key: probe, accept: [404])
             lines.append("root \(name): \(client.describe(folder)) — list, write and delete OK")
+        }
+        switch conditionalWrites.state {
+        case .honoured: lines.append("conditional writes (If-None-Match) honoured: a new file is written in one request")
+        case .ignored, .refused:
+            lines.append("warning: this server does not honour conditional writes (If-None-Match); SiteSync looks before every write, and another program writing the same key in between could be replaced")
+        case .unknown: break
         }
         return lines
     }
@@ -132,3 +150,18 @@ final class ByteCounter: @unchecked Sendable {
     func add(_ n: Int64) -> Int64 { lock.withLock { total += n; return total } }
     var value: Int64 { lock.withLock { total } }
 }
+
+/// Whether the server refuses a write with `If-None-Match: *` where an object exists — the guard against
+/// replacing another program's object. Unknown until `check` tries it.
+final class ConditionalWrites: @unchecked Sendable {
+    enum State { case unknown, honoured, ignored, refused }
+    private let lock = NSLock()
+    private var current = State.unknown
+    var state: State { lock.withLock { current } }
+    func learn(_ s: State) { lock.withLock { current = s } }
+    /// A new small file may be written without looking first.
+    var proven: Bool { state == .honoured }
+    /// Conditions are sent (unknown: tried, as AWS, MinIO, R2 and Ceph accept them).
+    var send: Bool { state != .refused }
+}
+

@@ -37,7 +37,25 @@ struct SigV4: Sendable {
         headers.append(("Authorization", "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"))
     }
 
+    /// The day's signing key, derived once a day (four HMACs) and kept.
     func signingKey(day: String) -> SymmetricKey {
+        if let cached = keys.key(for: day) { return cached }
+        let key = deriveKey(day: day)
+        keys.store(key, for: day)
+        return key
+    }
+
+    let keys = DayKeyCache()
+
+    final class DayKeyCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var day = ""
+        private var key: SymmetricKey?
+        func key(for d: String) -> SymmetricKey? { lock.withLock { day == d ? key : nil } }
+        func store(_ k: SymmetricKey, for d: String) { lock.withLock { day = d; key = k } }
+    }
+
+    func deriveKey(day: String) -> SymmetricKey {
         func hmac(_ key: SymmetricKey, _ text: String) -> SymmetricKey {
             SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: key)))
         }
@@ -45,13 +63,17 @@ struct SigV4: Sendable {
         return hmac(hmac(hmac(hmac(secret, day), region), service), "aws4_request")
     }
 
-    /// `20261206T101500Z` and `20261206`, in UTC.
+    /// `20261206T101500Z` and `20261206`, in UTC. Plain arithmetic: a calendar per request costs more than the
+    /// signature.
     static func stamps(_ date: Date) -> (String, String) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let day = String(format: "%04d%02d%02d", c.year ?? 1970, c.month ?? 1, c.day ?? 1)
-        return (day + String(format: "T%02d%02d%02dZ", c.hour ?? 0, c.minute ?? 0, c.second ?? 0), day)
+        let (y, m, d, hh, mm, ss) = S3Time.components(date)
+        let day = pad(y, 4) + pad(m, 2) + pad(d, 2)
+        return (day + "T" + pad(hh, 2) + pad(mm, 2) + pad(ss, 2) + "Z", day)
+    }
+
+    static func pad(_ n: Int, _ width: Int) -> String {
+        let s = String(n)
+        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
     }
 
     /// Query parameters sorted by name, names and values URI-encoded.

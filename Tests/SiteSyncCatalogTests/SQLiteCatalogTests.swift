@@ -59,6 +59,27 @@ struct SQLiteCatalogTests {
         #expect(release.allSatisfy { $0.contains("file_sites_by_owner") }, "plans:\n\(release.joined(separator: "\n"))")
     }
 
+    @Test("finding the next due transfer follows pending and running work: 20,000 synced files do not slow it")
+    func nextAttemptScales() async throws {
+        let dir = try TemporaryDirectory("catalog")
+        let catalog = try SQLiteCatalog(path: "\(dir.path)/catalog.sqlite")
+        try await Self.seeded(catalog)
+        // Between refills a server asks when the next queued or leased transfer is due: on a site with 20,000
+        // synced copies that must visit the few pending and running rows, not every copy.
+        for (sql, args) in [(SQLiteCatalog.waitingSQL(projectCount: 1), StatementArguments(["studio", "backup", 0.0, "robots"] as [(any DatabaseValueConvertible)?])),
+                            (SQLiteCatalog.leasedSQL(projectCount: 1), StatementArguments(["studio", "backup", "robots"] as [(any DatabaseValueConvertible)?]))] {
+            let visited = try await catalog.pool.read { db -> Int in
+                let statement = try db.makeStatement(sql: sql)
+                try statement.setArguments(args)
+                _ = try Row.fetchAll(statement)
+                return Int(sqlite3_stmt_status(statement.sqliteStatement, SQLITE_STMTSTATUS_VM_STEP, 0))
+            }
+            #expect(visited < 2_000, "\(visited) VM steps over a 40,000-row catalog:\n\(sql)")
+        }
+        #expect(try await catalog.nextAttempt(source: "studio", target: "backup", projects: ["robots"], preferred: [],
+                                              representations: nil, after: Date.distantPast) != nil)
+    }
+
     @Test("claim cost follows pending work: 20,000 synced files do not slow picking 10")
     func claimScales() async throws {
         let dir = try TemporaryDirectory("catalog")

@@ -131,3 +131,22 @@ struct S3SettingsImportTests {
         #expect(text.contains("sites.cloud.path_style"), "\(text)")
     }
 }
+
+@Suite("S3 times")
+struct S3TimeTests {
+    @Test("dates in signatures and headers agree with Foundation's calendar, across years and leap days")
+    func times() throws {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = try #require(TimeZone(identifier: "UTC"))
+        for t in stride(from: -86_400.0 * 400, to: 86_400.0 * 365 * 80, by: 86_400.0 * 37.3 + 3_599) {
+            let date = Date(timeIntervalSince1970: t.rounded(.down))
+            let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+            let mine = S3Time.components(date)
+            #expect(mine.0 == c.year && mine.1 == c.month && mine.2 == c.day && mine.3 == c.hour && mine.4 == c.minute && mine.5 == c.second)
+        }
+        #expect(SigV4.stamps(Date(timeIntervalSince1970: 1_369_353_600)) == ("20130524T000000Z", "20130524"))
+        #expect(S3Time.http("Sun, 06 Dec 2026 04:30:55 GMT") == Date(timeIntervalSince1970: 1_796_531_455))
+        #expect(S3Time.http("Tue, 29 Feb 2028 23:59:59 GMT").map { S3Time.components($0).1 } == 2)
+        #expect(S3Time.http("garbage") == nil)
+    }
+}
