@@ -9,10 +9,10 @@ extension SQLiteCatalog {
 
     public func requeueExpiredLeases(now: Date) async throws -> Int {
         try await write { db in
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE file_sites SET status = \(SQLState.queued), lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = ?
                 WHERE status = \(SQLState.inProgress) AND lease_expires_at < ?
-                """, arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970])
+                """).execute(arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970])
             let n = db.changesCount
             if n > 0 { try Self.bumpGeneration(db) }
             return n
@@ -81,16 +81,17 @@ extension SQLiteCatalog {
             args += request.preferred.map { $0 }
             if let only = request.representations { args += (only.isEmpty ? [""] : only).map { $0 } }
             args.append(request.limit)
-            let rows = try Row.fetchAll(db, sql: Self.claimSQL(projectCount: request.projects.count, preferredCount: request.preferred.count,
-                                                               representationCount: request.representations?.count),
+            // Cached: a server claims for every file, and compiling the statement cost more than running it.
+            let rows = try Row.fetchAll(db.cachedStatement(sql: Self.claimSQL(projectCount: request.projects.count, preferredCount: request.preferred.count,
+                                                                              representationCount: request.representations?.count)),
                                         arguments: StatementArguments(args))
             var items: [WorkItem] = []
             for row in rows {
                 let fileID: String = row["file_id"]
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     UPDATE file_sites SET status = \(SQLState.inProgress), lease_owner = ?, lease_expires_at = ?, bytes_done = 0
                     WHERE file_id = ? AND site = ? AND status = \(SQLState.queued)
-                    """, arguments: [request.owner, request.leaseUntil.timeIntervalSince1970, fileID, request.target])
+                    """).execute(arguments: [request.owner, request.leaseUntil.timeIntervalSince1970, fileID, request.target])
                 guard db.changesCount == 1 else { continue }
                 let file = FileRecord(id: fileID, representationID: row["representation_id"], project: row["project"],
                                       path: row["path"], size: row["size"], sha256: row["sha256"])
@@ -110,12 +111,12 @@ extension SQLiteCatalog {
             args += projects.map { $0 }
             args += preferred.map { $0 }
             args += (only ?? []).map { $0 }
-            let waiting = try Double.fetchOne(db, sql: Self.waitingSQL(projectCount: projects.count, preferredCount: preferred.count,
-                                                                       representationCount: only?.count),
+            let waiting = try Double.fetchOne(db.cachedStatement(sql: Self.waitingSQL(projectCount: projects.count, preferredCount: preferred.count,
+                                                                       representationCount: only?.count)),
                                               arguments: StatementArguments(args))
             // Work leased by another server becomes runnable when its lease runs out.
-            let leased = try Double.fetchOne(db, sql: Self.leasedSQL(projectCount: projects.count, preferredCount: preferred.count,
-                                                                     representationCount: only?.count),
+            let leased = try Double.fetchOne(db.cachedStatement(sql: Self.leasedSQL(projectCount: projects.count, preferredCount: preferred.count,
+                                                                     representationCount: only?.count)),
                                              arguments: StatementArguments([source, target] + projects + preferred + (only ?? [])))
             let times = [waiting, leased.map { max($0, now.timeIntervalSince1970 + 0.001) }].compactMap { $0 }
             return times.min().map(Date.init(timeIntervalSince1970:))
@@ -127,10 +128,10 @@ extension SQLiteCatalog {
         return try await write { db in
             var held: Set<FileKey> = []
             for key in keys {
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     UPDATE file_sites SET lease_expires_at = ?
                     WHERE file_id = ? AND site = ? AND lease_owner = ? AND status = \(SQLState.inProgress)
-                    """, arguments: [until.timeIntervalSince1970, key.fileID, key.site, owner])
+                    """).execute(arguments: [until.timeIntervalSince1970, key.fileID, key.site, owner])
                 if db.changesCount == 1 { held.insert(key) }
             }
             return held
@@ -156,10 +157,10 @@ extension SQLiteCatalog {
         guard !sites.isEmpty, status.isDamaged else { return 0 }
         return try await write { db in
             let list = Array(sites)
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE file_sites SET status = ?, problem = ?, problem_at = ?, synced_at = NULL
                 WHERE file_id = ? AND status = \(SQLState.synced) AND site IN (\(Self.marks(list.count)))
-                """, arguments: StatementArguments([status, problem, now.timeIntervalSince1970, fileID] as [(any DatabaseValueConvertible)?] + list.map { $0 }))
+                """).execute(arguments: StatementArguments([status, problem, now.timeIntervalSince1970, fileID] as [(any DatabaseValueConvertible)?] + list.map { $0 }))
             let n = db.changesCount
             // Transfers that waited on this copy may now have another source.
             if n > 0 { try Self.bumpGeneration(db) }
@@ -169,32 +170,32 @@ extension SQLiteCatalog {
 
     public func reportProgress(_ key: FileKey, owner: String, bytesDone: Int64) async throws {
         try await write { db in
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE file_sites SET bytes_done = ? WHERE file_id = ? AND site = ? AND lease_owner = ? AND status = \(SQLState.inProgress)
-                """, arguments: [bytesDone, key.fileID, key.site, owner])
+                """).execute(arguments: [bytesDone, key.fileID, key.site, owner])
         }
     }
 
     public func completeTransfer(_ key: FileKey, owner: String, alternates: Set<String>, now: Date) async throws -> Bool {
         try await write { db in
             let t = now.timeIntervalSince1970
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE file_sites SET status = \(SQLState.synced), synced_at = ?, tries = 0, last_error = NULL, last_failure_at = NULL,
                     lease_owner = NULL, lease_expires_at = NULL, verified_at = ?, problem = NULL, problem_at = NULL,
                     bytes_done = (SELECT size FROM files WHERE id = file_sites.file_id)
                 WHERE file_id = ? AND site = ? AND lease_owner = ?
-                """, arguments: [t, t, key.fileID, key.site, owner])
+                """).execute(arguments: [t, t, key.fileID, key.site, owner])
             guard db.changesCount == 1 else { return false }
-            let meta = try Row.fetchOne(db, sql: "SELECT representation_id, project, priority FROM file_sites WHERE file_id = ? AND site = ?",
+            let meta = try Row.fetchOne(db.cachedStatement(sql: "SELECT representation_id, project, priority FROM file_sites WHERE file_id = ? AND site = ?"),
                                         arguments: [key.fileID, key.site])
             for alt in alternates where alt != key.site {
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     INSERT INTO file_sites(file_id, site, representation_id, project, status, priority, next_attempt_at, synced_at)
                     VALUES (?, ?, ?, ?, \(SQLState.synced), ?, ?, ?)
                     ON CONFLICT(file_id, site) DO UPDATE SET status = \(SQLState.synced), synced_at = excluded.synced_at, tries = 0,
                         last_error = NULL, last_failure_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
                         verified_at = excluded.synced_at, problem = NULL, problem_at = NULL
-                    """, arguments: [key.fileID, alt, meta?["representation_id"] as String?, meta?["project"] as String?,
+                    """).execute(arguments: [key.fileID, alt, meta?["representation_id"] as String?, meta?["project"] as String?,
                                      meta?["priority"] as Int? ?? 50, t, t])
             }
             // The new copy can be the source of further transfers (studio → backup after an upload).
@@ -207,11 +208,11 @@ extension SQLiteCatalog {
                              now: Date) async throws -> FileSyncStatus? {
         try await write { db in
             let status: FileSyncStatus = retryAt == nil ? .failed : .queued
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE file_sites SET status = ?, tries = tries + ?, last_error = ?, last_failure_at = ?, next_attempt_at = ?,
                     lease_owner = NULL, lease_expires_at = NULL
                 WHERE file_id = ? AND site = ? AND lease_owner = ? AND status = \(SQLState.inProgress)
-                """, arguments: [status, countsAsTry ? 1 : 0, error, now.timeIntervalSince1970,
+                """).execute(arguments: [status, countsAsTry ? 1 : 0, error, now.timeIntervalSince1970,
                                  (retryAt ?? now).timeIntervalSince1970, key.fileID, key.site, owner])
             return db.changesCount == 1 ? status : nil
         }
@@ -221,10 +222,10 @@ extension SQLiteCatalog {
         try await write { db in
             if let keys {
                 for key in keys {
-                    try db.execute(sql: """
+                    try db.cachedStatement(sql: """
                         UPDATE file_sites SET status = \(SQLState.queued), lease_owner = NULL, lease_expires_at = NULL
                         WHERE file_id = ? AND site = ? AND lease_owner = ? AND status = \(SQLState.inProgress)
-                        """, arguments: [key.fileID, key.site, owner])
+                        """).execute(arguments: [key.fileID, key.site, owner])
                 }
             } else {
                 try db.execute(sql: Self.releaseAllSQL, arguments: [owner])
@@ -237,7 +238,7 @@ extension SQLiteCatalog {
 
     public func workGeneration() async throws -> Int64 {
         try await read { db in
-            Int64(try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'work_generation'") ?? "0") ?? 0
+            Int64(try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'work_generation'")) ?? "0") ?? 0
         }
     }
 

@@ -18,6 +18,9 @@ public final class SQLiteCatalog: Catalog {
         var config = Configuration()
         // Another process may hold the write lock for a moment (a publish while the server runs).
         config.busyMode = .timeout(30)
+        // Pages read through a memory map rather than copied by a read call each time: a busy server reads the
+        // same index pages for every file.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA mmap_size = 268435456") }
         do {
             pool = try DatabasePool(path: path, configuration: config)
             // A catalog migrated by a newer sitesync has tables this build would misread: refuse, never guess.
@@ -50,7 +53,7 @@ public final class SQLiteCatalog: Catalog {
     }
 
     static func bumpGeneration(_ db: Database) throws {
-        try db.execute(sql: "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'work_generation'")
+        try db.cachedStatement(sql: "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'work_generation'").execute()
     }
 }
 

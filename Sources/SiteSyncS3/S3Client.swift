@@ -30,6 +30,8 @@ struct S3Payload: Sendable {
     var onSent: (@Sendable (_ total: Int, _ slice: Int) async throws -> Void)?
 
     static let empty = S3Payload(bytes: ByteBuffer(), sha256: SigV4.emptyPayload, onSent: nil)
+    /// Bytes handed to the connection at a time.
+    static let slice = 256 << 10
 
     struct Slices: AsyncSequence, Sendable {
         typealias Element = ByteBuffer
@@ -40,7 +42,7 @@ struct S3Payload: Sendable {
             let onSent: (@Sendable (Int, Int) async throws -> Void)?
             mutating func next() async throws -> ByteBuffer? {
                 try Task.checkCancellation()
-                guard rest.readableBytes > 0, let slice = rest.readSlice(length: Swift.min(256 << 10, rest.readableBytes)) else { return nil }
+                guard rest.readableBytes > 0, let slice = rest.readSlice(length: Swift.min(S3Payload.slice, rest.readableBytes)) else { return nil }
                 sent += slice.readableBytes
                 try await onSent?(sent, slice.readableBytes)
                 return slice
@@ -123,7 +125,11 @@ struct S3Client: Sendable {
             var request = HTTPClientRequest(url: t.url)
             request.method = method
             for (name, value) in headers { request.headers.add(name: name, value: value) }
-            if payload.bytes.readableBytes > 0 || method == .PUT || method == .POST {
+            if payload.bytes.readableBytes <= S3Payload.slice && (method == .PUT || method == .POST) {
+                // One slice: written at once (an async body costs a small file more than its bytes).
+                try await payload.onSent?(payload.bytes.readableBytes, payload.bytes.readableBytes)
+                request.body = .bytes(payload.bytes)
+            } else if payload.bytes.readableBytes > 0 {
                 request.body = .stream(S3Payload.Slices(payload: payload), length: .known(Int64(payload.bytes.readableBytes)))
             }
             let response: HTTPClientResponse
