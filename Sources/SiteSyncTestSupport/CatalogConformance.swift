@@ -310,18 +310,19 @@ public enum CatalogConformance {
     static func leases(_ catalog: any Catalog) async throws {
         try await seed(catalog, files: 2)
         let now = t0.addingTimeInterval(1)
-        // Short leases that really run out: a catalog may time leases by its own clock (PostgreSQL's).
+        // Short leases that really run out: a catalog may time leases by its own clock (PostgreSQL's). Three
+        // seconds: long enough that a loaded machine still asks before they end.
         let items = try await catalog.claim(ClaimRequest(source: "studio", target: "backup", projects: ["robots"], owner: "crashed",
-                                                         now: now, leaseUntil: now.addingTimeInterval(1), limit: 10))
+                                                         now: now, leaseUntil: now.addingTimeInterval(3), limit: 10))
         #expect(items.count == 2)
-        let held = try await catalog.renewLeases(owner: "crashed", keys: items.map(\.key), now: now, until: now.addingTimeInterval(1))
+        let held = try await catalog.renewLeases(owner: "crashed", keys: items.map(\.key), now: now, until: now.addingTimeInterval(3))
         #expect(held == Set(items.map(\.key)))
-        #expect(try await catalog.renewLeases(owner: "someone-else", keys: items.map(\.key), now: now, until: now.addingTimeInterval(1)).isEmpty)
+        #expect(try await catalog.renewLeases(owner: "someone-else", keys: items.map(\.key), now: now, until: now.addingTimeInterval(3)).isEmpty)
         #expect(try await catalog.leasesHeld(owner: "crashed", keys: items.map(\.key)) == Set(items.map(\.key)))
         // Not expired yet: nothing to take over.
         #expect(try await catalog.requeueExpiredLeases(now: now.addingTimeInterval(0.5)) == 0)
-        try await Task.sleep(nanoseconds: 1_300_000_000)
-        #expect(try await catalog.requeueExpiredLeases(now: now.addingTimeInterval(2.5)) == 2)
+        try await Task.sleep(nanoseconds: 3_300_000_000)
+        #expect(try await catalog.requeueExpiredLeases(now: now.addingTimeInterval(4.5)) == 2)
         #expect(try await catalog.leasesHeld(owner: "crashed", keys: items.map(\.key)).isEmpty)
         let taken = try await claim(catalog, owner: "second", now: now.addingTimeInterval(122))
         #expect(Set(taken.map(\.key)) == Set(items.map(\.key)))
