@@ -58,10 +58,7 @@ for i in range(n):
     with open(os.path.join(d, f"f{i:05d}.bin"), "wb") as f: f.write(os.urandom(k * 1024))
 PY
 
-now() { date +%s.%N; }
-declare -A T
-measure() { local key=$1; shift; sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-  local t0; t0=$(now); "$@" >$W/last.log 2>&1 || { echo "FAILED: $key"; cat $W/last.log; exit 1; }; T[$key]=$(echo "$(now) - $t0" | bc -l); }
+source bench/lib.sh
 
 # --- rclone, S3 backend, defaults (it checks each upload's MD5 against the ETag) ---------------------------
 export RCLONE_CONFIG=/dev/null RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=SeaweedFS \
@@ -77,7 +74,6 @@ measure rclone_small_down $RC copy bench:rclone-bench/small $W/dl-rclone/small
 cmp $W/src/big.bin $W/dl-rclone/big.bin
 
 # --- SiteSync: publish locally, then `server --once` uploads; a second machine downloads ------------------
-export SITESYNC_CATALOG=$W/catalog.sqlite
 cat > $W/studio.yaml <<YAML
 sites:
   cloud:
@@ -92,21 +88,7 @@ projects:
   default: {sitesync: {active_site: local, remote_site: cloud}}
   bench: {roots: {work: $W/studio}}
 YAML
-mkdir -p $W/studio
-A="env SITESYNC_SITE_ID=ws-up SITESYNC_LOCAL_SETTINGS=$W/up.yaml $SITESYNC"
-B="env SITESYNC_SITE_ID=ws-down SITESYNC_LOCAL_SETTINGS=$W/down.yaml $SITESYNC"
-$A init >/dev/null; $A settings import $W/studio.yaml >/dev/null
-$A local set --root work=$W/up >/dev/null; $B local set --root work=$W/down >/dev/null
-BIG_ID=$($A publish --project bench --folder f --product big --version 1 --name bin $W/src/big.bin)
-measure sitesync_big_up $A server --once
-$B download $BIG_ID >/dev/null
-measure sitesync_big_down $B server --once
-SMALL_ID=$($A publish --project bench --folder f --product small --version 1 --name bin $W/src/small/*)
-measure sitesync_small_up $A server --once
-$B download $SMALL_ID >/dev/null
-measure sitesync_small_down $B server --once
-cmp $W/src/big.bin $W/down/bench/f/publish/big/v001/big.bin
-[ "$(ls $W/down/bench/f/publish/small/v001 | wc -l)" -eq "$SMALL_COUNT" ]
+sitesync_round
 
 # --- report -----------------------------------------------------------------------------------------------
 echo

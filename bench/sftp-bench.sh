@@ -66,9 +66,7 @@ for i in range(n):
     with open(os.path.join(d, f"f{i:05d}.bin"), "wb") as f: f.write(os.urandom(4096))
 PY
 
-now() { date +%s.%N; }
-declare -A T
-measure() { local key=$1; shift; local t0; t0=$(now); "$@" >$W/last.log 2>&1 || { echo "FAILED: $key"; cat $W/last.log; exit 1; }; T[$key]=$(echo "$(now) - $t0" | bc -l); }
+source bench/lib.sh
 fresh_remote() { rm -rf $W/remote/*; }
 
 # --- OpenSSH sftp -b --------------------------------------------------------------------------------------
@@ -91,7 +89,6 @@ measure rclone_small_down env -u AWS_CA_BUNDLE rclone copy bench:$W/remote/small
 
 # --- SiteSync: publish locally, then `server --once` uploads; a second machine downloads ------------------
 fresh_remote
-export SITESYNC_CATALOG=$W/catalog.sqlite
 cat > $W/studio.yaml <<YAML
 sites:
   vendor:
@@ -106,20 +103,7 @@ projects:
   default: {sitesync: {active_site: local, remote_site: vendor}}
   bench: {roots: {work: $W/studio}}
 YAML
-mkdir -p $W/studio
-A="env SITESYNC_SITE_ID=ws-up SITESYNC_LOCAL_SETTINGS=$W/up.yaml $SITESYNC"
-B="env SITESYNC_SITE_ID=ws-down SITESYNC_LOCAL_SETTINGS=$W/down.yaml $SITESYNC"
-$A init >/dev/null; $A settings import $W/studio.yaml >/dev/null
-$A local set --root work=$W/up >/dev/null; $B local set --root work=$W/down >/dev/null
-BIG_ID=$($A publish --project bench --folder f --product big --version 1 --name bin $W/src/big.bin)
-measure sitesync_big_up $A server --once
-$B download $BIG_ID >/dev/null
-measure sitesync_big_down $B server --once
-SMALL_ID=$($A publish --project bench --folder f --product small --version 1 --name bin $W/src/small/*)
-measure sitesync_small_up $A server --once
-$B download $SMALL_ID >/dev/null
-measure sitesync_small_down $B server --once
-cmp $W/src/big.bin $W/down/bench/f/publish/big/v001/big.bin
+sitesync_round
 cmp $W/src/big.bin $W/remote/bench/f/publish/big/v001/big.bin
 
 # --- report -----------------------------------------------------------------------------------------------

@@ -16,15 +16,7 @@ public final class PostgresServer: @unchecked Sendable {
     public let dir: String
     private var running = false
 
-    public enum Failure: Error, CustomStringConvertible {
-        case missing(String)
-        case failed(String)
-        public var description: String {
-            switch self {
-            case .missing(let what), .failed(let what): return what
-            }
-        }
-    }
+    public typealias Failure = TestServerFailure
 
     /// Starts the server; fails (never skips) with the package to install when PostgreSQL is missing.
     public init() throws {

@@ -23,15 +23,7 @@ public final class S3Server: @unchecked Sendable {
 
     public var endpoint: String { "http://127.0.0.1:\(port)" }
 
-    public enum Failure: Error, CustomStringConvertible {
-        case missing(String)
-        case failed(String)
-        public var description: String {
-            switch self {
-            case .missing(let what), .failed(let what): return what
-            }
-        }
-    }
+    public typealias Failure = TestServerFailure
 
     /// The project's test venv: `SITESYNC_TEST_VENV`, else `.venv-test` at the repository's top.
     public static var venv: String {

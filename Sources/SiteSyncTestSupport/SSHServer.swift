@@ -19,18 +19,7 @@ public final class SSHServer: @unchecked Sendable {
     let hostKey: String
     var process: ChildProcess?
 
-    public enum Failure: Error, CustomStringConvertible {
-        case missing(String)
-        case notRoot
-        case failed(String)
-        public var description: String {
-            switch self {
-            case .missing(let what): return what
-            case .notRoot: return "the SFTP tests start sshd with a test user and must run as root (CI does)"
-            case .failed(let why): return why
-            }
-        }
-    }
+    public typealias Failure = TestServerFailure
 
     /// Starts sshd. Fails (never skips) with the package to install when a binary is missing.
     public init(hostKey existing: String? = nil, port fixedPort: Int? = nil) throws {
@@ -40,7 +29,7 @@ public final class SSHServer: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/ssh-keygen") else {
             throw Failure.missing("ssh-keygen is missing: install the Debian package openssh-client")
         }
-        guard getuid() == 0 else { throw Failure.notRoot }
+        guard getuid() == 0 else { throw Failure.notRoot("the SFTP tests start sshd with a test user and must run as root (CI does)") }
         try Self.ensureUser()
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("sshd-\(UUID().uuidString.prefix(8))").path
