@@ -16,7 +16,7 @@ struct CatalogCommand: AsyncParsableCommand {
             abstract: "Report the catalog's schema version, what it holds, every site's files by state, and running and expired leases.",
             discussion: "Reads every file × site row once: seconds on a catalog of millions of rows. Changes nothing.")
         @OptionGroup var global: GlobalOptions
-        @Flag var json = false
+        @Flag(help: "Print the report as JSON (the README documents the keys).") var json = false
 
         func run() async throws {
             try await reportingErrors {
@@ -62,12 +62,13 @@ struct CatalogCommand: AsyncParsableCommand {
                 (tries, errors, verification times), then checks that the target counts what the source had. Stop \
                 the sync servers using the source first: a copy is refused while one holds a running transfer. The \
                 source is never changed; a target that holds anything is refused. Afterwards point every machine at \
-                the target (--catalog or SITESYNC_CATALOG).
+                the target (--catalog or SITESYNC_CATALOG). Only servers running a transfer are noticed: stop idle \
+                ones too, or they keep working on the old catalog.
                 """)
         @OptionGroup var global: GlobalOptions
         @Option(help: "The catalog to copy (default: --catalog, SITESYNC_CATALOG or the default SQLite file).") var from: String?
         @Option(help: "The new catalog: a postgres:// URL or a file path; its schema is created if it has none.") var to: String
-        @Flag var json = false
+        @Flag(help: "Print what was copied as JSON.") var json = false
 
         func run() async throws {
             try await reportingErrors {
@@ -79,10 +80,17 @@ struct CatalogCommand: AsyncParsableCommand {
                 }) == true {
                     throw SiteSyncError(.invalidInput, "--from and --to name the same catalog (\(shownTo)); copy into a new, empty one")
                 }
-                let source = try StandardCatalogs.open(sourceLocation, create: false)
+                let source: any Catalog
+                do {
+                    source = try StandardCatalogs.open(sourceLocation, create: false)
+                } catch let e as CatalogError where e.errorKind == .notFound {
+                    throw SiteSyncError(.notFound, "the catalog to copy (--from \(shownFrom)) does not exist or holds no SiteSync catalog: \(e)")
+                }
+                // The source is checked before the target is created: a refused copy leaves nothing behind.
+                let checked = try await CatalogAdmin.checkCopySource(source, now: Date())
                 let target = try StandardCatalogs.open(to, create: true)
                 let tty = isatty(2) == 1
-                let result = try await CatalogAdmin.copy(from: source, to: target, now: Date()) { done, total in
+                let result = try await CatalogAdmin.copy(from: source, to: target, now: Date(), checkedSource: checked) { done, total in
                     if tty { FileHandle.standardError.write(Data("\rcopied \(done) of \(total) representation(s)…".utf8)) }
                 }
                 if tty { FileHandle.standardError.write(Data("\n".utf8)) }

@@ -60,7 +60,7 @@ extension PostgresCatalog {
                 if version == 0 { version = 1 }
             }
             if version > schemaVersion {
-                throw CatalogError.storage("\(location): this catalog was upgraded by a newer sitesync (schema \(version); this build knows \(schemaVersion)); upgrade sitesync on this machine")
+                throw CatalogError.refused("\(location): this catalog was upgraded by a newer sitesync (schema \(version); this build knows \(schemaVersion)); upgrade sitesync on this machine")
             }
             if version == 0 && !create {
                 throw CatalogError.notInitialized("\(location) holds no SiteSync catalog yet; run `sitesync init` with this catalog URL first")

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOSSL
 import PostgresNIO
 import SiteSyncCatalog
 import SiteSyncModel
@@ -122,15 +123,19 @@ public final class PostgresCatalog: Catalog {
             case "40001", "40P01", "55P03": return CatalogError.busy(message)
             case "57P01", "57P02", "57P03", "08000", "08003", "08006": return CatalogError.unavailable("\(location): \(message)")
             case "28P01", "28000": return CatalogError.refused("\(location): authentication failed for user \(location.user) (\(message)); check the password in the URL, PGPASSWORD or ~/.pgpass")
+            case "42501": return CatalogError.refused("\(location): user \(location.user) may not create or change the catalog's tables (\(message)); make it the database's owner: ALTER DATABASE \(location.database) OWNER TO \(location.user) (or createdb --owner \(location.user) \(location.database))")
             case "3D000": return CatalogError.notInitialized("\(location): database '\(location.database)' does not exist; create it (createdb \(location.database)) and run `sitesync init`")
             case "": break
             default: return CatalogError.storage(message)
+            }
+            if let tls = Self.tlsProblem(e) {
+                return CatalogError.refused("\(location): the TLS handshake failed: \(tls); check that sslrootcert is the CA that signed the server's certificate and that the certificate names \(location.host)")
             }
             switch e.code {
             case .connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown:
                 return CatalogError.unavailable("cannot reach \(location) (\(Self.reason(e))); is the database running and the address right?")
             case .authMechanismRequiresPassword:
-                return CatalogError.refused("\(location): the server asks user \(location.user) for a password; give it in the URL, PGPASSWORD or ~/.pgpass")
+                return CatalogError.refused("\(location): the server asks user \(location.user) for a password; give it in the URL, PGPASSWORD or ~/.pgpass\(location.passwordNote.map { " (\($0))" } ?? "")")
             case .sslUnsupported:
                 return CatalogError.refused("\(location): the server does not offer TLS; enable ssl on the server, or use sslmode=disable only on a trusted network")
             default:
@@ -138,6 +143,21 @@ public final class PostgresCatalog: Catalog {
             }
         }
         return CatalogError.unavailable("\(location): \(error)")
+    }
+
+    /// What went wrong in a TLS handshake, in words (nil when the failure was not TLS's).
+    static func tlsProblem(_ e: PSQLError) -> String? {
+        guard let underlying = e.underlying else { return nil }
+        if let inner = underlying as? PSQLError { return tlsProblem(inner) }
+        let text = String(reflecting: underlying)
+        guard underlying is NIOSSLError || text.contains("NIOSSL") || text.contains("BoringSSL") else { return nil }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
+            return "the server's certificate is not signed by a trusted authority"
+        }
+        if text.contains("hostname") || text.contains("unableToValidateCertificate") || text.contains("HOSTNAME") {
+            return "the server's certificate does not name this host"
+        }
+        return "the server's certificate was not accepted"
     }
 
     /// The operating system's words for a failed connection ("Connection refused"), not the pool's structure.

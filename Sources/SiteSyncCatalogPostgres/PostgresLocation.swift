@@ -2,6 +2,7 @@ import Foundation
 import NIOSSL
 import PostgresNIO
 import SiteSyncCatalog
+import SiteSyncModel
 
 /// Where the studio catalog is: `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…&sslrootcert=…]`.
 /// The password comes from the URL, else `PGPASSWORD`, else `~/.pgpass` (as libpq reads it); it is never shown.
@@ -9,6 +10,9 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     public enum SSLMode: String, Sendable, CaseIterable {
         /// No TLS (a studio LAN with trusted wiring).
         case disable
+        /// TLS when the server offers it, the certificate not checked; plain otherwise (libpq's default, and ours
+        /// when the URL names no sslmode).
+        case prefer
         /// TLS, the server's certificate not checked.
         case require
         /// TLS, the certificate checked against the system's (or `sslrootcert`'s) authorities and the host name.
@@ -23,29 +27,38 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     public var sslMode: SSLMode
     public var sslRootCert: String?
 
-    /// Shown with the password hidden.
+    /// Why a password the URL did not give was not found, for the message that asks for one.
+    var passwordNote: String?
+
+    /// Shown with the password hidden (`***` wherever it came from).
     public var description: String {
-        "postgres://\(user)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)\(sslMode == .disable ? "" : "?sslmode=\(sslMode.rawValue)")"
+        "postgres://\(user)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)\(sslMode == .prefer ? "" : "?sslmode=\(sslMode.rawValue)")"
     }
 
     public static func isPostgres(_ location: String) -> Bool {
-        location.hasPrefix("postgres://") || location.hasPrefix("postgresql://")
+        let lower = location.lowercased()
+        return lower.hasPrefix("postgres://") || lower.hasPrefix("postgresql://")
     }
 
     public init(_ text: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
-        func bad(_ problem: String) -> CatalogError {
-            .storage("catalog URL \(Self.redact(text)): \(problem); write it like postgres://sitesync@db.studio:5432/sitesync?sslmode=verify-full")
+        func bad(_ problem: String) -> SiteSyncError {
+            SiteSyncError(.invalidInput, "catalog URL \(Self.redact(text)): \(problem); write it like postgres://sitesync@db.studio:5432/sitesync?sslmode=verify-full")
         }
         guard Self.isPostgres(text), let components = URLComponents(string: text) else { throw bad("not a postgres:// URL") }
         guard let host = components.host, !host.isEmpty else { throw bad("no host") }
-        guard let user = components.user?.removingPercentEncoding, !user.isEmpty else { throw bad("no user (postgres://USER@HOST/DB)") }
+        // Decoded once: `%25` in a password is `%`.
+        guard let user = components.percentEncodedUser.flatMap({ $0.removingPercentEncoding }), !user.isEmpty else {
+            throw bad("no user (postgres://USER@HOST/DB)")
+        }
         let database = String(components.path.drop { $0 == "/" })
         guard !database.isEmpty else { throw bad("no database name after the host (…/DB)") }
+        let port = components.port ?? 5432
+        guard (1...65_535).contains(port) else { throw bad("port \(port) is not a TCP port (1 to 65535)") }
         self.user = user
-        self.host = host
-        self.port = components.port ?? 5432
+        self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        self.port = port
         self.database = database
-        var mode = SSLMode.disable
+        var mode = SSLMode.prefer
         for item in components.queryItems ?? [] {
             switch item.name {
             case "sslmode":
@@ -60,15 +73,31 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
             }
         }
         sslMode = mode
-        password = components.password?.removingPercentEncoding
-            ?? environment["PGPASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? Self.pgpass(host: host, port: port, database: database, user: user, environment: environment)
+        if sslRootCert != nil && mode != .verifyFull {
+            throw bad("sslrootcert is only used with sslmode=verify-full")
+        }
+        if let encoded = components.percentEncodedPassword {
+            guard let decoded = encoded.removingPercentEncoding else {
+                throw bad("the password cannot be decoded; write % as %25 (and @ : / # ? as %40 %3A %2F %23 %3F)")
+            }
+            password = decoded
+        } else if let fromEnvironment = environment["PGPASSWORD"], !fromEnvironment.isEmpty {
+            password = fromEnvironment
+        } else {
+            let (found, note) = Self.pgpass(host: self.host, port: port, database: database, user: user, environment: environment)
+            password = found
+            passwordNote = note
+        }
     }
 
-    /// `hostname:port:database:username:password` lines; `*` matches anything (libpq's rules).
-    static func pgpass(host: String, port: Int, database: String, user: String, environment: [String: String]) -> String? {
+    /// `hostname:port:database:username:password` lines; `*` matches anything (libpq's rules). A file other users
+    /// can read is ignored, as libpq ignores it; the note says so.
+    static func pgpass(host: String, port: Int, database: String, user: String, environment: [String: String]) -> (String?, String?) {
         let path = environment["PGPASSFILE"] ?? "\(environment["HOME"] ?? NSHomeDirectory())/.pgpass"
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        if let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            return (nil, "\(path) was ignored: other users can read it (chmod 600 \(path))")
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return (nil, nil) }
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
             var fields: [String] = []
             var current = ""
@@ -81,17 +110,14 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
             fields.append(current)
             guard fields.count == 5 else { continue }
             let wanted = [host, String(port), database, user]
-            if zip(fields.prefix(4), wanted).allSatisfy({ $0 == "*" || $0 == $1 }) { return fields[4] }
+            if zip(fields.prefix(4), wanted).allSatisfy({ $0 == "*" || $0 == $1 }) { return (fields[4], nil) }
         }
-        return nil
+        return (nil, nil)
     }
 
     /// A URL as it may be shown: its password replaced.
     public static func redact(_ text: String) -> String {
-        guard let schemeEnd = text.range(of: "://"), let at = text[schemeEnd.upperBound...].firstIndex(of: "@") else { return text }
-        let userInfo = text[schemeEnd.upperBound..<at]
-        guard let colon = userInfo.firstIndex(of: ":") else { return text }
-        return String(text[..<text.index(after: colon)]) + "***" + String(text[at...])
+        SecretText.redactingPassword(text)
     }
 
     /// The TLS settings `sslmode` names (nil: plain connection).
@@ -99,7 +125,7 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         switch sslMode {
         case .disable:
             return nil
-        case .require:
+        case .require, .prefer:
             var config = TLSConfiguration.makeClientConfiguration()
             config.certificateVerification = .none
             return config
@@ -110,7 +136,7 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
                 do {
                     config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(sslRootCert))
                 } catch {
-                    throw CatalogError.storage("sslrootcert \(sslRootCert) cannot be read as PEM certificates: \(error)")
+                    throw SiteSyncError(.invalidInput, "sslrootcert \(sslRootCert) cannot be read as PEM certificates (a missing file, a key, a folder?); give the studio CA's certificate file")
                 }
             }
             return config
@@ -121,7 +147,7 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     func configuration() throws -> PostgresClient.Configuration {
         let tls = try tlsConfiguration()
         var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password,
-                                                         database: database, tls: tls.map { .require($0) } ?? .disable)
+                                                         database: database, tls: tls.map { sslMode == .prefer ? .prefer($0) : .require($0) } ?? .disable)
         configuration.options.connectTimeout = .seconds(10)
         configuration.options.maximumConnections = 8
         // Every catalog query reads a few rows through an index: starting parallel workers costs more than it saves
@@ -134,7 +160,10 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     /// would retry a wrong password or a missing database until its deadline).
     func connectionConfiguration() throws -> PostgresConnection.Configuration {
         let tls = try tlsConfiguration()
-        let mode: PostgresConnection.Configuration.TLS = try tls.map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable
+        let mode: PostgresConnection.Configuration.TLS = try tls.map { config in
+            let context = try NIOSSLContext(configuration: config)
+            return sslMode == .prefer ? .prefer(context) : .require(context)
+        } ?? .disable
         var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
                                                              database: database, tls: mode)
         configuration.options.connectTimeout = .seconds(10)

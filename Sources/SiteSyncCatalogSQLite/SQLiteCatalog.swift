@@ -25,7 +25,7 @@ public final class SQLiteCatalog: Catalog {
             pool = try DatabasePool(path: path, configuration: config)
             // A catalog migrated by a newer sitesync has tables this build would misread: refuse, never guess.
             if try pool.read({ try Self.migrator.hasBeenSuperseded($0) }) {
-                throw CatalogError.storage("\(path): this catalog was upgraded by a newer sitesync (this build knows schema \(Self.migrator.migrations.count)); upgrade sitesync on this machine")
+                throw CatalogError.refused("\(path): this catalog was upgraded by a newer sitesync (this build knows schema \(Self.migrator.migrations.count)); upgrade sitesync on this machine")
             }
             try Self.migrator.migrate(pool)
         } catch let error as DatabaseError {

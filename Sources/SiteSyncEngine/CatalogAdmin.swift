@@ -10,6 +10,16 @@ public enum CatalogAdmin {
         try await catalog.report(now: now)
     }
 
+    /// The source's report, if it can be copied now: no server may be running a transfer on it (its lease would
+    /// be lost). Called before the target is touched, so a refused copy creates nothing.
+    public static func checkCopySource(_ source: any Catalog, now: Date) async throws -> CatalogReport {
+        let report = try await source.report(now: now)
+        guard report.runningLeases == 0 else {
+            throw SiteSyncError(.conflict, "\(report.runningLeases) transfer(s) are running on the source catalog (server \(report.leaseOwners.prefix(3).joined(separator: ", "))\(report.leaseOwners.count > 3 ? ", …" : "")); stop the sync servers using it and copy again — a server that was killed holds its transfers until its lease runs out (a minute by default)")
+        }
+        return report
+    }
+
     public struct CopyResult: Sendable, Equatable {
         public var projects: Int
         public var representations: Int
@@ -25,14 +35,13 @@ public enum CatalogAdmin {
     /// transferring from (its leases would be lost): stop the servers first. `progress` hears the number of
     /// representations copied so far, after each page.
     public static func copy(from source: any Catalog, to target: any Catalog, now: Date, pageSize: Int = 500,
+                           checkedSource: CatalogReport? = nil,
                            progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> CopyResult {
-        let before = try await source.report(now: now)
+        let before: CatalogReport
+        if let checkedSource { before = checkedSource } else { before = try await checkCopySource(source, now: now) }
         let existing = try await target.report(now: now)
         guard existing.isEmpty else {
             throw SiteSyncError(.conflict, "the target catalog is not empty (\(existing.projects) project(s), \(existing.representations) representation(s)\(existing.hasSettings ? ", studio settings" : "")); copy into a new, empty database")
-        }
-        guard before.runningLeases == 0 else {
-            throw SiteSyncError(.conflict, "\(before.runningLeases) transfer(s) are running on the source catalog (\(before.leaseOwners.prefix(3).joined(separator: ", "))\(before.leaseOwners.count > 3 ? ", …" : "")); stop the sync servers using it, then copy")
         }
 
         // Settings and flags first: a project's representations need the project.

@@ -73,7 +73,8 @@ public enum CatalogLocation {
     /// The file of a file catalog; nil for a URL.
     public static func filePath(_ location: String) -> String? {
         if location.hasPrefix("sqlite:") { return String(location.dropFirst("sqlite:".count)) }
-        return location.contains("://") ? nil : location
+        // A URL written wrong (`postgres:/…`, `user:pw@host/db`) is not a file to create, nor a name to echo.
+        return location.contains("://") || SecretText.looksLikeMalformedURL(location) ? nil : location
     }
 
     /// A relative file path made absolute (a URL as it is).
@@ -87,10 +88,6 @@ public enum CatalogLocation {
 extension CatalogLocation {
     /// The location as it may be shown: a password in a URL becomes `***`.
     public static func redacted(_ location: String) -> String {
-        guard let schemeEnd = location.range(of: "://"),
-              let at = location[schemeEnd.upperBound...].firstIndex(of: "@") else { return location }
-        let userInfo = location[schemeEnd.upperBound..<at]
-        guard let colon = userInfo.firstIndex(of: ":") else { return location }
-        return String(location[..<location.index(after: colon)]) + "***" + String(location[at...])
+        SecretText.redactingPassword(location)
     }
 }

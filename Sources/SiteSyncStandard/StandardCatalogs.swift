@@ -11,7 +11,14 @@ import SiteSyncModel
 /// A new catalog is one module and one case here.
 public enum StandardCatalogs {
     public static func open(_ location: String, create: Bool) throws -> any Catalog {
+        guard !location.trimmingCharacters(in: .whitespaces).isEmpty, location != "sqlite:" else {
+            throw SiteSyncError(.invalidInput, "the catalog location is empty; give a file path (or sqlite:PATH) or a postgres://USER@HOST:PORT/DB URL")
+        }
         if let path = CatalogLocation.filePath(location) {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+                throw SiteSyncError(.invalidInput, "catalog \(path) is a folder; give the catalog file inside it (e.g. \(path)/catalog.sqlite)")
+            }
             if create {
                 let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
                 do {
@@ -21,6 +28,9 @@ public enum StandardCatalogs {
                 }
             }
             return try SQLiteCatalog(path: path, create: create)
+        }
+        guard location.contains("://") else {
+            throw SiteSyncError(.invalidInput, "catalog '\(CatalogLocation.redacted(location))' is neither a file path nor a URL; write postgres://USER@HOST:PORT/DB (two slashes) or a file path")
         }
         let scheme = location.components(separatedBy: "://").first ?? location
         if ["postgres", "postgresql"].contains(scheme.lowercased()) {

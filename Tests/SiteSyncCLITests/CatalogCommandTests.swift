@@ -51,6 +51,12 @@ struct CatalogCommandTests {
         let missing = try await admin.run(["catalog", "copy", "--from", "\(dir.path)/none.sqlite", "--to", "\(dir.path)/new.sqlite"], expect: 3)
         #expect(missing.stderr.contains("sitesync init"), "\(missing.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(dir.path)/new.sqlite"))
+        // URLs written wrong are bad input, said without their password.
+        for wrong in ["postgres:/odd:topsecret@127.0.0.1/db", "odd:topsecret@127.0.0.1/db", "postgres://odd:top@secret@127.0.0.1:x/db",
+                      "postgres://odd:topsecret@127.0.0.1/db?sslmode=sometimes", ""] {
+            let r = try await admin.run(["catalog", "check", "--catalog", wrong], expect: 2)
+            #expect(!r.stderr.contains("topsecret") && !r.stderr.contains("secret@") && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        }
 
         // The artist's machine carries on against PostgreSQL: a new publish is synced there.
         try await admin.run("resume", "--project", "robots", "--catalog", url)

@@ -1,9 +1,10 @@
 import Foundation
 import Synchronization
 import SiteSyncCatalog
-import SiteSyncCatalogPostgres
+@testable import SiteSyncCatalogPostgres
 import SiteSyncCatalogSQLite
 import SiteSyncProviders
+import SiteSyncModel
 import SiteSyncTestSupport
 import Testing
 
@@ -91,13 +92,38 @@ struct PostgresCatalogTests {
         #expect(!l.description.contains("s3cret"))
         let dir = try TemporaryDirectory("pgpass")
         try "# comment\n*:*:other:sync:nope\ndb.studio:5432:catalog:sync:fromfile\n".write(toFile: "\(dir.path)/.pgpass", atomically: true, encoding: .utf8)
+        chmod("\(dir.path)/.pgpass", 0o600)
         let fromFile = try PostgresLocation("postgres://sync@db.studio/catalog", environment: ["HOME": dir.path])
         #expect(fromFile.description == "postgres://sync:***@db.studio:5432/catalog")
         let fromEnv = try PostgresLocation("postgres://sync@db.studio/catalog", environment: ["PGPASSWORD": "env"])
         #expect(fromEnv.description.contains(":***@"))
-        #expect(throws: CatalogError.self) { try PostgresLocation("postgres://sync@db.studio/catalog?sslmode=sometimes", environment: [:]) }
-        #expect(throws: CatalogError.self) { try PostgresLocation("postgres://db.studio/catalog", environment: [:]) }
+        #expect(throws: SiteSyncError.self) { try PostgresLocation("postgres://sync@db.studio/catalog?sslmode=sometimes", environment: [:]) }
+        #expect(throws: SiteSyncError.self) { try PostgresLocation("postgres://db.studio/catalog", environment: [:]) }
         #expect(PostgresLocation.redact("postgres://a:b@h/d") == "postgres://a:***@h/d")
+        // A password is never shown, however the URL is written.
+        for (url, secret) in [("postgres://odd:top@secret@127.0.0.1:notaport/db", "secret"), ("postgres:/odd:topsecret@127.0.0.1/db", "topsecret"),
+                              ("odd:topsecret@host/db", "topsecret"), ("postgres://odd:ss:w/rd%1#x@h/db", "rd%1")] {
+            #expect(!SecretText.redactingPassword(url).contains(secret), "\(SecretText.redactingPassword(url))")
+            do {
+                _ = try PostgresLocation(url, environment: [:])
+            } catch {
+                #expect(!"\(error)".contains(secret), "\(error)")
+                #expect(ErrorKind.of(error) == .invalidInput, "\(error)")
+            }
+        }
+        #expect(SecretText.looksLikeMalformedURL("postgres:/odd:pw@h/db") && SecretText.looksLikeMalformedURL("odd:pw@h/db"))
+        #expect(!SecretText.looksLikeMalformedURL("/srv/catalog.sqlite") && !SecretText.looksLikeMalformedURL("C:/catalog.sqlite"))
+        // `%25` is a percent sign; the scheme is read case-insensitively; the port must be one.
+        #expect(try PostgresLocation("postgres://u:p%25ss@h/db", environment: [:]).password == "p%ss")
+        #expect(try PostgresLocation("Postgres://u@h/db", environment: [:]).sslMode == .prefer)
+        #expect(throws: SiteSyncError.self) { try PostgresLocation("postgres://u@h:99999/db", environment: [:]) }
+        #expect(throws: SiteSyncError.self) { try PostgresLocation("postgres://u@h/db?sslrootcert=/ca.pem", environment: [:]) }
+        // A ~/.pgpass other users can read is ignored, as libpq ignores it, and the refusal will say why.
+        let open = try TemporaryDirectory("pgpass-open")
+        try "*:*:*:sync:leaked\n".write(toFile: "\(open.path)/.pgpass", atomically: true, encoding: .utf8)
+        chmod("\(open.path)/.pgpass", 0o644)
+        let ignored = try PostgresLocation("postgres://sync@db.studio/catalog", environment: ["HOME": open.path])
+        #expect(ignored.password == nil && ignored.passwordNote?.contains("chmod 600") == true)
     }
 }
 
