@@ -119,12 +119,17 @@ public struct ProviderSchema: Sendable {
     public var needsRoots: Bool
     /// Groups of keys of which exactly one must be set (`password` or `key_file`).
     public var exactlyOneOf: [[String]]
+    /// Rules between keys, or on a value's form, that types cannot say: given a site's merged settings, one line
+    /// per problem, naming the key and the fix. Checked at import, so a site that cannot work is refused there.
+    public var rules: (@Sendable ([String: ConfigValue]) -> [String])?
 
-    public init(provider: String, options: [OptionSpec], needsRoots: Bool = true, exactlyOneOf: [[String]] = []) {
+    public init(provider: String, options: [OptionSpec], needsRoots: Bool = true, exactlyOneOf: [[String]] = [],
+                rules: (@Sendable ([String: ConfigValue]) -> [String])? = nil) {
         self.provider = provider
         self.options = options
         self.needsRoots = needsRoots
         self.exactlyOneOf = exactlyOneOf
+        self.rules = rules
     }
 
     /// The provider's keys and the keys every site has.

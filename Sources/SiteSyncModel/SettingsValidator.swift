@@ -322,6 +322,7 @@ public struct SettingsValidator: Sendable {
                 if schema.needsRoots, (options["roots"]?.mapValue ?? [:]).isEmpty {
                     found.add(defined, "site '\(site)' has no roots; add e.g. `roots: {work: /mnt/\(site)}`")
                 }
+                for problem in schema.rules?(options) ?? [] { found.add(defined, problem) }
             }
         }
     }

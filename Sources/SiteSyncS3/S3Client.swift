@@ -138,7 +138,7 @@ struct S3Client: Sendable {
             } catch {
                 if Task.isCancelled || error is CancellationError { throw ProviderError(.cancelled, "cancelled") }
                 if let e = error as? ProviderError { throw e }
-                if attempt < Self.maxAttempts {
+                if attempt < (Self.unreachable(error) ? 3 : Self.maxAttempts) {
                     try await backoff(attempt, retryAfter: nil)
                     continue
                 }
@@ -213,14 +213,15 @@ struct S3Client: Sendable {
         let site = settings.site
         let said = "HTTP \(f.status)\(f.code.isEmpty ? "" : " \(f.code)")\(f.message.isEmpty ? "" : ": \(f.message)")"
         let text = "\(what) on site '\(site)': \(said)"
-        let keyID = settings.credentials.resolved.shownKeyID, origin = settings.credentials.resolved.origin
+        let credentials = settings.credentials.resolved
+        let keyID = credentials.shownKeyID, origin = credentials.origin
         switch f.code {
         case "SignatureDoesNotMatch":
-            return ProviderError(.configuration, "site '\(site)': S3 refused the signature: the secret access key does not belong to access key \(keyID) (from \(origin)); check sites.\(site).secret_access_key")
+            return ProviderError(.configuration, "site '\(site)': S3 refused the signature: the secret access key does not belong to access key \(keyID) (from \(origin)); check \(credentials.secretSetting)")
         case "InvalidAccessKeyId", "InvalidClientTokenId":
-            return ProviderError(.configuration, "site '\(site)': \(settings.endpoint) does not know access key \(keyID) (from \(origin)); check sites.\(site).access_key_id")
+            return ProviderError(.configuration, "site '\(site)': \(settings.endpoint) does not know access key \(keyID) (from \(origin)); \(credentials.fixHint)")
         case "ExpiredToken", "TokenRefreshRequired", "InvalidToken":
-            return ProviderError(.configuration, "site '\(site)': the session token of access key \(keyID) expired or is invalid; renew the temporary credentials (sites.\(site).session_token)")
+            return ProviderError(.configuration, "site '\(site)': the session token of access key \(keyID) (from \(origin)) expired or is invalid; renew the temporary credentials")
         case "NoSuchBucket":
             return ProviderError(.configuration, "site '\(site)': bucket '\(settings.bucket)' does not exist at \(settings.endpoint); create it or fix sites.\(site).bucket")
         case "AuthorizationHeaderMalformed", "PermanentRedirect", "IllegalLocationConstraintException":
@@ -242,7 +243,7 @@ struct S3Client: Sendable {
         if f.retryable { return ProviderError(.quota, "\(text) (S3 is busy; tried \(Self.maxAttempts) times)") }
         switch f.status {
         case 404: return ProviderError(.notFound, text)
-        case 401, 403: return ProviderError(.configuration, "\(text): S3 refused access key \(keyID) (from \(origin)): a wrong sites.\(site).secret_access_key, an access_key_id it does not know, or a policy that forbids this; `sitesync site check \(site)` tells which")
+        case 401, 403: return ProviderError(.configuration, "\(text): S3 refused access key \(keyID) (from \(origin)): a wrong secret, a key it does not know, or a policy that forbids this; \(credentials.fixHint), or run `sitesync site check \(site)`, which tells which")
         case 301, 307: return ProviderError(.configuration, "\(text); the bucket is elsewhere: check sites.\(site).region and endpoint")
         default: return ProviderError(.transient, text)
         }
@@ -251,11 +252,28 @@ struct S3Client: Sendable {
     /// An operating-system reason for a failed connection, without the client's internal structure.
     static func reason(_ error: any Error) -> String {
         let text = String(describing: error)
+        if text.contains("WRONG_VERSION_NUMBER") {
+            return "the TLS handshake failed: the server does not speak TLS here (is the endpoint plain http://?)"
+        }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
+            return "the TLS handshake failed: the server's certificate is not signed by an authority this machine trusts"
+        }
+        if text.contains("handshakeFailed") || text.contains("BoringSSL") || text.contains("NIOSSL") {
+            return "the TLS handshake failed (check the endpoint's scheme, https:// or http://, and its certificate)"
+        }
         for known in ["Connection refused", "connectTimeout", "Connection reset", "No route to host", "Network is unreachable",
-                      "remoteConnectionClosed", "readTimeout", "Name or service not known", "certificate", "TLS"] where text.contains(known) {
+                      "remoteConnectionClosed", "readTimeout", "Name or service not known", "certificate"] where text.contains(known) {
             return known
         }
         return String(text.prefix(200))
+    }
+
+    /// Whether a failed request never reached a server (nothing listening, no route): worth two more tries, not
+    /// five — the site's health check will say it is down.
+    static func unreachable(_ error: any Error) -> Bool {
+        let text = String(describing: error)
+        return ["Connection refused", "connectTimeout", "No route to host", "Network is unreachable", "Name or service not known",
+                "handshakeFailed", "WRONG_VERSION_NUMBER"].contains { text.contains($0) }
     }
 }
 

@@ -91,7 +91,13 @@ extension S3Provider {
             session = Session(uploadID: started.uploadID, key: key, size: expected.size, sha256: expected.sha256, partSize: partSize)
         }
         guard let session else { throw ProviderError(.transient, "start the upload of \(path): no upload id") }
-        try await save(session, to: file)
+        do {
+            try await save(session, to: file)
+        } catch {
+            // Without its id on disk the upload could never be continued: abandon it now rather than leave it billed.
+            await abort(session)
+            throw ProviderError(.configuration, "site '\(siteName)': cannot keep the multipart upload in \(settings.sessionDirectory) (\((error as NSError).localizedFailureReason ?? error.localizedDescription)); make sites.\(siteName).session_dir a folder this machine can write")
+        }
 
         do {
             let parts = try await sendParts(input, session: session, have: have, path: path, expected: expected, progress: progress)

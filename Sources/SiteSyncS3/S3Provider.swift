@@ -72,7 +72,12 @@ public final class S3Provider: StorageProvider {
             let payload = S3Payload(bytes: ByteBuffer(data: body), sha256: LocalFiles.hex(SHA256.hash(data: body)))
             let what = "write probe \(client.describe(probe))"
             let first = try await client.send(what, .PUT, key: probe, headers: [("If-None-Match", "*"), ("Content-Type", "text/plain")],
-                                              payload: payload, accept: [501])
+                                              payload: payload, accept: [403, 501])
+            if first.status == 403 {
+                // A key that may only read still serves downloads and verification; uploads will say why they fail.
+                lines.append("root \(name): \(client.describe(folder)) — list OK; writing is refused (AccessDenied): this key can only read, so copies can come from this site but not go to it")
+                continue
+            }
             if first.status == 501 {
                 _ = try await client.send(what, .PUT, key: probe, headers: [("Content-Type", "text/plain")], payload: payload)
                 conditionalWrites.learn(.refused)

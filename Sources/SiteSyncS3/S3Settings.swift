@@ -47,7 +47,74 @@ public struct S3Settings: Sendable {
         OptionSpec("requests_per_second", .number, range: 0.01...100_000, help: "request budget for this site (default: no limit)"),
         OptionSpec("session_dir", .path, help: "where multipart uploads are remembered (default ~/.cache/sitesync/s3-sessions)"),
         OptionSpec("retry_base", .number, default: "0.5", range: 0...600, help: "seconds of the first wait after SlowDown or 5xx"),
-    ])
+    ], rules: { rules($0) })
+
+    /// AWS's storage classes (other storage takes its own names when an endpoint is given).
+    static let awsStorageClasses: Set<String> = ["STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+                                                 "GLACIER", "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE"]
+
+    /// What an `s3` site's settings must hold beyond each key's type: checked at import and when a provider is
+    /// made. One line per problem, starting with the key.
+    public static func rules(_ options: [String: ConfigValue]) -> [String] {
+        func text(_ key: String) -> String? {
+            guard let v = options[key], v != .null, let s = v.stringValue, !s.isEmpty else { return nil }
+            return s
+        }
+        var problems: [String] = []
+        let endpoint = text("endpoint")
+        if let endpoint {
+            if let url = URL(string: endpoint) {
+                if url.user != nil || url.password != nil {
+                    problems.append("endpoint: '\(SecretText.redactingPassword(endpoint))' holds a user or password; give the server alone and the keys in access_key_id and secret_access_key")
+                } else if !(url.path.isEmpty || url.path == "/") {
+                    problems.append("endpoint: '\(endpoint)' has a path; give the server alone (the bucket goes in `bucket`, folders in `roots`)")
+                } else if url.query != nil || url.fragment != nil {
+                    problems.append("endpoint: '\(endpoint)' has a query; give the server alone, like https://minio.studio.lan:9000")
+                } else if url.host?.isEmpty ?? true {
+                    problems.append("endpoint: '\(endpoint)' names no server; write it like https://minio.studio.lan:9000")
+                }
+            } else {
+                problems.append("endpoint: '\(endpoint)' is not an address like https://s3.example.com:9000")
+            }
+        }
+        if let bucket = text("bucket") {
+            let awsRule = bucket.count >= 3 && bucket.count <= 63 && bucket.first.map { $0.isLowercase || $0.isNumber } == true
+                && bucket.last.map { $0.isLowercase || $0.isNumber } == true
+                && bucket.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" || $0 == "." }
+            if bucket.contains("/") || bucket.contains(" ") {
+                problems.append("bucket: '\(bucket)' is not a bucket name; give the name alone (a folder inside it goes in `roots`)")
+            } else if endpoint == nil && !awsRule {
+                problems.append("bucket: '\(bucket)' is not an S3 bucket name (3 to 63 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit)")
+            } else if !(3...255).contains(bucket.count) {
+                problems.append("bucket: '\(bucket)' is too short or too long for a bucket name")
+            }
+        }
+        let keyID = text("access_key_id"), secret = text("secret_access_key")
+        if keyID != nil && secret == nil {
+            problems.append("access_key_id is given without secret_access_key; give both, or neither (then profile or the AWS_* environment)")
+        } else if keyID == nil && secret != nil {
+            problems.append("secret_access_key is given without access_key_id; give both, or neither (then profile or the AWS_* environment)")
+        }
+        if text("session_token") != nil && keyID == nil {
+            problems.append("session_token goes with access_key_id and secret_access_key (temporary keys); give all three, or put the token in the profile")
+        }
+        if keyID != nil && text("profile") != nil {
+            problems.append("profile and access_key_id are both given; keep one (site keys would win and the profile would be ignored)")
+        }
+        if let dir = text("session_dir"), !dir.hasPrefix("/") {
+            problems.append("session_dir: '\(dir)' must be an absolute path (no ~, no relative path): each server writes it from its own folder")
+        }
+        if let storageClass = text("storage_class"), endpoint == nil, !awsStorageClasses.contains(storageClass) {
+            problems.append("storage_class: '\(storageClass)' is not an S3 storage class (\(awsStorageClasses.sorted().joined(separator: ", ")))")
+        }
+        for (name, root) in options["roots"]?.mapValue ?? [:] {
+            for path in [root.stringValue].compactMap({ $0 }) + (root.mapValue?.values.compactMap(\.stringValue) ?? [])
+            where path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
+                problems.append("roots.\(name): '\(path)' has a '.' or '..' part; S3 keys take them literally, so write the prefix plainly")
+            }
+        }
+        return problems
+    }
 
     public init(site config: SiteConfig, platform: Platform, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         let text = config.optionText
@@ -55,10 +122,10 @@ public struct S3Settings: Sendable {
             ProviderError(.configuration, "sites.\(config.name).\(key): \(problem)")
         }
         site = config.name
-        guard let bucket = text("bucket") else { throw fail("bucket", "an s3 site needs `bucket`: the bucket's name") }
-        guard !bucket.contains("/"), !bucket.contains(" ") else {
-            throw fail("bucket", "'\(bucket)' is not a bucket name; give the name alone (a folder inside it goes in `roots`)")
+        if let problem = Self.rules(config.options).first {
+            throw ProviderError(.configuration, "sites.\(config.name).\(problem)")
         }
+        guard let bucket = text("bucket") else { throw fail("bucket", "an s3 site needs `bucket`: the bucket's name") }
         self.bucket = bucket
         region = text("region") ?? "us-east-1"
         if let endpoint = text("endpoint") {

@@ -19,6 +19,9 @@ public final class S3Server: @unchecked Sendable {
     public let dir: String
     public let accessKey = "sitesync-test"
     public let secretKey = "sitesync-test-secret-key"
+    /// A second identity that may only list and read (SeaweedFS; moto does not check).
+    public let readerKey = "sitesync-reader"
+    public let readerSecret = "sitesync-reader-secret"
     private var process: ChildProcess?
 
     public var endpoint: String { "http://127.0.0.1:\(port)" }
@@ -47,7 +50,9 @@ public final class S3Server: @unchecked Sendable {
             }
             let identities = """
                 {"identities":[{"name":"sitesync","credentials":[{"accessKey":"\(accessKey)","secretKey":"\(secretKey)"}],
-                  "actions":["Admin","Read","Write","List","Tagging"]}]}
+                  "actions":["Admin","Read","Write","List","Tagging"]},
+                 {"name":"reader","credentials":[{"accessKey":"\(readerKey)","secretKey":"\(readerSecret)"}],
+                  "actions":["Read","List"]}]}
                 """
             try identities.write(toFile: "\(dir)/s3.json", atomically: true, encoding: .utf8)
             try FileManager.default.createDirectory(atPath: "\(dir)/data", withIntermediateDirectories: true)

@@ -209,6 +209,45 @@ struct S3ProviderTests {
         }
     }
 
+    @Test("a key that may only read passes the site check and serves downloads; writing says why it fails")
+    func readOnlyKey() async throws {
+        let s = try await Self.setUp(.seaweedfs)
+        let writer = try s.provider()
+        let src = try s.dir.file("r.bin", size: 3000, seed: 27)
+        let d = try LocalFiles.digest(of: src)
+        try await writer.upload(localFile: src, to: s.path("r.bin"), expected: d, progress: { _ in })
+        let reader = try s.provider(["access_key_id": .string(s.server.readerKey), "secret_access_key": .string(s.server.readerSecret)])
+        let lines = try await reader.check().joined(separator: "\n")
+        #expect(lines.contains("can only read"), "\(lines)")
+        let local = try s.dir.sub("dl") + "/r.bin"
+        #expect(try await reader.download(s.path("r.bin"), to: local, progress: { _ in }) == d)
+        do {
+            try await reader.upload(localFile: src, to: s.path("w.bin"), expected: d, progress: { _ in })
+            Issue.record("a read-only key must not write")
+        } catch let e as ProviderError {
+            #expect(e.kind == .configuration && e.message.contains("AccessDenied"), "\(e)")
+        }
+    }
+
+    @Test("credentials from a profile that S3 refuses: the message names the profile, not a site key")
+    func refusedProfile() async throws {
+        let s = try await Self.setUp(.seaweedfs)
+        let file = s.dir.path + "/credentials"
+        try "[studio]\naws_access_key_id = \(s.server.accessKey)\naws_secret_access_key = wrong-secret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        var site = SharedS3.site(s.server, bucket: s.bucket, root: s.root)
+        site.options["access_key_id"] = nil
+        site.options["secret_access_key"] = nil
+        site.options["profile"] = .string("studio")
+        let p = try S3Provider(site: site, platform: .current, environment: ["AWS_SHARED_CREDENTIALS_FILE": file])
+        do {
+            _ = try await p.check()
+            Issue.record("a wrong secret must be refused")
+        } catch let e as ProviderError {
+            #expect(e.kind == .configuration && e.message.contains("profile 'studio' in \(file)") && !e.message.contains("sites.cloud.secret"), "\(e)")
+            #expect(!e.message.contains("wrong-secret"))
+        }
+    }
+
     @Test("a clock an hour off is corrected from S3's answer")
     func skewedClock() async throws {
         let s = try await Self.setUp(.seaweedfs)

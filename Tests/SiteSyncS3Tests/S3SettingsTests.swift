@@ -60,9 +60,9 @@ struct S3SettingsTests {
         #expect(Self.problem(keys.merging(["endpoint": .string("http://minio.lan:9000/bucket")]) { $1 }).contains("sites.cloud.endpoint"))
         #expect(Self.problem(keys.merging(["part_size": .string("1M")]) { $1 }).contains("sites.cloud.part_size"))
         #expect(Self.problem(keys, roots: ["work": "studio"]).contains("sites.cloud.roots.work"))
-        #expect(Self.problem(["bucket": .string("b"), "access_key_id": .string("AKIA")]).contains("secret_access_key"))
-        #expect(Self.problem(["bucket": .string("b"), "secret_access_key": .string("x")]).contains("access_key_id"))
-        let none = Self.problem(["bucket": .string("b")], environment: ["HOME": "/nonexistent"])
+        #expect(Self.problem(["bucket": .string("plates"), "access_key_id": .string("AKIA")]).contains("secret_access_key"))
+        #expect(Self.problem(["bucket": .string("plates"), "secret_access_key": .string("x")]).contains("access_key_id"))
+        let none = Self.problem(["bucket": .string("plates")], environment: ["HOME": "/nonexistent"])
         #expect(none.contains("no S3 credentials") && none.contains("AWS_ACCESS_KEY_ID"), "\(none)")
     }
 
@@ -82,7 +82,7 @@ struct S3SettingsTests {
             """.write(toFile: file, atomically: true, encoding: .utf8)
         let env = ["AWS_SHARED_CREDENTIALS_FILE": file]
         func resolved(_ options: [String: ConfigValue], _ environment: [String: String]) throws -> S3Credentials {
-            try S3Settings(site: Self.site(options.merging(["bucket": .string("b")]) { $1 }), platform: .current, environment: environment)
+            try S3Settings(site: Self.site(options.merging(["bucket": .string("plates")]) { $1 }), platform: .current, environment: environment)
                 .credentials.resolved
         }
         let fromSite = try resolved(["access_key_id": .string("AKIASITE00000001"), "secret_access_key": .string("site-secret")], env)
@@ -93,7 +93,7 @@ struct S3SettingsTests {
         #expect(environment.accessKeyID == "AKIAENV000000001" && environment.origin == "the AWS_* environment")
         #expect(try resolved([:], env).accessKeyID == "AKIADEFAULT00001")
         #expect(try resolved([:], env.merging(["AWS_PROFILE": "studio"]) { $1 }).accessKeyID == "AKIASTUDIO000001")
-        let missing = Self.problem(["bucket": .string("b"), "profile": .string("nope")], environment: env)
+        let missing = Self.problem(["bucket": .string("plates"), "profile": .string("nope")], environment: env)
         #expect(missing.contains("profile 'nope'") && !missing.contains("studio-secret") && !missing.contains("default-secret"), "\(missing)")
     }
 
@@ -129,6 +129,38 @@ struct S3SettingsImportTests {
         #expect(text.contains("sites.cloud.part_size") && text.contains("from 5M to 5G"), "\(text)")
         #expect(text.contains("sites.cloud.part_concurrency"), "\(text)")
         #expect(text.contains("sites.cloud.path_style"), "\(text)")
+    }
+
+    @Test("settings import refuses s3 sites that could never work: endpoint, keys, bucket, session_dir, storage class, roots")
+    func importRules() throws {
+        func problems(_ site: String) throws -> String {
+            let yaml = "sites:\n  cloud: {provider: s3, \(site)}\nprojects:\n  default: {sitesync: {always_accessible_on: [cloud]}}\n  robots: {roots: {work: /mnt/projects}}\n"
+            return ProviderRegistry([S3Provider.description]).validator
+                .problems(in: try StudioSettings(yaml: yaml, source: "studio.yaml")).map { "\($0)" }.joined(separator: "\n")
+        }
+        let ok = "bucket: plates, roots: {work: /projects}"
+        #expect(try problems(ok).isEmpty)
+        for (site, expected) in [
+            ("bucket: plates, endpoint: 'http://minio:9000/plates', roots: {work: /p}", "has a path"),
+            ("bucket: plates, endpoint: 'http://me:pw@minio:9000', roots: {work: /p}", "holds a user or password"),
+            ("bucket: plates, endpoint: 'http://minio:9000?x=1', roots: {work: /p}", "has a query"),
+            ("bucket: plates, access_key_id: AKIA, roots: {work: /p}", "without secret_access_key"),
+            ("bucket: plates, secret_access_key: s, roots: {work: /p}", "without access_key_id"),
+            ("bucket: plates, session_token: t, roots: {work: /p}", "session_token goes with"),
+            ("bucket: plates, access_key_id: A, secret_access_key: s, profile: studio, roots: {work: /p}", "profile and access_key_id"),
+            ("bucket: plates, session_dir: '~/s', roots: {work: /p}", "session_dir"),
+            ("bucket: plates, session_dir: sessions, roots: {work: /p}", "absolute path"),
+            ("bucket: Studio_Sync, roots: {work: /p}", "not an S3 bucket name"),
+            ("bucket: ab, roots: {work: /p}", "not an S3 bucket name"),
+            ("bucket: plates, storage_class: FLOPPY, roots: {work: /p}", "not an S3 storage class"),
+            ("bucket: plates, roots: {work: /a/../b}", "'..' part"),
+        ] {
+            let text = try problems(site)
+            #expect(text.contains("sites.cloud") && text.contains(expected), "\(site): \(text)")
+            #expect(!text.contains(":pw@"), "\(text)")
+        }
+        // Storage other than AWS names its buckets and classes its own way.
+        #expect(try problems("bucket: Studio_Sync, endpoint: 'https://ceph.lan', storage_class: COLD, roots: {work: /p}").isEmpty)
     }
 }
 

@@ -459,7 +459,7 @@ struct ServerLoop {
             // With no synced copy left anywhere, waiting for another source would wait forever: say so, as a failure.
             let others = (try? await catalog.states(ofRepresentation: item.file.representationID)) ?? []
             if !others.contains(where: { $0.fileID == item.file.id && $0.status == .synced }) {
-                let message = "no good copy is left anywhere: \(item.source)'s is \(status.rawValue) (\(verdict.message)); restore the file and `sitesync reset` it"
+                let message = "no good copy is left anywhere: \(item.source)'s is \(status.rawValue) (\(verdict.message)); restore the file, run `sitesync verify --site \(item.source) --representation \(item.file.representationID)` (it finds the copy good again), then `sitesync reset \(item.file.representationID) --site \(item.target)`"
                 let failed = try? await catalog.failTransfer(item.key, owner: owner, error: message, retryAt: nil,
                                                              countsAsTry: false, now: now)
                 return failed == nil ? .released : .failed(message, permanent: true, siteTrouble: false, damaged: damaged)
