@@ -33,21 +33,11 @@ public struct S3CredentialSource: Sendable {
 
     init(site config: SiteConfig, environment: [String: String]) throws {
         let text = config.optionText
-        func fail(_ key: String, _ problem: String) -> ProviderError {
-            ProviderError(.configuration, "sites.\(config.name).\(key): \(problem)")
-        }
-        let keyID = text("access_key_id"), secret = text("secret_access_key")
-        switch (keyID, secret) {
-        case (let id?, let secret?):
+        // Pairs are complete here: `S3Settings.rules` refused one key without the other.
+        if let id = text("access_key_id"), let secret = text("secret_access_key") {
             resolved = S3Credentials(accessKeyID: id, secretAccessKey: secret, sessionToken: text("session_token"), origin: "site settings",
                                      keyIDSetting: "sites.\(config.name).access_key_id", secretSetting: "sites.\(config.name).secret_access_key")
             return
-        case (nil, _?):
-            throw fail("access_key_id", "secret_access_key is given without access_key_id; give both, or neither (then profile or the AWS_* environment)")
-        case (_?, nil):
-            throw fail("secret_access_key", "access_key_id is given without secret_access_key; give both, or neither (then profile or the AWS_* environment)")
-        case (nil, nil):
-            break
         }
         let file = environment["AWS_SHARED_CREDENTIALS_FILE"].flatMap { $0.isEmpty ? nil : $0 }
             ?? "\(environment["HOME"] ?? NSHomeDirectory())/.aws/credentials"

@@ -122,6 +122,7 @@ public struct S3Settings: Sendable {
             ProviderError(.configuration, "sites.\(config.name).\(key): \(problem)")
         }
         site = config.name
+        // The rules import checks (endpoint form, key pairs, names): a provider made from unchecked settings too.
         if let problem = Self.rules(config.options).first {
             throw ProviderError(.configuration, "sites.\(config.name).\(problem)")
         }
@@ -132,9 +133,6 @@ public struct S3Settings: Sendable {
             guard let url = URL(string: endpoint), let scheme = url.scheme, ["http", "https"].contains(scheme.lowercased()),
                   let host = url.host, !host.isEmpty else {
                 throw fail("endpoint", "'\(endpoint)' is not an address like https://s3.example.com:9000")
-            }
-            guard url.path.isEmpty || url.path == "/" else {
-                throw fail("endpoint", "'\(endpoint)' has a path; give the server alone (the bucket goes in `bucket`, folders in `roots`)")
             }
             self.endpoint = "\(scheme.lowercased())://\(host)\(url.port.map { ":\($0)" } ?? "")"
         } else {
