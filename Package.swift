@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.21.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
         .package(url: "https://github.com/CoreOffice/XMLCoder", from: "0.17.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
         // Pure values: sites, projects, settings layering, root templates, states. No I/O.
@@ -78,6 +80,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "XMLCoder", package: "XMLCoder"),
         ]),
+        // Providers written by studios in any language: long-lived programs speaking a JSON-lines protocol
+        // (docs/external-providers.md), run and read through swift-subprocess.
+        .target(name: "SiteSyncExternal", dependencies: [
+            "SiteSyncProviders",
+            .product(name: "Subprocess", package: "swift-subprocess"),
+            .product(name: "SystemPackage", package: "swift-system"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Planning, leasing, verified transfers, retries, alternates, publish and user operations.
         // Protocols only: it never imports a concrete catalog or provider.
         .target(name: "SiteSyncEngine", dependencies: [
@@ -90,7 +101,7 @@ let package = Package(
         // The composition root: the catalog a location names and every built-in provider.
         .target(name: "SiteSyncStandard", dependencies: [
             "SiteSyncEngine", "SiteSyncCatalogSQLite", "SiteSyncCatalogPostgres", "SiteSyncLocalDrive", "SiteSyncSFTP",
-            "SiteSyncGoogleDrive", "SiteSyncS3",
+            "SiteSyncGoogleDrive", "SiteSyncS3", "SiteSyncExternal",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "SiteSyncCLI", dependencies: [
@@ -134,6 +145,10 @@ let package = Package(
         .testTarget(name: "SiteSyncCatalogTests", dependencies: [
             "SiteSyncCatalogSQLite", "SiteSyncCatalogPostgres", "SiteSyncTestSupport", "SiteSyncEngine", "SiteSyncProviders",
             .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .testTarget(name: "SiteSyncExternalTests", dependencies: [
+            "SiteSyncExternal", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport", "SiteSyncProviders",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SiteSyncProviderTests", dependencies: ["SiteSyncLocalDrive", "SiteSyncTestSupport"]),
         .testTarget(name: "SiteSyncSFTPTests", dependencies: ["SiteSyncSFTP", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport"]),

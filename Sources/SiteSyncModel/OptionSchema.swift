@@ -20,6 +20,10 @@ public struct OptionSpec: Sendable, Equatable {
         case names
         /// Root name → path, or per platform (checked with the roots rules).
         case roots
+        /// A program and its arguments: a list of text (`[python3, /opt/dav.py]`) or one text (the program alone).
+        case arguments
+        /// Key → value, handed on as they are (an external provider's own `options`).
+        case map
     }
 
     public var key: String
@@ -52,6 +56,20 @@ public struct OptionSpec: Sendable, Equatable {
         switch type {
         case .roots:
             return nil
+        case .arguments:
+            switch value {
+            case .string(let s) where !s.isEmpty:
+                return nil
+            case .list(let items) where !items.isEmpty:
+                for (i, item) in items.enumerated() where item.stringValue?.isEmpty ?? true {
+                    return SettingsError("\(path)[\(i)]", "expected text, a program or one of its arguments (\(help))")
+                }
+                return nil
+            default:
+                return wrong("a program and its arguments, like [python3, /opt/provider.py]")
+            }
+        case .map:
+            guard value.mapValue != nil else { return wrong("a map of key: value") }
         case .text, .path, .url:
             guard let text = value.stringValue else { return wrong(type == .path ? "a path" : "text") }
             if text.isEmpty { return SettingsError(path, "is empty; \(help)") }
@@ -66,7 +84,8 @@ public struct OptionSpec: Sendable, Equatable {
             if let range, !range.contains(Double(n)) { return SettingsError(path, "\(n) is out of range: \(Self.describe(range))") }
         case .number:
             guard let n = value.numberValue else { return wrong("a number") }
-            if let range, !range.contains(n) { return SettingsError(path, "\(n) is out of range: \(Self.describe(range))") }
+            let shown = n == n.rounded() && abs(n) < 1e15 ? String(Int(n)) : String(n)
+            if let range, !range.contains(n) { return SettingsError(path, "\(shown) is out of range: \(Self.describe(range))") }
         case .boolean:
             guard value.booleanValue != nil else { return wrong("true or false") }
         case .size:
@@ -122,13 +141,16 @@ public struct ProviderSchema: Sendable {
     /// Rules between keys, or on a value's form, that types cannot say: given a site's merged settings, one line
     /// per problem, naming the key and the fix. Checked at import, so a site that cannot work is refused there.
     public var rules: (@Sendable ([String: ConfigValue]) -> [String])?
+    /// Keys inside a map option (an external provider's `options`) whose values are never shown.
+    public var nestedSecretKeys: Set<String>
 
     public init(provider: String, options: [OptionSpec], needsRoots: Bool = true, exactlyOneOf: [[String]] = [],
-                rules: (@Sendable ([String: ConfigValue]) -> [String])? = nil) {
+                nestedSecretKeys: Set<String> = [], rules: (@Sendable ([String: ConfigValue]) -> [String])? = nil) {
         self.provider = provider
         self.options = options
         self.needsRoots = needsRoots
         self.exactlyOneOf = exactlyOneOf
+        self.nestedSecretKeys = nestedSecretKeys
         self.rules = rules
     }
 
@@ -137,7 +159,7 @@ public struct ProviderSchema: Sendable {
 
     public func option(_ key: String) -> OptionSpec? { allOptions.first { $0.key == key } }
 
-    public var secretKeys: Set<String> { Set(allOptions.filter(\.secret).map(\.key)) }
+    public var secretKeys: Set<String> { Set(allOptions.filter(\.secret).map(\.key)).union(nestedSecretKeys) }
 }
 
 /// "Did you mean …?": the known word closest to a typo, if one is close enough to be a likely intent.

@@ -13,8 +13,13 @@ public struct ProviderCapabilities: OptionSet, Sendable, Hashable {
     /// The storage reports a content hash after an upload, and the provider checks it against the catalog's.
     public static let reportsContentHash = ProviderCapabilities(rawValue: 1 << 2)
 
+    /// The provider's program declares what it can do when it starts (external providers); the other flags
+    /// say what the engine may ask, and `site check` shows what the program declared.
+    public static let declaredByProvider = ProviderCapabilities(rawValue: 1 << 3)
+
     /// Names, for documentation and `site list`.
     public var names: [String] {
+        if contains(.declaredByProvider) { return ["as its program declares (see site check)"] }
         var out: [String] = []
         if contains(.localFolder) { out.append("local folder") }
         if contains(.resumableDownloads) { out.append("resumable downloads") }

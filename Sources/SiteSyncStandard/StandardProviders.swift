@@ -1,3 +1,4 @@
+import SiteSyncExternal
 import SiteSyncGoogleDrive
 import SiteSyncLocalDrive
 import SiteSyncProviders
@@ -11,6 +12,7 @@ public enum StandardProviders {
         SFTPProvider.description,
         GoogleDriveProvider.description,
         S3Provider.description,
+        ExternalProvider.description,
     ]
 
     public static var registry: ProviderRegistry { ProviderRegistry(all) }
