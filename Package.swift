@@ -89,6 +89,17 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Every rclone backend through one `rclone rcd` per site, driven over its remote-control API.
+        .target(name: "SiteSyncRclone", dependencies: [
+            "SiteSyncProviders",
+            .product(name: "Subprocess", package: "swift-subprocess"),
+            .product(name: "SystemPackage", package: "swift-system"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Planning, leasing, verified transfers, retries, alternates, publish and user operations.
         // Protocols only: it never imports a concrete catalog or provider.
         .target(name: "SiteSyncEngine", dependencies: [
@@ -101,7 +112,7 @@ let package = Package(
         // The composition root: the catalog a location names and every built-in provider.
         .target(name: "SiteSyncStandard", dependencies: [
             "SiteSyncEngine", "SiteSyncCatalogSQLite", "SiteSyncCatalogPostgres", "SiteSyncLocalDrive", "SiteSyncSFTP",
-            "SiteSyncGoogleDrive", "SiteSyncS3", "SiteSyncExternal",
+            "SiteSyncGoogleDrive", "SiteSyncS3", "SiteSyncExternal", "SiteSyncRclone",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "SiteSyncCLI", dependencies: [
@@ -149,6 +160,9 @@ let package = Package(
         .testTarget(name: "SiteSyncExternalTests", dependencies: [
             "SiteSyncExternal", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport", "SiteSyncProviders",
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "SiteSyncRcloneTests", dependencies: [
+            "SiteSyncRclone", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport", "SiteSyncProviders",
         ]),
         .testTarget(name: "SiteSyncProviderTests", dependencies: ["SiteSyncLocalDrive", "SiteSyncTestSupport"]),
         .testTarget(name: "SiteSyncSFTPTests", dependencies: ["SiteSyncSFTP", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport"]),

@@ -5,7 +5,7 @@ set -euo pipefail
 what=${1:-build}
 packages=(libsqlite3-dev libssh-dev)
 if [ "$what" = test ]; then
-  packages+=(openssh-server openssh-client postgresql)
+  packages+=(openssh-server openssh-client postgresql rclone)
 fi
 if [ "$what" = bench ]; then
   packages+=(openssh-server openssh-client rclone bc python3)

@@ -2,6 +2,7 @@ import SiteSyncExternal
 import SiteSyncGoogleDrive
 import SiteSyncLocalDrive
 import SiteSyncProviders
+import SiteSyncRclone
 import SiteSyncS3
 import SiteSyncSFTP
 
@@ -13,6 +14,7 @@ public enum StandardProviders {
         GoogleDriveProvider.description,
         S3Provider.description,
         ExternalProvider.description,
+        RcloneProvider.description,
     ]
 
     public static var registry: ProviderRegistry { ProviderRegistry(all) }
