@@ -124,6 +124,8 @@ struct SiteCommand: AsyncParsableCommand {
                     if !site.alternates.isEmpty { line += "\talternates: \(site.alternates.joined(separator: ","))" }
                     if !site.roles.isEmpty { line += "\t(\(site.roles.joined(separator: ", ")))" }
                     if !site.config.enabled { line += "\tdisabled" }
+                    let can = site.capabilities.names
+                    line += "\tcan: \(can.isEmpty ? "upload, download, delete" : can.joined(separator: ", "))"
                     print(line)
                 }
             }

@@ -71,7 +71,8 @@ actor ProcessPool {
             idle.append(p)
         } else {
             running -= 1
-            noteFailure()
+            // A program stopped for a cancelled transfer did nothing wrong: its successor starts at once.
+            if !p.endedByCancellation { noteFailure() }
             p.stop()
         }
         wakeOne()

@@ -81,6 +81,9 @@ final class ProviderProcess: Sendable {
     /// False once the program exited, hung or went out of step.
     var isUsable: Bool { core.isUsable }
 
+    /// Stopped because its operation was cancelled: no fault of the program's.
+    var endedByCancellation: Bool { core.endedByCancellation }
+
     /// Closes the program's stdin (it should exit) and kills it if it is still there two seconds later.
     func stop() { core.stop() }
 
@@ -101,6 +104,8 @@ extension ProviderProcess {
             var lastWord = ContinuousClock.now
             /// Why the process can no longer be used; nil while it can.
             var finished: String?
+            /// It was stopped because an operation was cancelled, not because it failed.
+            var cancelled = false
             var stderrTail: [String] = []
             var stdin: AsyncStream<[UInt8]>.Continuation?
             var killer: AsyncStream<Void>.Continuation?
@@ -129,6 +134,7 @@ extension ProviderProcess {
         }
 
         var isUsable: Bool { state.withLock { $0.finished == nil } }
+        var endedByCancellation: Bool { state.withLock { $0.cancelled } }
 
         func launch(_ settings: ExternalSettings) async throws {
             let (input, stdin) = AsyncStream<[UInt8]>.makeStream()
@@ -246,7 +252,8 @@ extension ProviderProcess {
                         return nil
                     }
                     if let refused {
-                        continuation.resume(throwing: ProviderError(.transient, "site '\(site)': the provider cannot take \(request.op): \(refused)"))
+                        let kind: ProviderError.Kind = Task.isCancelled ? .cancelled : .transient
+                        continuation.resume(throwing: ProviderError(kind, "site '\(site)': the provider cannot take \(request.op): \(refused)"))
                     }
                 }
             } onCancel: {
@@ -298,7 +305,10 @@ extension ProviderProcess {
         /// Finishes the process: the operation in flight fails with `why`, nothing more is sent.
         func finish(_ why: String, kill: Bool, as kind: ProviderError.Kind = .transient) {
             let (pending, tail, killer, watchdog) = state.withLock { s -> (Pending?, [String], AsyncStream<Void>.Continuation?, Task<Void, Never>?) in
-                if s.finished == nil { s.finished = why }
+                if s.finished == nil {
+                    s.finished = why
+                    s.cancelled = kind == .cancelled
+                }
                 let p = s.pending
                 s.pending = nil
                 s.stdin?.finish()

@@ -10,10 +10,25 @@ extension RcloneProvider {
     public func upload(localFile: String, to path: String, expected: ContentDigest,
                        progress: @escaping ProgressHandler) async throws -> WriteReport {
         let fs = try await fsInfo()
-        let source = try await SourceHashes.of(localFile, also: fs.proof)
-        guard source.digest == expected else {
-            throw ProviderError(.sourceCorrupt, "\(localFile) does not match the catalog: read \(source.digest), expected \(expected)")
+        // With SHA-256 on the backend, what is stored is compared with the catalog's hash itself, and the source is
+        // read again only when that fails (to say whose fault it is): one read less of every byte. Other hashes
+        // need the source's own, taken before anything is sent.
+        var source: SourceHashes?
+        if fs.proof == "sha256" {
+            guard let size = LocalFiles.regularFileSize(localFile) else {
+                throw ProviderError(.sourceMissing, "\(localFile) is not there")
+            }
+            guard size == expected.size else {
+                throw ProviderError(.sourceCorrupt, "\(localFile) does not match the catalog: \(size) bytes, expected \(expected.size)")
+            }
+        } else {
+            let hashes = try await SourceHashes.of(localFile, also: fs.proof)
+            guard hashes.digest == expected else {
+                throw ProviderError(.sourceCorrupt, "\(localFile) does not match the catalog: read \(hashes.digest), expected \(expected)")
+            }
+            source = hashes
         }
+        let want = source?.hashes ?? ["sha256": expected.sha256]
         if fs.folders, let root = SiteRoot.containing(path, roots: settings.roots, site: siteName) {
             guard let r = try await item(root.path), r.IsDir else {
                 throw ProviderError(.unavailable, "root '\(root.name)' of site '\(siteName)' is \(root.path), which does not exist on \(RcloneDaemon.redact(settings.remote)); create it there (SiteSync never creates a site root) or fix the site's roots")
@@ -24,7 +39,7 @@ extension RcloneProvider {
             if existing.IsDir {
                 throw ProviderError(.configuration, "site '\(siteName)': a folder is at \(path), where a file belongs; move it away")
             }
-            if try await holds(existing, path: path, source: source, proof: fs.proof) {
+            if try await holds(existing, path: path, want: want, expected: expected, proof: fs.proof) {
                 return WriteReport(digest: expected, adopted: true)
             }
             inTheWay = true
@@ -32,11 +47,21 @@ extension RcloneProvider {
         let temporary = LocalFiles.temporaryPath(for: path)
         do {
             try await job("operations/copyfile", ["srcFs": .string("/"), "srcRemote": .string(Self.local(localFile)),
-                                                   "dstFs": .string(settings.rootFs), "dstRemote": .string(rel(temporary))],
+                                                   "dstFs": .string(settings.rootFs), "dstRemote": .string(rel(temporary)),
+                                                   "_config": Self.noCheck],
                           size: expected.size, progress: progress)
             // A cancelled transfer stops here even when rclone finished the copy: nothing goes under the final name.
             if Task.isCancelled { throw ProviderError(.cancelled, "transfer cancelled") }
-            try await prove(temporary, final: path, source: source, proof: fs.proof)
+            do {
+                try await prove(temporary, final: path, want: want, expected: expected, proof: fs.proof)
+            } catch let e as ProviderError where e.kind == .integrity && source == nil {
+                // Bad bytes arrived: the source's own hash says whether they left that way.
+                let read = try await SourceHashes.of(localFile, also: nil).digest
+                if read != expected {
+                    throw ProviderError(.sourceCorrupt, "\(localFile) does not match the catalog: read \(read), expected \(expected)")
+                }
+                throw e
+            }
         } catch {
             // Outside the (possibly cancelled) task, so the temporary file goes whatever ended the upload.
             let params: [String: ConfigValue] = ["fs": .string(settings.rootFs), "remote": .string(rel(temporary))]
@@ -54,35 +79,39 @@ extension RcloneProvider {
         return WriteReport(digest: expected, movedAside: aside)
     }
 
+    /// rclone's own check after a copy (both sides' MD5, read again) is left out: SiteSync proves every copy
+    /// itself with a stronger hash, and a second proof would read every byte once more.
+    static let noCheck = ConfigValue.map(["IgnoreChecksum": .bool(true)])
+
     func move(_ from: String, to: String) async throws {
         _ = try await rc("operations/movefile", ["srcFs": .string(settings.rootFs), "srcRemote": .string(rel(from)),
                                                  "dstFs": .string(settings.rootFs), "dstRemote": .string(rel(to))])
     }
 
     /// The uploaded bytes, by the backend's strongest hash SiteSync can compute, or read back.
-    func prove(_ temporary: String, final path: String, source: SourceHashes, proof: String?) async throws {
+    func prove(_ temporary: String, final path: String, want: [String: String], expected: ContentDigest, proof: String?) async throws {
         if let kind = proof {
             let got = try await item(temporary, hash: kind)?.Hashes?[kind]?.lowercased()
             if let got, !got.isEmpty {
-                guard got == source.hashes[kind] else {
-                    throw ProviderError(.integrity, "site '\(siteName)': after upload rclone reports \(kind) \(got) for \(path); the source's is \(source.hashes[kind] ?? "")")
+                guard got == want[kind] else {
+                    throw ProviderError(.integrity, "site '\(siteName)': after upload rclone reports \(kind) \(got) for \(path); the source's is \(want[kind] ?? "")")
                 }
                 return
             }
             // A backend may lack a hash for some objects (an S3 multipart upload's MD5): read it back.
         }
         let back = try await readBack(temporary)
-        guard back == source.digest else {
-            throw ProviderError(.integrity, "site '\(siteName)': \(path) read back as \(back); the source is \(source.digest)")
+        guard back == expected else {
+            throw ProviderError(.integrity, "site '\(siteName)': \(path) read back as \(back); the catalog has \(expected)")
         }
     }
 
-    func holds(_ existing: Item, path: String, source: SourceHashes, proof: String?) async throws -> Bool {
-        guard existing.Size == source.digest.size else { return false }
+    func holds(_ existing: Item, path: String, want: [String: String], expected: ContentDigest, proof: String?) async throws -> Bool {
+        guard existing.Size == expected.size else { return false }
         if let kind = proof, let hash = existing.Hashes?[kind], !hash.isEmpty {
-            return hash.lowercased() == source.hashes[kind]
+            return hash.lowercased() == want[kind]
         }
-        return try await readBack(path) == source.digest
+        return try await readBack(path) == expected
     }
 
     func readBack(_ path: String) async throws -> ContentDigest {
@@ -113,7 +142,8 @@ extension RcloneProvider {
         // An earlier attempt's bytes would make rclone compare instead of copy: start from nothing.
         unlink(destination)
         try await job("operations/copyfile", ["srcFs": .string(settings.rootFs), "srcRemote": .string(rel(path)),
-                                               "dstFs": .string("/"), "dstRemote": .string(Self.local(destination))],
+                                               "dstFs": .string("/"), "dstRemote": .string(Self.local(destination)),
+                                               "_config": Self.noCheck],
                       size: i.Size, progress: progress)
         let digest = try await BlockingIO.run { flag in try LocalFiles.digest(of: destination, flag: flag) }
         progress(digest.size)
