@@ -160,7 +160,7 @@ let package = Package(
         .testTarget(name: "SiteSyncExternalTests", dependencies: [
             "SiteSyncExternal", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport", "SiteSyncProviders",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], exclude: ["Fixtures"]),
         .testTarget(name: "SiteSyncRcloneTests", dependencies: [
             "SiteSyncRclone", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport", "SiteSyncProviders",
         ]),
