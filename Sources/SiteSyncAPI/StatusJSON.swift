@@ -62,7 +62,8 @@ public struct SiteSummaryJSON: Codable, Sendable, Equatable {
 
     public init(_ s: SiteSummary) {
         status = s.status
-        files = Dictionary(uniqueKeysWithValues: s.counts.map { ($0.key.rawValue, $0.value) })
+        // Every state, zeros too: a script reads `files.failed` without first asking whether the key is there.
+        files = Dictionary(uniqueKeysWithValues: FileSyncStatus.allCases.map { ($0.rawValue, s.counts[$0] ?? 0) })
         syncedBytes = s.bytesSynced
         lastError = s.lastError
     }

@@ -9,13 +9,13 @@ struct PublishCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "publish",
         abstract: "Publish files as a representation; prints its id.")
     @OptionGroup var global: GlobalOptions
-    @Option var project: String
+    @Option(help: "The project.") var project: String
     @Option(help: "Folder (asset or shot) path, e.g. chars/anna.") var folder: String
-    @Option var product: String
-    @Option var version: Int
+    @Option(help: "Product name, e.g. modelMain, workfileAnimation.") var product: String
+    @Option(help: "Version number, 1 or more.") var version: Int
     @Option(help: "Representation name, e.g. ma, abc, exr.") var name: String
-    @Option var task: String?
-    @Option var host: String?
+    @Option(help: "The task it was made in, e.g. modeling (work files are found by task).") var task: String?
+    @Option(help: "The application it was made with, e.g. maya, nuke.") var host: String?
     @Option(name: .customLong("product-type"), help: "workfile, model, render, … (default: workfile for a product named workfile…, else the product)")
     var productType: String?
     @Option(name: .customLong("input"), help: "Id of a representation this one was made from; repeatable.") var inputs: [String] = []
@@ -44,7 +44,7 @@ struct AddSiteCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Representation id.") var id: String
     @Option(help: "The site (`local` for this machine's).") var site: String
-    @Option var priority: Int?
+    @Option(help: "Transfer priority: higher goes first (default 50; negative numbers allowed).") var priority: Int?
     @Flag(help: "Queue it again even if the site already has it.") var force = false
     func run() async throws {
         try await reportingErrors {
@@ -59,7 +59,7 @@ struct DownloadCommand: AsyncParsableCommand {
         abstract: "Queue a representation (and the ones it was made from) for this machine's active site.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Representation id.") var id: String
-    @Option var priority: Int?
+    @Option(help: "Transfer priority: higher goes first (default 50; negative numbers allowed).") var priority: Int?
     func run() async throws {
         try await reportingErrors {
             let (site, queued) = try await global.open().download(id, priority: priority)
@@ -76,7 +76,7 @@ struct RemoveSiteCommand: AsyncParsableCommand {
         abstract: "Delete a site's copy of a representation (never the last synced copy).")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Representation id.") var id: String
-    @Option var site: String
+    @Option(help: "The site whose copy is deleted (`local` for this machine's).") var site: String
     @Flag(name: .customLong("keep-files"), help: "Only forget the copy in the catalog; delete no file.") var keepFiles = false
     @Flag(help: "Hash the copies relied on before deleting (default: check they exist with the right size).") var verify = false
     func run() async throws {
@@ -98,7 +98,7 @@ struct ResetCommand: AsyncParsableCommand {
         abstract: "Queue a representation's files on a site again (clears tries and errors).")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Representation id.") var id: String
-    @Option var site: String
+    @Option(help: "The site to queue again (`local` for this machine's).") var site: String
     func run() async throws {
         try await reportingErrors {
             let n = try await global.open().reset(id, site: site)
@@ -112,7 +112,7 @@ struct PriorityCommand: AsyncParsableCommand {
         abstract: "Set a representation's transfer priority (default 50; higher goes first).")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Representation id.") var id: String
-    @Argument var priority: Int
+    @Argument(help: "The priority: higher goes first (default 50; negative numbers allowed).") var priority: Int
     func run() async throws {
         try await reportingErrors {
             try await global.open().setPriority(id, priority)
@@ -164,10 +164,10 @@ struct ResumeCommand: AsyncParsableCommand {
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Representations and their state per site.")
     @OptionGroup var global: GlobalOptions
-    @Option var project: String?
+    @Option(help: "Only this project (default: the default project).") var project: String?
     @Option(help: "Only representations that have this site.") var site: String?
     @Option(help: "At most this many representations (in project, folder, product, version order).") var limit: Int?
-    @Flag var json = false
+    @Flag(help: "Print JSON instead of text (the shapes in the README's `--json` section).") var json = false
     func run() async throws {
         try await reportingErrors {
             if let limit, limit < 1 { throw SiteSyncError(.invalidInput, "--limit must be at least 1") }
@@ -208,7 +208,7 @@ struct ShowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "show", abstract: "A representation's files and their state per site.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Representation id.") var id: String
-    @Flag var json = false
+    @Flag(help: "Print JSON instead of text (the shapes in the README's `--json` section).") var json = false
     func run() async throws {
         try await reportingErrors {
             let detail = try await global.open().show(id)
@@ -231,7 +231,7 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(help: "Only this representation.") var representation: String?
     @Option(help: "Only this share of the copies, those verified longest ago first, e.g. 10%.") var sample: String?
     @Flag(help: "Queue missing and corrupt copies again, to be healed from a good copy.") var fix = false
-    @Flag var json = false
+    @Flag(help: "Print JSON instead of text (the shapes in the README's `--json` section).") var json = false
 
     func run() async throws {
         try await reportingErrors {
@@ -282,7 +282,7 @@ struct EnsureCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Representation ids.") var ids: [String]
     @Option(help: "Seconds to wait at most.") var wait: Double = 600
-    @Flag var json = false
+    @Flag(help: "Print JSON instead of text (the shapes in the README's `--json` section).") var json = false
 
     func run() async throws {
         try await reportingErrors {
@@ -306,12 +306,12 @@ struct WorkfileCommand: AsyncParsableCommand {
         abstract: "The work file for a task on this machine: the existing one, or the last published one as the next version.",
         discussion: "Exits 0 with the file (created or existing), 3 when nothing was ever published for the task, 6 when --wait ran out, 1 when a transfer failed.")
     @OptionGroup var global: GlobalOptions
-    @Option var project: String
+    @Option(help: "The project.") var project: String
     @Option(help: "Folder (asset or shot) path, e.g. chars/anna.") var folder: String
-    @Option var task: String
-    @Option var host: String?
+    @Option(help: "The task, e.g. modeling.") var task: String
+    @Option(help: "The application, e.g. maya, nuke (the work file's extension follows from it).") var host: String?
     @Option(help: "Seconds to wait at most for the transfers.") var wait: Double = 600
-    @Flag var json = false
+    @Flag(help: "Print JSON instead of text (the shapes in the README's `--json` section).") var json = false
 
     func run() async throws {
         try await reportingErrors {

@@ -67,7 +67,7 @@ struct SettingsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the effective settings on this machine (secrets hidden).")
         @OptionGroup var global: GlobalOptions
         @Option(help: "Only this project.") var project: String?
-        @Flag var json = false
+        @Flag(help: "Print JSON instead of text (the shapes in the README's `--json` section).") var json = false
         func run() async throws {
             try await reportingErrors {
                 let settings = try await global.open().effectiveSettings(project: project)
@@ -109,7 +109,7 @@ struct SiteCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the sites a project can use.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "The project (default: the only one, else the `default` settings).") var project: String?
-        @Flag var json = false
+        @Flag(help: "Print JSON instead of text (the shapes in the README's `--json` section).") var json = false
         func run() async throws {
             try await reportingErrors {
                 let engine = try global.open()
@@ -203,7 +203,7 @@ struct ProjectCommand: AsyncParsableCommand {
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a project (its roots are the studio site's).")
         @OptionGroup var global: GlobalOptions
-        @Argument var name: String
+        @Argument(help: "The project's name.") var name: String
         @Option(name: .customLong("root"), help: "NAME=PATH of the project's studio root; repeatable.") var roots: [String] = []
         func run() async throws {
             try await reportingErrors {
@@ -216,7 +216,7 @@ struct ProjectCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List projects.")
         @OptionGroup var global: GlobalOptions
-        @Flag var json = false
+        @Flag(help: "Print JSON instead of text (the shapes in the README's `--json` section).") var json = false
         func run() async throws {
             try await reportingErrors {
                 let projects = try await global.open().listProjects()
@@ -232,7 +232,7 @@ struct ProjectCommand: AsyncParsableCommand {
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Turn Site Sync on for a project.")
         @OptionGroup var global: GlobalOptions
-        @Argument var name: String
+        @Argument(help: "The project's name.") var name: String
         func run() async throws {
             try await reportingErrors {
                 let engine = try global.open()
@@ -248,7 +248,7 @@ struct ProjectCommand: AsyncParsableCommand {
     struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Turn Site Sync off for a project (everyone works on studio).")
         @OptionGroup var global: GlobalOptions
-        @Argument var name: String
+        @Argument(help: "The project's name.") var name: String
         func run() async throws {
             try await reportingErrors {
                 try await global.open().setProjectEnabled(name, false)

@@ -19,12 +19,86 @@ struct SiteSyncCommand: AsyncParsableCommand {
             3 not found; 4 conflict (already published, last copy); 5 unavailable (a site or the catalog cannot be \
             reached now); 6 timed out (ensure/workfile --wait); 64 the command line itself is malformed.
             """,
+        version: SiteSyncVersion.current,
         subcommands: [
             InitCommand.self, SettingsCommand.self, SiteCommand.self, LocalCommand.self, ProjectCommand.self,
             PublishCommand.self, AddSiteCommand.self, DownloadCommand.self, RemoveSiteCommand.self, ResetCommand.self,
             PriorityCommand.self, PauseCommand.self, ResumeCommand.self, StatusCommand.self, ShowCommand.self, VerifyCommand.self, EnsureCommand.self, WorkfileCommand.self,
             ServerCommand.self, CatalogCommand.self, DemoCommand.self,
         ])
+
+    /// ArgumentParser's own `main`, with what the README promises: a malformed command line is one line on stderr
+    /// (exit 64) naming the command's help, and a negative number is a number (`priority ID -5`), not an option.
+    static func main() async {
+        await runCommandLine(Array(CommandLine.arguments.dropFirst()))
+    }
+
+    nonisolated static func runCommandLine(_ given: [String]) async {
+        do {
+            var command: any ParsableCommand
+            do {
+                command = try parseAsRoot(given)
+            } catch where given.contains(where: CommandLineNumbers.isNegative) {
+                guard let again = try? parseAsRoot(CommandLineNumbers.rewriting(given)) else { throw error }
+                command = again
+            }
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let code as ExitCode {
+            // The command has said what went wrong (reportingErrors).
+            Foundation.exit(code.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            // --help and --version print in full.
+            if code == .success { exit(withError: error) }
+            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            let command = (["sitesync"] + CommandLineNumbers.subcommandPath(given, in: self)).joined(separator: " ")
+            FileHandle.standardError.write(Data("sitesync: error: \(message) (see `\(command) --help`)\n".utf8))
+            Foundation.exit(code.rawValue)
+        }
+    }
+}
+
+/// Negative numbers on a command line (ArgumentParser takes `-5` for an option).
+enum CommandLineNumbers {
+    static func isNegative(_ argument: String) -> Bool {
+        argument.count > 1 && argument.hasPrefix("-") && Double(argument) != nil
+    }
+
+    /// `--version -1` → `--version=-1`; a negative positional (`priority ID -5`) moves after `--` at the end, where
+    /// ArgumentParser reads it as a value. Used only when the command line did not parse as given.
+    static func rewriting(_ arguments: [String]) -> [String] {
+        guard !arguments.contains("--") else { return arguments }
+        var out: [String] = []
+        var positional: [String] = []
+        for argument in arguments {
+            if isNegative(argument) {
+                if let last = out.last, last.hasPrefix("--"), !last.contains("=") {
+                    out[out.count - 1] = last + "=" + argument
+                } else {
+                    positional.append(argument)
+                }
+            } else {
+                out.append(argument)
+            }
+        }
+        return positional.isEmpty ? out : out + ["--"] + positional
+    }
+
+    /// The subcommand names at the start of the command line (`site check`), for the help hint.
+    static func subcommandPath(_ arguments: [String], in root: any ParsableCommand.Type) -> [String] {
+        var path: [String] = []
+        var current = root
+        for argument in arguments where !argument.hasPrefix("-") {
+            guard let next = current.configuration.subcommands.first(where: { $0._commandName == argument }) else { break }
+            path.append(argument)
+            current = next
+        }
+        return path
+    }
 }
 
 /// Options every command takes.

@@ -9,6 +9,8 @@ public protocol RepresentationCatalog: Sendable {
                               sites: [String: FileSyncStatus], priority: Int, now: Date) async throws
     func representation(_ id: String) async throws -> RepresentationRecord?
     func representationID(for context: RepresentationContext) async throws -> String?
+    /// Ids starting with `prefix` (an abbreviated id, like git's), in order, at most `limit`.
+    func representationIDs(withPrefix prefix: String, limit: Int) async throws -> [String]
     /// The newest representation of a product type in a folder (highest version, then newest publish), optionally of
     /// one task and host: the last published workfile.
     func latestRepresentation(project: String, folder: String, productType: String, task: String?,

@@ -80,6 +80,13 @@ extension PostgresCatalog {
         return try Self.representation(r, inputs: try await inputs(of: id))
     }
 
+    public func representationIDs(withPrefix prefix: String, limit: Int) async throws -> [String] {
+        // Bytes compared as ids are written (`COLLATE "C"`), whatever the database's collation.
+        try await rows("""
+            SELECT id FROM representations WHERE starts_with(id, \(prefix)) ORDER BY id COLLATE "C" LIMIT \(limit)
+            """).map { try $0["id"].decode(String.self) }
+    }
+
     public func representationID(for c: RepresentationContext) async throws -> String? {
         try await rows("""
             SELECT id FROM representations WHERE project = \(c.project) AND folder = \(c.folder) AND product = \(c.product)

@@ -76,6 +76,14 @@ extension SQLiteCatalog {
         }
     }
 
+    public func representationIDs(withPrefix prefix: String, limit: Int) async throws -> [String] {
+        // A range on the primary key: the index finds the first match, whatever the table's size.
+        try await read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM representations WHERE id >= ? AND substr(id, 1, ?) = ? ORDER BY id LIMIT ?",
+                                arguments: [prefix, prefix.count, prefix, limit])
+        }
+    }
+
     public func representationID(for c: RepresentationContext) async throws -> String? {
         try await read { db in
             try String.fetchOne(db, sql: """

@@ -40,6 +40,8 @@ extension SiteSync {
     public func ensure(_ ids: [String], wait: TimeInterval, priority: Int = 1000,
                        progress: @escaping @Sendable (EnsureProgress) -> Void = { _ in }) async throws -> EnsureReport {
         guard !ids.isEmpty else { throw SiteSyncError(.invalidInput, "name at least one representation") }
+        var ids = ids
+        for i in ids.indices { ids[i] = try await resolveRepresentationID(ids[i]) }
         let (first, p) = try await requireRepresentation(ids[0])
         _ = first
         let active = p.sync.activeSite

@@ -7,6 +7,7 @@ extension SiteSync {
     /// Queues the representation for `site` (synced at once where an alternate already has it).
     @discardableResult
     public func addSite(_ id: String, site: String, priority: Int?, force: Bool) async throws -> String {
+        let id = try await resolveRepresentationID(id)
         let (_, p) = try await requireRepresentation(id)
         let real = try p.site(site).name
         try await catalog.addSite(representation: id, site: real, group: p.alternates.group(of: real),
@@ -17,6 +18,7 @@ extension SiteSync {
     /// Adds this machine's active site to the representation and to the representations it was made from.
     /// Returns the ids queued (already present ones are left as they are).
     public func download(_ id: String, priority: Int?) async throws -> (site: String, queued: [String]) {
+        let id = try await resolveRepresentationID(id)
         let (_, p) = try await requireRepresentation(id)
         let active = p.sync.activeSite
         var queued: [String] = []
@@ -52,6 +54,7 @@ extension SiteSync {
     /// `min_copies` copies that are really there, else nothing happens and the copies that are not really there
     /// are named (and marked missing or corrupt). Alternates share the storage, so their rows go too.
     public func removeSite(_ id: String, site: String, keepFiles: Bool, verify: Bool = false) async throws -> RemovalResult {
+        let id = try await resolveRepresentationID(id)
         let (_, p) = try await requireRepresentation(id)
         let real = p.realName(site)
         let config = p.sites[real]
@@ -156,11 +159,13 @@ extension SiteSync {
 
     @discardableResult
     public func reset(_ id: String, site: String) async throws -> Int {
+        let id = try await resolveRepresentationID(id)
         let (_, p) = try await requireRepresentation(id)
         return try await catalog.resetSite(representation: id, site: p.realName(site), now: now())
     }
 
     public func setPriority(_ id: String, _ priority: Int) async throws {
+        let id = try await resolveRepresentationID(id)
         try await catalog.setPriority(representation: id, priority: priority)
     }
 
@@ -174,7 +179,8 @@ extension SiteSync {
         switch scope {
         case .server: try await catalog.setServerPaused(paused)
         case .project(let name): try await catalog.setProjectPaused(name, paused: paused)
-        case .representation(let id): try await catalog.setRepresentationPaused(id, paused: paused, now: now())
+        case .representation(let id):
+            try await catalog.setRepresentationPaused(try await resolveRepresentationID(id), paused: paused, now: now())
         }
     }
 }

@@ -35,7 +35,25 @@ extension SiteSync {
         public var states: [FileSiteState]
     }
 
+    /// A representation's full id from the id or a unique prefix of it (8 characters or more, like git's).
+    public func resolveRepresentationID(_ given: String) async throws -> String {
+        let id = given.lowercased()
+        if try await catalog.representation(id) != nil { return id }
+        guard id.count >= 8 else {
+            if try await catalog.representationIDs(withPrefix: id, limit: 1).isEmpty { throw CatalogError.unknownRepresentation(given) }
+            throw SiteSyncError(.invalidInput, "'\(given)' is too short to name a representation: give at least 8 characters of its id")
+        }
+        let matches = try await catalog.representationIDs(withPrefix: id, limit: 4)
+        switch matches.count {
+        case 0: throw CatalogError.unknownRepresentation(given)
+        case 1: return matches[0]
+        default:
+            throw SiteSyncError(.invalidInput, "'\(given)' is ambiguous: \(matches.count > 3 ? "more than 3" : String(matches.count)) representations start with it (\(matches.prefix(3).joined(separator: ", "))); give more characters")
+        }
+    }
+
     public func show(_ id: String) async throws -> RepresentationDetail {
+        let id = try await resolveRepresentationID(id)
         guard let rep = try await catalog.representation(id) else { throw CatalogError.unknownRepresentation(id) }
         return RepresentationDetail(representation: rep, files: try await catalog.files(ofRepresentation: id),
                                     states: try await catalog.states(ofRepresentation: id))

@@ -48,9 +48,8 @@ extension SiteSync {
         let ctx = try await context()
         var site: String?
         if let name = options.site { site = try await requireKnownSite(name) }
-        if let id = options.representation, try await catalog.representation(id) == nil {
-            throw CatalogError.unknownRepresentation(id)
-        }
+        var options = options
+        if let id = options.representation { options.representation = try await resolveRepresentationID(id) }
         if let project = options.project, !(try await catalog.projects().contains { $0.name == project }) {
             throw CatalogError.unknownProject(project)
         }

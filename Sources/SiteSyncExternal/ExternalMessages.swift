@@ -86,7 +86,7 @@ struct ExternalHello: Sendable {
     var secretOptions: [String]
 
     /// How `site check` names the provider.
-    var shownName: String { [name ?? "unnamed provider", version].compactMap { $0 }.joined(separator: " ") }
+    var shownName: String { [name ?? "(no name)", version].compactMap { $0 }.joined(separator: " ") }
 }
 
 /// What an answer's `result` may hold; each operation reads its own fields.
@@ -151,6 +151,9 @@ extension ExternalErrorBody {
     /// An unknown kind is transient (a try is counted), and says which kinds exist.
     func providerError(site: String, op: String, redact: (String) -> String) -> ProviderError {
         let text = redact(message ?? "no message")
+        // `op` is "verb path"; a message that names the path already (as the protocol asks) is not prefixed twice.
+        var op = op
+        if let space = op.firstIndex(of: " "), text.contains(op[op.index(after: space)...]) { op = String(op[..<space]) }
         let kind: ProviderError.Kind
         switch self.kind {
         case "not_found": kind = .notFound

@@ -55,7 +55,7 @@ extension ExternalProvider {
         case .error(let body) where body.kind == "exists":
             throw ProviderError(.transient, "site '\(siteName)': something was written to \(path) meanwhile; the next try looks again (the upload stays under \(temporary))")
         case .error(let body):
-            throw body.providerError(site: siteName, op: "move \(temporary) to \(path)", redact: pool.baseRedactor.redact)
+            throw body.providerError(site: siteName, op: "move \(temporary) to \(path)", redact: pool.redactor.redact)
         }
         progress(expected.size)
         return WriteReport(digest: expected, movedAside: aside)
@@ -114,7 +114,7 @@ extension ExternalProvider {
                 logger.warning("site \(siteName): a different file was at \(path); kept as \(candidate)")
                 return candidate
             case .error(let body) where body.kind == "exists": continue
-            case .error(let body): throw body.providerError(site: siteName, op: "move \(path) aside", redact: pool.baseRedactor.redact)
+            case .error(let body): throw body.providerError(site: siteName, op: "move \(path) aside", redact: pool.redactor.redact)
             }
         }
         throw ProviderError(.transient, "site '\(siteName)': cannot find a free conflict name beside \(path)")
@@ -145,7 +145,7 @@ extension ExternalProvider {
             switch try await send("mkdir", { $0.path = f }) {
             case .result: break
             case .error(let body) where body.kind == "exists": break  // made meanwhile by another transfer
-            case .error(let body): throw body.providerError(site: siteName, op: "mkdir \(f)", redact: pool.baseRedactor.redact)
+            case .error(let body): throw body.providerError(site: siteName, op: "mkdir \(f)", redact: pool.redactor.redact)
             }
         }
     }

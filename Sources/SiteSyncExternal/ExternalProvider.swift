@@ -62,7 +62,7 @@ public final class ExternalProvider: StorageProvider {
                  _ fill: (inout ExternalRequest) -> Void) async throws -> ExternalResult? {
         switch try await send(op, progress: progress, fill) {
         case .result(let r): return r
-        case .error(let body): throw body.providerError(site: siteName, op: what, redact: pool.baseRedactor.redact)
+        case .error(let body): throw body.providerError(site: siteName, op: what, redact: pool.redactor.redact)
         }
     }
 
@@ -134,7 +134,7 @@ public final class ExternalProvider: StorageProvider {
             lines.append("warning: the provider keeps option '\(key)' secret, but `settings show` hides only options named \(ExternalSettings.conventionalSecretKeys.sorted().joined(separator: ", ")); rename it to one of those")
         }
         if let said = try await perform("check", what: "check", { _ in })?.lines {
-            lines += said.map(pool.baseRedactor.redact)
+            lines += said.map(pool.redactor.redact)
         }
         for (name, root) in settings.roots.sorted(by: { $0.key < $1.key }) {
             if caps.folders {
@@ -142,8 +142,12 @@ public final class ExternalProvider: StorageProvider {
                     throw ProviderError(.unavailable, "root '\(name)' of site '\(siteName)' is \(root), which does not exist on the storage; create it there (SiteSync never creates a site root) or fix the site's roots")
                 }
             }
-            try await probe(root)
-            lines.append("root \(name): \(root) (exists; put, move and delete work)")
+            let what = caps.folders ? "exists" : "a key prefix"
+            if let refused = try await probe(root, caps: caps, proof: proof) {
+                lines.append("root \(name): \(root) (\(what)); writing is refused (\(refused)): copies can come from this site but not go to it")
+            } else {
+                lines.append("root \(name): \(root) (\(what); put, proof, move and delete work)")
+            }
         }
         return lines
     }
@@ -158,8 +162,10 @@ public final class ExternalProvider: StorageProvider {
         }
     }
 
-    /// Writes, moves and deletes a small file in the root: proof that the program can do what a sync does.
-    func probe(_ root: String) async throws {
+    /// Puts a small file into the root, proves it as an upload is proved, moves and deletes it: what a sync does,
+    /// and the program's hashes checked once. Returns why writing was refused (a site that may only be read), or
+    /// nil when everything worked; leaves nothing behind either way.
+    func probe(_ root: String, caps: ExternalCapabilities, proof: ExternalSettings.UploadVerification) async throws -> String? {
         let local = FileManager.default.temporaryDirectory.appendingPathComponent("sitesync-probe-\(UUID().uuidString)").path
         let body = Data("SiteSync write probe; safe to delete\n".utf8)
         try body.write(to: URL(fileURLWithPath: local))
@@ -167,21 +173,38 @@ public final class ExternalProvider: StorageProvider {
         let stamp = UUID().uuidString.prefix(8).lowercased()
         let first = root + "/.sitesync-check-\(stamp).part"
         let second = root + "/.sitesync-check-\(stamp)"
-        let digest = try LocalFiles.digest(of: local)
-        _ = try await perform("put", what: "put a probe into \(root)", progress: nil) {
-            $0.path = first
-            $0.local = local
-            $0.size = digest.size
-            $0.sha256 = digest.sha256
+        let source = try await SourceHashes.of(local, also: caps.hash)
+        var written = false
+        do {
+            let put: ExternalResult?
+            do {
+                put = try await perform("put", what: "put a probe into \(root)", progress: nil) {
+                    $0.path = first
+                    $0.local = local
+                    $0.size = source.digest.size
+                    $0.sha256 = source.digest.sha256
+                }
+            } catch let e as ProviderError where e.kind == .configuration {
+                return e.message
+            }
+            written = true
+            try await prove(first, final: first, proof: proof, reported: put?.hash, source: source, caps: caps)
+            _ = try await perform("move", what: "move a probe in \(root)", progress: nil) {
+                $0.from = first
+                $0.to = second
+            }
+            guard try await stat(second)?.size == source.digest.size else {
+                throw ProviderError(.transient, "site '\(siteName)': the provider moved a probe in \(root) but stat does not show it with its size")
+            }
+            _ = try await perform("delete", what: "delete a probe in \(root)", progress: nil) { $0.path = second }
+            return nil
+        } catch {
+            if written {
+                _ = try? await send("delete", { $0.path = first })
+                _ = try? await send("delete", { $0.path = second })
+            }
+            throw error
         }
-        _ = try await perform("move", what: "move a probe in \(root)", progress: nil) {
-            $0.from = first
-            $0.to = second
-        }
-        guard try await stat(second)?.size == digest.size else {
-            throw ProviderError(.transient, "site '\(siteName)': the provider put a probe into \(root) but stat does not show it with its size")
-        }
-        _ = try await perform("delete", what: "delete a probe in \(root)", progress: nil) { $0.path = second }
     }
 
     // MARK: Delete
@@ -190,7 +213,7 @@ public final class ExternalProvider: StorageProvider {
         switch try await send("delete", { $0.path = path }) {
         case .result: break
         case .error(let body) where body.kind == "not_found": break
-        case .error(let body): throw body.providerError(site: siteName, op: "delete \(path)", redact: pool.baseRedactor.redact)
+        case .error(let body): throw body.providerError(site: siteName, op: "delete \(path)", redact: pool.redactor.redact)
         }
         guard try await hello().capabilities.folders, let root else { return }
         var folder = (path as NSString).deletingLastPathComponent

@@ -48,6 +48,21 @@ public struct ExternalSettings: Sendable {
 
     static func rules(_ merged: [String: ConfigValue]) -> [String] {
         var problems: [String] = []
+        if case .string(let s)? = merged["command"], s.contains(" ") {
+            let words = s.split(separator: " ").joined(separator: ", ")
+            problems.append("command: write the program and its arguments as a list, e.g. [\(words)]")
+        }
+        var arguments: [String] = []
+        if case .list(let items)? = merged["command"] { arguments = items.compactMap(\.stringValue) }
+        // `--password=…` or `--db-password …`: an argument named like a secret.
+        if let secret = arguments.dropFirst().first(where: { a in
+            guard a.hasPrefix("-") else { return false }
+            let name = a.drop { $0 == "-" }.split(separator: "=").first.map { $0.replacingOccurrences(of: "-", with: "_") } ?? ""
+            return ConfigValue.isSecretKey(name, among: conventionalSecretKeys)
+        }) {
+            let name = secret.split(separator: "=").first.map(String.init) ?? secret
+            problems.append("command: `\(name)` puts a secret on the command line, where `settings show` and `ps` show it; put it in `options` (e.g. options: {password: …})")
+        }
         if let v = merged["verify_uploads"]?.stringValue, UploadVerification(rawValue: v) == nil {
             problems.append("verify_uploads: '\(v)' is not one of \(UploadVerification.allCases.map(\.rawValue).joined(separator: ", "))")
         }

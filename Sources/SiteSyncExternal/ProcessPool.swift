@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SiteSyncProviders
+import Synchronization
 
 /// The provider programs of one site: up to `limit` running at once, each serving one operation at a time, kept
 /// between operations. A program that failed is replaced, after a pause that doubles with each failure in a row
@@ -17,7 +18,16 @@ actor ProcessPool {
     private var failuresInARow = 0
     private var nextStart = ContinuousClock.now
     /// The last hello, for `check` and for what the provider can do.
-    private(set) var lastHello: ExternalHello?
+    private(set) var lastHello: ExternalHello? {
+        didSet {
+            let keys = Set(lastHello?.secretOptions ?? [])
+            if !keys.isEmpty { learned.withLock { $0 = baseRedactor.adding(Redactor(options: settings.options, secretKeys: keys)) } }
+        }
+    }
+    private let learned: Mutex<Redactor?> = Mutex(nil)
+
+    /// Hides the secret options: those named like secrets, and those the program declared at its hello.
+    nonisolated var redactor: Redactor { learned.withLock { $0 } ?? baseRedactor }
 
     init(settings: ExternalSettings, limit: Int, logger: Logger) {
         self.settings = settings
@@ -87,6 +97,9 @@ actor ProcessPool {
     private func wakeOne() {
         if !waiters.isEmpty { waiters.removeFirst().resume() }
     }
+
+    /// The process ids of the programs waiting for work.
+    func idlePIDs() -> Set<pid_t> { Set(idle.compactMap(\.pid)) }
 
     /// Stops every idle program (the provider is going away).
     func stopAll() {

@@ -38,8 +38,9 @@ final class ProviderProcess: Sendable {
             answer = try await core.call(request, progress: nil)
         } catch let e as ProviderError {
             core.stop()
+            let said = e.message.replacingOccurrences(of: "site '\(settings.site)': the provider failed during hello: ", with: "")
             throw ProviderError(e.kind == .cancelled ? .cancelled : .unavailable,
-                                "site '\(settings.site)': the provider `\(settings.shownCommand)` failed at its hello: \(e.message)")
+                                "site '\(settings.site)': the provider `\(settings.shownCommand)` failed at its hello: \(said)")
         }
         switch answer {
         case .error(let body):
@@ -81,6 +82,8 @@ final class ProviderProcess: Sendable {
     /// False once the program exited, hung or went out of step.
     var isUsable: Bool { core.isUsable }
 
+    var pid: pid_t? { core.state.withLock { $0.pid } }
+
     /// Stopped because its operation was cancelled: no fault of the program's.
     var endedByCancellation: Bool { core.endedByCancellation }
 
@@ -106,6 +109,7 @@ extension ProviderProcess {
             var finished: String?
             /// It was stopped because an operation was cancelled, not because it failed.
             var cancelled = false
+            var pid: pid_t?
             var stderrTail: [String] = []
             var stdin: AsyncStream<[UInt8]>.Continuation?
             var killer: AsyncStream<Void>.Continuation?
@@ -148,6 +152,10 @@ extension ProviderProcess {
             if program.contains("/") {
                 let absolute = program.hasPrefix("/") ? program : FileManager.default.currentDirectoryPath + "/" + program
                 guard FileManager.default.isExecutableFile(atPath: absolute) else {
+                    if program.contains(" ") {
+                        let words = program.split(separator: " ").joined(separator: ", ")
+                        throw ProviderError(.configuration, "sites.\(site).command: `\(program)` is not a program; write the program and its arguments as a list: [\(words)]")
+                    }
                     throw ProviderError(.configuration, "sites.\(site).command: \(absolute) is not an executable file; give the program's path (or its name on PATH) and make it executable, or start it through its interpreter: [python3, \(program)]")
                 }
                 executable = .path(FilePath(absolute))
@@ -155,6 +163,7 @@ extension ProviderProcess {
                 executable = .name(program)
             }
             let configuration = Configuration(executable: executable, arguments: Arguments(Array(settings.command.dropFirst())))
+            ChildProcesses.prepare()
             // Spawning is quick; waiting for it here keeps "cannot start the program" an error of this call.
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let started = StartGate(continuation)
@@ -177,6 +186,8 @@ extension ProviderProcess {
             Task.detached { [self] in
                 do {
                     let outcome = try await Subprocess.run(configuration, input: .inputWriter, output: .sequence, error: .sequence) { execution in
+                        ChildProcesses.started(execution.processIdentifier.value)
+                        self.state.withLock { $0.pid = execution.processIdentifier.value }
                         started.take()?.resume()
                         await withTaskGroup(of: Void.self) { group in
                             group.addTask {
@@ -209,10 +220,12 @@ extension ProviderProcess {
                             await group.waitForAll()
                         }
                     }
+                    ChildProcesses.ended(outcome.processIdentifier.value)
                     self.exited(outcome.terminationStatus)
                 } catch {
                     if let waiting = started.take() {
-                        waiting.resume(throwing: ProviderError(.configuration, "sites.\(self.site).command: cannot start `\(shownCommand)`: \(error); install the program or fix the path"))
+                        let why = "\(error)".trimmingCharacters(in: CharacterSet(charactersIn: ". "))
+                        waiting.resume(throwing: ProviderError(.configuration, "sites.\(self.site).command: cannot start `\(shownCommand)`: \(why); install the program or fix the path"))
                     } else {
                         self.finish("it could not be run: \(error)", kill: false)
                     }
@@ -267,8 +280,14 @@ extension ProviderProcess {
         func heard(_ raw: String) {
             let text = raw.trimmingCharacters(in: .whitespaces)
             if text.isEmpty { return }
-            guard let line = try? JSONDecoder().decode(ExternalLine.self, from: Data(text.utf8)) else {
-                finish("it wrote a line that is not protocol JSON: \(Self.quote(redactor.redact(text)))", kill: true)
+            let line: ExternalLine
+            do {
+                line = try JSONDecoder().decode(ExternalLine.self, from: Data(text.utf8))
+            } catch let error as DecodingError where (try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil {
+                finish("it wrote JSON that does not fit protocol 1 (\(Self.describe(error))): \(Self.quote(redactor.redact(text)))", kill: true)
+                return
+            } catch {
+                finish("it wrote a line that is not protocol JSON: \(Self.quote(redactor.redact(text))) (stdout is for protocol lines only; a provider writes its log to stderr)", kill: true)
                 return
             }
             let action: (() -> Void)? = state.withLock { s in
@@ -284,6 +303,32 @@ extension ProviderProcess {
             }
             if let action { action() } else {
                 finish("it wrote a line for no request in flight (id \(line.id.map(String.init) ?? "missing")): \(Self.quote(redactor.redact(text)))", kill: true)
+            }
+        }
+
+        /// Which field of a line was wrong, in words.
+        static func describe(_ error: DecodingError) -> String {
+            func path(_ c: DecodingError.Context) -> String {
+                let p = c.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+                return p.isEmpty ? "the line" : "`\(p)`"
+            }
+            switch error {
+            case .typeMismatch(let type, let c): return "\(path(c)) should be \(Self.name(of: type))"
+            case .valueNotFound(let type, let c): return "\(path(c)) should be \(Self.name(of: type)), not null"
+            case .keyNotFound(let key, let c): return "\(path(c)) lacks `\(key.stringValue)`"
+            case .dataCorrupted(let c): return "\(path(c)): \(c.debugDescription)"
+            @unknown default: return "\(error)"
+            }
+        }
+
+        static func name(of type: Any.Type) -> String {
+            switch type {
+            case is Bool.Type: return "true or false"
+            case is String.Type: return "text"
+            case is Int.Type, is Int64.Type: return "a whole number"
+            case is Double.Type: return "a number"
+            case is [String].Type: return "a list of text"
+            default: return "an object"
             }
         }
 
@@ -372,7 +417,11 @@ struct Redactor: Sendable {
             case .map(let m): for (k, v) in m { walk(v, key: k) }
             case .list(let l): for v in l { walk(v, key: key) }
             default:
-                if let key, secretKeys.contains(key), let s = value.stringValue, s.count >= 3 { found.append(s) }
+                if let key, ConfigValue.isSecretKey(key, among: secretKeys), let s = value.stringValue, s.count >= 3 {
+                    found.append(s)
+                    // A program may repeat it URL-encoded (in an address it prints).
+                    if let encoded = s.addingPercentEncoding(withAllowedCharacters: .alphanumerics), encoded != s { found.append(encoded) }
+                }
             }
         }
         walk(.map(options), key: nil)

@@ -71,16 +71,26 @@ public enum ConfigValue: Sendable, Hashable {
     /// What a secret is shown as.
     public static let hiddenSecret = "***"
 
-    /// A copy with the values of `secretKeys` replaced by `***`, at any depth.
+    /// A copy with the values of `secretKeys` replaced by `***`, at any depth. Keys are matched in any case, and
+    /// a key that ends like a secret (`db_password`, `api_token`, `client_secret`) is one too: hiding a value too
+    /// many is harmless, showing one is not.
     public func redacted(secretKeys: Set<String>) -> ConfigValue {
         switch self {
         case .map(let m):
             return .map(Dictionary(uniqueKeysWithValues: m.map { k, v in
-                (k, secretKeys.contains(k) && v != .null ? .string(Self.hiddenSecret) : v.redacted(secretKeys: secretKeys))
+                (k, Self.isSecretKey(k, among: secretKeys) && v != .null ? .string(Self.hiddenSecret) : v.redacted(secretKeys: secretKeys))
             }))
         case .list(let l): return .list(l.map { $0.redacted(secretKeys: secretKeys) })
         default: return self
         }
+    }
+
+    /// Endings that make any key a secret's.
+    public static let secretKeySuffixes = ["password", "passwd", "passphrase", "secret", "token", "_key_pass", "private_key"]
+
+    public static func isSecretKey(_ key: String, among secretKeys: Set<String>) -> Bool {
+        let lower = key.lowercased()
+        return secretKeys.contains(key) || secretKeys.contains(lower) || secretKeySuffixes.contains { lower.hasSuffix($0) }
     }
 
     /// `overlay` wins; maps merge key by key, everything else is replaced whole.

@@ -89,11 +89,13 @@ actor RcloneDaemon {
         let (kills, killer) = AsyncStream<Void>.makeStream()
         instance.state.withLock { $0.kill = killer }
         let address = AddressGate()
+        ChildProcesses.prepare()
         let site = settings.site
         let logger = self.logger
         Task.detached {
             do {
                 let outcome = try await Subprocess.run(configuration, input: .none, output: .discarded, error: .sequence) { execution in
+                    ChildProcesses.started(execution.processIdentifier.value)
                     await withTaskGroup(of: Void.self) { group in
                         group.addTask {
                             for await _ in kills {
@@ -119,6 +121,7 @@ actor RcloneDaemon {
                         group.cancelAll()
                     }
                 }
+                ChildProcesses.ended(outcome.processIdentifier.value)
                 let how: String
                 switch outcome.terminationStatus {
                 case .exited(let code): how = "exited with status \(code)"

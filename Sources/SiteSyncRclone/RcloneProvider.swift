@@ -222,24 +222,40 @@ public final class RcloneProvider: StorageProvider {
                     throw ProviderError(.unavailable, "root '\(name)' of site '\(siteName)' is \(root), which does not exist on \(RcloneDaemon.redact(settings.remote)); create it there (SiteSync never creates a site root) or fix the site's roots")
                 }
             }
-            try await probe(root)
-            lines.append("root \(name): \(root) (\(fs.folders ? "exists; " : "")write, move and delete work)")
+            if let refused = try await probe(root) {
+                lines.append("root \(name): \(root)\(fs.folders ? " (exists)" : ""); writing is refused (\(refused)): copies can come from this site but not go to it")
+            } else {
+                lines.append("root \(name): \(root) (\(fs.folders ? "exists; " : "")write, move and delete work)")
+            }
         }
         return lines
     }
 
-    /// Copies, moves and deletes a small file in the root: proof that the remote takes what a sync does.
-    func probe(_ root: String) async throws {
+    /// Copies, moves and deletes a small file in the root: proof that the remote takes what a sync does. Returns
+    /// why writing was refused (a remote that may only be read), nil when all worked; leaves nothing behind.
+    func probe(_ root: String) async throws -> String? {
         let local = FileManager.default.temporaryDirectory.appendingPathComponent("sitesync-probe-\(UUID().uuidString)").path
         try Data("SiteSync write probe; safe to delete\n".utf8).write(to: URL(fileURLWithPath: local))
         defer { try? FileManager.default.removeItem(atPath: local) }
         let stamp = UUID().uuidString.prefix(8).lowercased()
         let first = root + "/.sitesync-check-\(stamp).part", second = root + "/.sitesync-check-\(stamp)"
-        _ = try await rc("operations/copyfile", ["srcFs": .string("/"), "srcRemote": .string(Self.local(local)),
-                                                 "dstFs": .string(settings.rootFs), "dstRemote": .string(rel(first))])
-        _ = try await rc("operations/movefile", ["srcFs": .string(settings.rootFs), "srcRemote": .string(rel(first)),
-                                                 "dstFs": .string(settings.rootFs), "dstRemote": .string(rel(second))])
-        _ = try await rc("operations/deletefile", ["fs": .string(settings.rootFs), "remote": .string(rel(second))])
+        do {
+            _ = try await rc("operations/copyfile", ["srcFs": .string("/"), "srcRemote": .string(Self.local(local)),
+                                                     "dstFs": .string(settings.rootFs), "dstRemote": .string(rel(first))])
+        } catch let e as ProviderError where e.kind == .configuration {
+            return e.message
+        }
+        do {
+            _ = try await rc("operations/movefile", ["srcFs": .string(settings.rootFs), "srcRemote": .string(rel(first)),
+                                                     "dstFs": .string(settings.rootFs), "dstRemote": .string(rel(second))])
+            _ = try await rc("operations/deletefile", ["fs": .string(settings.rootFs), "remote": .string(rel(second))])
+            return nil
+        } catch {
+            for leftover in [first, second] {
+                _ = try? await rc("operations/deletefile", ["fs": .string(settings.rootFs), "remote": .string(rel(leftover))])
+            }
+            throw error
+        }
     }
 
     // MARK: Delete

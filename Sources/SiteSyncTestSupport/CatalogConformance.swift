@@ -185,6 +185,11 @@ public enum CatalogConformance {
         #expect(states.filter { $0.site == "studio" }.allSatisfy { $0.status == .synced && $0.syncedAt != nil })
         #expect(states.filter { $0.site == "backup" }.allSatisfy { $0.status == .queued && $0.tries == 0 && $0.priority == 50 })
         #expect(try await catalog.representation("missing") == nil)
+        // Abbreviated ids, as `show 5ca81a92` gives them.
+        #expect(try await catalog.representationIDs(withPrefix: String(rep.id.prefix(2)), limit: 5) == [rep.id])
+        #expect(try await catalog.representationIDs(withPrefix: rep.id, limit: 5) == [rep.id])
+        #expect(try await catalog.representationIDs(withPrefix: rep.id + "x", limit: 5).isEmpty)
+        #expect(try await catalog.representationIDs(withPrefix: "zz", limit: 5).isEmpty)
     }
 
     static func duplicates(_ catalog: any Catalog) async throws {

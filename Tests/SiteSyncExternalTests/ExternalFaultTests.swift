@@ -1,7 +1,7 @@
 import Foundation
 @testable import SiteSyncExternal
 import SiteSyncModel
-import SiteSyncProviders
+@testable import SiteSyncProviders
 import SiteSyncTestSupport
 import Testing
 
@@ -117,5 +117,27 @@ struct ExternalFaultTests {
         let e = await Self.failure { try await s.provider.upload(localFile: s.source, to: "/site/shot.exr", expected: s.digest, progress: { _ in }) }
         #expect(e?.kind == .configuration, "\(String(describing: e))")
         #expect(e?.message.contains("hunter2") == false && e?.message.contains("***") == true, "\(String(describing: e))")
+    }
+}
+
+@Suite("External provider programs end with SiteSync")
+struct ExternalLifetimeTests {
+    @Test("a program that ignores the end of its stdin is stopped when the command that started it exits")
+    func stubbornProgramStopped() async throws {
+        let dir = try TemporaryDirectory("ext-life")
+        let program = ExternalFixtures.repository + "/Tests/SiteSyncExternalTests/Fixtures/sqlite_provider_from_docs.py"
+        let site = SiteConfig(name: "rows", provider: "external", roots: ["work": RootPath("/studio")], options: [
+            // A program that ignores the end of its stdin (the fixture's test switch).
+            "command": .list([.string("/usr/bin/env"), .string("SQLP_NOEXIT=1"), .string(ExternalFixtures.python), .string(program)]),
+            "options": .map(["database": .string(dir.path + "/files.db")]),
+        ])
+        let p = try ExternalProvider(site: site, platform: .current)
+        _ = try await p.stat("/studio/x")
+        // What runs at exit (for this provider's program only: other tests' run beside it): SIGTERM, SIGKILL
+        // after two seconds; this program ignores SIGTERM too.
+        let pids = await p.pool.idlePIDs()
+        #expect(!pids.isEmpty && pids.isSubset(of: ChildProcesses.running.withLock { $0 }))
+        ChildProcesses.stop(pids)
+        #expect(pids.allSatisfy { !ChildProcesses.isAlive($0) })
     }
 }

@@ -29,7 +29,7 @@ struct ExternalProviderTests {
         #expect(text.contains("provider folder-template 1.0"), "\(text)")
         #expect(text.contains("no storage hash, resumable downloads, folders"), "\(text)")
         #expect(text.contains("uploads proved by: readback"), "\(text)")
-        #expect(text.contains("root work: /site (exists; put, move and delete work)"), "\(text)")
+        #expect(text.contains("root work: /site (exists; put, proof, move and delete work)"), "\(text)")
         #expect(filesBelow(dir.path + "/storage").isEmpty, "the probe is removed")
     }
 
@@ -139,5 +139,26 @@ struct WebDAVProviderTests {
             #expect(e.kind == .configuration && e.message.contains("refused user 'artist'"), "\(e)")
             #expect(!e.message.contains("not-the-password"), "\(e)")
         }
+    }
+}
+
+/// A provider written by someone who had read only docs/external-providers.md (a flat key space with MD5 hashes,
+/// rows of a SQLite database): the document is the contract, and this keeps it honest.
+@Suite("External providers: one written from the protocol document alone (SQLite rows, flat keys, MD5)")
+struct ProviderFromDocsTests {
+    @Test("conformance", arguments: ProviderConformance.names)
+    func conformance(_ name: String) async throws {
+        let dir = try TemporaryDirectory("ext-docs")
+        let program = ExternalFixtures.repository + "/Tests/SiteSyncExternalTests/Fixtures/sqlite_provider_from_docs.py"
+        let site = SiteConfig(name: "rows", provider: "external", roots: ["work": RootPath("/studio")], options: [
+            "command": .list([.string(ExternalFixtures.python), .string(program)]),
+            "options": .map(["database": .string(dir.path + "/files.db")]),
+        ])
+        let fixture = ProviderFixture(root: "/studio", scratch: try dir.sub("scratch")) { limit in
+            var config = site
+            config.bandwidthLimit = limit
+            return try ExternalProvider(site: config, platform: .current)
+        }
+        try await ProviderConformance.run(name, fixture)
     }
 }

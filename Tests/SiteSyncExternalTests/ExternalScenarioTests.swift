@@ -46,7 +46,7 @@ struct ExternalScenarioTests {
         let studio = try machine("studio-srv", create: true)
         try await studio.importSettings(yaml: settings, source: "test")
         let check = try await studio.checkSite("vault", project: "robots").joined(separator: "\n")
-        #expect(check.contains("root work: /projects (exists; put, move and delete work)"), "\(check)")
+        #expect(check.contains("root work: /projects (exists; put, proof, move and delete work)"), "\(check)")
         let sites = try await studio.listSites(project: "robots")
         #expect(sites.first { $0.config.name == "vault" }?.capabilities.names == ["as its program declares (see site check)"])
 
