@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SiteSyncProviders
 #if canImport(Glibc)
 import Glibc
@@ -86,6 +87,30 @@ public final class S3Server: @unchecked Sendable {
         }
         stop()
         throw Failure.failed("\(kind) did not answer on 127.0.0.1:\(port) within 60 s: \((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(800) ?? "")")
+    }
+
+    /// One server of each kind for the whole test process, started on first use and stopped at exit: every suite
+    /// that needs S3 (the S3 provider's, the rclone provider's) shares it, each in a bucket or prefix of its own.
+    public static func shared(_ kind: Kind) async throws -> S3Server {
+        switch kind {
+        case .seaweedfs: return try await sharedSeaweedFS.value
+        case .moto: return try await sharedMoto.value
+        }
+    }
+
+    static let sharedSeaweedFS = Task<S3Server, any Error> { try await startShared(.seaweedfs) }
+    static let sharedMoto = Task<S3Server, any Error> { try await startShared(.moto) }
+    static let sharedRunning = Mutex<[S3Server]>([])
+
+    static func startShared(_ kind: Kind) async throws -> S3Server {
+        let server = try await started(kind)
+        let first = sharedRunning.withLock { list in
+            list.append(server)
+            return list.count == 1
+        }
+        // A static is never deinitialised: stop the servers when the test process ends.
+        if first { atexit { S3Server.sharedRunning.withLock { $0 }.forEach { $0.stop() } } }
+        return server
     }
 
     /// Starts a server off Swift's cooperative pool (it takes seconds).

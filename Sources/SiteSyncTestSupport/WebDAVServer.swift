@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SiteSyncProviders
 #if canImport(Glibc)
 import Glibc
@@ -52,6 +53,19 @@ public final class WebDAVServer: @unchecked Sendable {
     public static func started() async throws -> WebDAVServer {
         try await BlockingIO.run { _ in try WebDAVServer() }
     }
+
+    /// One server for the whole test process (each test works in a folder of its own), stopped at exit.
+    public static func shared() async throws -> WebDAVServer {
+        try await sharedServer.value
+    }
+
+    static let sharedServer = Task<WebDAVServer, any Error> {
+        let server = try await started()
+        sharedRunning.withLock { $0 = server }
+        atexit { WebDAVServer.sharedRunning.withLock { $0 }?.stop() }
+        return server
+    }
+    static let sharedRunning = Mutex<WebDAVServer?>(nil)
 
     public func stop() {
         guard let p = process else { return }

@@ -33,7 +33,7 @@ struct SettingsImportTests {
 
     static let cases: [Case] = [
         Case(name: "unknown provider", yaml: with("provider: local_drive, roots: {work: /mnt/backup}", "provider: floppy_disk, roots: {work: /mnt/backup}"),
-             expected: ["sites.backup.provider: unknown provider 'floppy_disk'", "this build has: gdrive, local_drive, s3, sftp"]),
+             expected: ["sites.backup.provider: unknown provider 'floppy_disk'", "this build has: external, gdrive, local_drive, rclone, s3, sftp"]),
         Case(name: "a typo in a provider", yaml: with("provider: sftp,", "provider: sftpp,"),
              expected: ["sites.vendor.provider: unknown provider 'sftpp'; did you mean 'sftp'?"]),
         Case(name: "unknown key in a site", yaml: with("host: sftp.example", "hots: sftp.example"),
@@ -65,7 +65,7 @@ struct SettingsImportTests {
         Case(name: "negative retry_count", yaml: with("active_site: local,", "active_site: local, retry_count: -2,"),
              expected: ["projects.default.sitesync.retry_count: -2 is out of range"]),
         Case(name: "loop_delay of 0", yaml: with("active_site: local,", "active_site: local, loop_delay: 0,"),
-             expected: ["projects.default.sitesync.loop_delay: 0.0 is out of range: at least 0.001"]),
+             expected: ["projects.default.sitesync.loop_delay: 0 is out of range: at least 0.001"]),
         Case(name: "unknown key in a sitesync block", yaml: with("active_site: local,", "active_site: local, retry_cout: 3,"),
              expected: ["projects.default.sitesync.retry_cout: unknown key; did you mean 'retry_count'?"]),
         Case(name: "unknown key in a project", yaml: with("robots: {roots: {work: /mnt/studio}}", "robots: {root: {work: /mnt/studio}}"),

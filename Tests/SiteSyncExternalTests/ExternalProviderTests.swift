@@ -103,23 +103,24 @@ struct ExternalProviderTests {
 
 @Suite("External providers: the WebDAV example (Python) against a real WebDAV server (wsgidav)")
 struct WebDAVProviderTests {
-    static func site(_ server: WebDAVServer, password: String? = nil) throws -> SiteConfig {
-        try FileManager.default.createDirectory(atPath: server.root + "/studio", withIntermediateDirectories: true)
-        var config = SiteConfig(name: "dav", provider: "external", roots: ["work": RootPath("/studio")], options: [
+    /// A site on the shared server, in a folder of the test's own: returns it and its root.
+    static func site(_ server: WebDAVServer, password: String? = nil) throws -> (SiteConfig, String) {
+        let root = "/t-\(UUID().uuidString.prefix(8).lowercased())/studio"
+        try FileManager.default.createDirectory(atPath: server.root + root, withIntermediateDirectories: true)
+        var config = SiteConfig(name: "dav", provider: "external", roots: ["work": RootPath(root)], options: [
             "command": .list([.string(ExternalFixtures.python), .string(ExternalFixtures.webdav)]),
             "options": .map(["url": .string(server.url), "user": .string(server.user), "password": .string(password ?? server.password)]),
         ])
         config.concurrency = 2
-        return config
+        return (config, root)
     }
 
     @Test("conformance of the WebDAV example", arguments: ProviderConformance.names)
     func conformance(_ name: String) async throws {
-        let server = try await WebDAVServer.started()
-        defer { server.stop() }
+        let server = try await WebDAVServer.shared()
         let dir = try TemporaryDirectory("dav")
-        let site = try Self.site(server)
-        let fixture = ProviderFixture(root: "/studio", scratch: try dir.sub("scratch")) { limit in
+        let (site, root) = try Self.site(server)
+        let fixture = ProviderFixture(root: root, scratch: try dir.sub("scratch")) { limit in
             var config = site
             config.bandwidthLimit = limit
             return try ExternalProvider(site: config, platform: .current)
@@ -129,9 +130,8 @@ struct WebDAVProviderTests {
 
     @Test("a wrong password is a configuration error naming the user, with the password hidden")
     func wrongPassword() async throws {
-        let server = try await WebDAVServer.started()
-        defer { server.stop() }
-        let p = try ExternalProvider(site: try Self.site(server, password: "not-the-password"), platform: .current)
+        let server = try await WebDAVServer.shared()
+        let p = try ExternalProvider(site: try Self.site(server, password: "not-the-password").0, platform: .current)
         do {
             _ = try await p.check()
             Issue.record("a wrong password must fail the check")

@@ -8,13 +8,6 @@ import Testing
 
 /// The servers behind the rclone remotes, one of each for the whole run: the tests' sshd and a SeaweedFS.
 enum RcloneBackends {
-    static let s3 = Task<S3Server, any Error> {
-        let server = try await S3Server.started(.seaweedfs)
-        atexit { _ = s3Stopper.withLock { $0?.stop() } }
-        s3Stopper.withLock { $0 = server }
-        return server
-    }
-    static let s3Stopper = Mutex<S3Server?>(nil)
     static let ssh = Mutex<SSHServer?>(nil)
 
     static func sshServer() throws -> SSHServer {
@@ -66,7 +59,7 @@ enum RcloneBackends {
                 """.write(toFile: config, atomically: true, encoding: .utf8)
             remote = "vendor:"
         case .s3:
-            let server = try await s3.value
+            let server = try await S3Server.shared(.seaweedfs)
             let prefix = "t-\(UUID().uuidString.prefix(8).lowercased())"
             try """
                 [cloud]

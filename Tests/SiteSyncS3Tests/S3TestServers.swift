@@ -10,28 +10,8 @@ import Testing
 /// One SeaweedFS and one moto for the S3 tests of this process, started on first use and stopped at exit; each
 /// test works in a bucket of its own.
 enum SharedS3 {
-    static let running = Mutex<[S3Server]>([])
-    static let seaweedfs = Task<S3Server, any Error> { try await start(.seaweedfs) }
-    static let moto = Task<S3Server, any Error> { try await start(.moto) }
-
-    static func start(_ kind: S3Server.Kind) async throws -> S3Server {
-        let server = try await S3Server.started(kind)
-        let first = running.withLock { list in
-            list.append(server)
-            return list.count == 1
-        }
-        if first {
-            // A static is never deinitialised: stop the servers when the test process ends.
-            atexit { SharedS3.running.withLock { $0 }.forEach { $0.stop() } }
-        }
-        return server
-    }
-
     static func server(_ kind: S3Server.Kind) async throws -> S3Server {
-        switch kind {
-        case .seaweedfs: return try await seaweedfs.value
-        case .moto: return try await moto.value
-        }
+        try await S3Server.shared(kind)
     }
 
     /// An `s3` site on `server`, in `bucket`, with root `work` at `/root`.
