@@ -116,7 +116,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "SiteSyncCLI", dependencies: [
-            "SiteSyncStandard", "SiteSyncAPI", "SiteSyncEngine",
+            "SiteSyncStandard", "SiteSyncAPI", "SiteSyncEngine", "SiteSyncCatalog",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -76,3 +76,23 @@ public struct SiteSummaryJSON: Codable, Sendable, Equatable {
         try c.encode(lastError, forKey: .lastError)
     }
 }
+
+/// A page of representations: `status --page … --json` and the HTTP API's `GET …/representations`.
+public struct RepresentationPageJSON: Codable, Sendable, Equatable {
+    public var items: [RepresentationSummaryJSON]
+    public var total: Int
+    public var page: Int
+    public var pageSize: Int
+
+    enum CodingKeys: String, CodingKey {
+        case items, total, page
+        case pageSize = "page_size"
+    }
+
+    public init(_ p: RepresentationPage) {
+        items = p.items.map(RepresentationSummaryJSON.init)
+        total = p.total
+        page = p.page
+        pageSize = p.pageSize
+    }
+}

@@ -167,10 +167,62 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(help: "Only this project (default: the default project).") var project: String?
     @Option(help: "Only representations that have this site.") var site: String?
     @Option(help: "At most this many representations (in project, folder, product, version order).") var limit: Int?
+    @Option(help: "Only this folder, e.g. chars/anna.") var folder: String?
+    @Option(help: "Only this product, e.g. modelMain.") var product: String?
+    @Option(help: "Only this representation name, e.g. abc.") var name: String?
+    @Option(help: "Only this version.") var version: Int?
+    @Option(help: "Only representations in this state on --site: synced, queued, in_progress, failed, paused, missing, corrupt.")
+    var status: String?
+    @Option(help: "Only representations whose folder, product or name contains this text (any case).") var search: String?
+    @Option(help: "Sort by folder, product, version, created, size or priority (default folder).") var sort: String?
+    @Option(help: "asc or desc (default asc).") var order: String?
+    @Option(help: "Show this page (from 1) of --page-size representations, with the total: the HTTP API's page.") var page: Int?
+    @Option(name: .customLong("page-size"), help: "Representations per page, 1 to 500 (default 50).") var pageSize: Int?
     @Flag(help: "Print JSON instead of text (the shapes in the README's `--json` section).") var json = false
+
+    /// Any of the filters, sorting or paging: one page through the same query as the HTTP API.
+    var query: RepresentationQuery? {
+        get throws {
+            guard folder != nil || product != nil || name != nil || version != nil || status != nil || search != nil
+                    || sort != nil || order != nil || page != nil || pageSize != nil else { return nil }
+            var q = RepresentationQuery(project: project ?? "", folder: folder, product: product, name: name, version: version,
+                                        site: site, text: search, page: page ?? 1, pageSize: pageSize ?? 50)
+            if let status {
+                guard let s = RepresentationSiteStatus(rawValue: status) else {
+                    throw SiteSyncError(.invalidInput, "--status \(status): give one of synced, queued, in_progress, failed, paused, missing, corrupt")
+                }
+                q.status = s
+            }
+            if let sort {
+                guard let s = RepresentationQuery.Sort(rawValue: sort) else {
+                    throw SiteSyncError(.invalidInput, "--sort \(sort): give one of \(RepresentationQuery.Sort.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                q.sort = s
+            }
+            switch order {
+            case nil, "asc"?: break
+            case "desc"?: q.descending = true
+            case let other?: throw SiteSyncError(.invalidInput, "--order \(other): give asc or desc")
+            }
+            return q
+        }
+    }
+
     func run() async throws {
         try await reportingErrors {
             if let limit, limit < 1 { throw SiteSyncError(.invalidInput, "--limit must be at least 1") }
+            if let q = try query {
+                if limit != nil { throw SiteSyncError(.invalidInput, "--limit goes with the plain listing; with filters or --page use --page-size") }
+                let result = try await global.open().queryRepresentations(q)
+                if json {
+                    try printJSON(RepresentationPageJSON(result))
+                    return
+                }
+                for s in result.items { print(Self.lines(s).joined(separator: "\n")) }
+                let pages = max(1, (result.total + result.pageSize - 1) / result.pageSize)
+                print("page \(result.page) of \(pages): \(result.items.count) of \(result.total) representation(s)")
+                return
+            }
             let engine = try global.open()
             // Printed page by page as the catalog answers: a project of 250,000 representations starts at once
             // and never sits in memory whole.

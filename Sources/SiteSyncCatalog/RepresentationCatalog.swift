@@ -9,6 +9,8 @@ public protocol RepresentationCatalog: Sendable {
                               sites: [String: FileSyncStatus], priority: Int, now: Date) async throws
     func representation(_ id: String) async throws -> RepresentationRecord?
     func representationID(for context: RepresentationContext) async throws -> String?
+    /// One page of a project's representations, filtered and sorted, with the number that match.
+    func representations(matching query: RepresentationQuery) async throws -> RepresentationPage
     /// Ids starting with `prefix` (an abbreviated id, like git's), in order, at most `limit`.
     func representationIDs(withPrefix prefix: String, limit: Int) async throws -> [String]
     /// The newest representation of a product type in a folder (highest version, then newest publish), optionally of

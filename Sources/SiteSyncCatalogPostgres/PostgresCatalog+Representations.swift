@@ -80,6 +80,93 @@ extension PostgresCatalog {
         return try Self.representation(r, inputs: try await inputs(of: id))
     }
 
+    /// A page's summaries from its representation rows: three queries for the whole page, each through the
+    /// representation index; the page's files are joined to their rows as one hashed set.
+    func assemble(_ reps: [PostgresRandomAccessRow]) async throws -> [RepresentationSummary] {
+        let ids = try reps.map { try $0["id"].decode(String.self) }
+        guard !ids.isEmpty else { return [] }
+        var totals: [String: (Int, Int64)] = [:]
+        for row in try await rows("""
+            SELECT representation_id, COUNT(*) AS n, COALESCE(SUM(size), 0)::bigint AS bytes FROM files
+            WHERE representation_id = ANY(\(ids)) GROUP BY representation_id
+            """) {
+            totals[try row["representation_id"].decode(String.self)] = (try row["n"].decode(Int.self), try row["bytes"].decode(Int64.self))
+        }
+        var bySite: [String: [String: SiteSummary]] = [:]
+        for row in try await rows("""
+            SELECT fs.representation_id AS rid, fs.site, fs.status, COUNT(*) AS n,
+                   COALESCE(SUM(CASE WHEN fs.status = 'synced' THEN f.size ELSE 0 END), 0)::bigint AS bytes,
+                   MAX(fs.last_error) AS err
+            FROM file_sites fs JOIN files f ON f.id = fs.file_id AND f.representation_id = fs.representation_id
+            WHERE fs.representation_id = ANY(\(ids)) AND f.representation_id = ANY(\(ids))
+            GROUP BY fs.representation_id, fs.site, fs.status
+            """) {
+            let rid = try row["rid"].decode(String.self), s = try row["site"].decode(String.self)
+            var summary = bySite[rid]?[s] ?? SiteSummary(site: s, counts: [:], bytesSynced: 0, lastError: nil)
+            if let status = FileSyncStatus(rawValue: try row["status"].decode(String.self)) {
+                summary.counts[status, default: 0] += try row["n"].decode(Int.self)
+            }
+            summary.bytesSynced += try row["bytes"].decode(Int64.self)
+            let err = try row["err"].decode(String?.self)
+            summary.lastError = summary.lastError ?? err
+            bySite[rid, default: [:]][s] = summary
+        }
+        var inputs: [String: [String]] = [:]
+        for row in try await rows("""
+            SELECT representation_id, input_id FROM representation_inputs WHERE representation_id = ANY(\(ids)) ORDER BY input_id
+            """) {
+            inputs[try row["representation_id"].decode(String.self), default: []].append(try row["input_id"].decode(String.self))
+        }
+        return try reps.map { rep in
+            let id = try rep["id"].decode(String.self)
+            let total = totals[id] ?? (0, 0)
+            return RepresentationSummary(representation: try Self.representation(rep, inputs: inputs[id] ?? []),
+                                         fileCount: total.0, totalBytes: total.1,
+                                         sites: (bySite[id] ?? [:]).values.sorted { $0.site < $1.site })
+        }
+    }
+
+    public func representations(matching q: RepresentationQuery) async throws -> RepresentationPage {
+        // Built as text with numbered binds: the filters vary, and every value still travels as a parameter.
+        var binds = PostgresBindings()
+        func bind(_ v: some PostgresNonThrowingEncodable & Sendable) -> String {
+            binds.append(v)
+            return "$\(binds.count)"
+        }
+        var filter = ["r.project = \(bind(q.project))"]
+        if let v = q.folder { filter.append("r.folder = \(bind(v))") }
+        if let v = q.product { filter.append("r.product = \(bind(v))") }
+        if let v = q.name { filter.append("r.name = \(bind(v))") }
+        if let v = q.version { filter.append("r.version = \(bind(v))") }
+        if let site = q.site {
+            if let status = q.status {
+                filter.append("""
+                    r.id IN (SELECT representation_id FROM file_sites WHERE site = \(bind(site)) GROUP BY representation_id
+                             HAVING \(RepresentationQuery.derivedStatusSQL) = \(bind(status.rawValue)))
+                    """)
+            } else {
+                filter.append("EXISTS (SELECT 1 FROM file_sites x WHERE x.representation_id = r.id AND x.site = \(bind(site)))")
+            }
+        }
+        if let like = q.likePattern {
+            let b = bind(like)
+            filter.append("(r.folder ILIKE \(b) OR r.product ILIKE \(b) OR r.name ILIKE \(b))")
+        }
+        let whereClause = filter.joined(separator: " AND ")
+        let countBinds = binds
+        let total = try await rows(PostgresQuery(unsafeSQL: "SELECT COUNT(*)::bigint AS n FROM representations r WHERE \(whereClause)",
+                                                 binds: countBinds)).first?["n"].decode(Int.self) ?? 0
+        var priority = "(SELECT COALESCE(MAX(x.priority), 0) FROM file_sites x WHERE x.representation_id = r.id)"
+        if q.sort == .priority, let site = q.site {
+            priority = "(SELECT COALESCE(MAX(x.priority), 0) FROM file_sites x WHERE x.representation_id = r.id AND x.site = \(bind(site)))"
+        }
+        let order = q.orderSQL(size: "(SELECT COALESCE(SUM(f.size), 0) FROM files f WHERE f.representation_id = r.id)",
+                               priority: priority)
+        let sql = "SELECT r.* FROM representations r WHERE \(whereClause) ORDER BY \(order) LIMIT \(bind(q.pageSize)) OFFSET \(bind(q.offset))"
+        let reps = try await rows(PostgresQuery(unsafeSQL: sql, binds: binds))
+        return RepresentationPage(items: try await assemble(reps), total: total, page: q.page, pageSize: q.pageSize)
+    }
+
     public func representationIDs(withPrefix prefix: String, limit: Int) async throws -> [String] {
         // Bytes compared as ids are written (`COLLATE "C"`), whatever the database's collation.
         try await rows("""
@@ -156,48 +243,6 @@ extension PostgresCatalog {
             ORDER BY r.project, r.folder, r.product, r.version, r.name
             LIMIT \(max(1, limit))
             """)
-        let ids = try reps.map { try $0["id"].decode(String.self) }
-        guard !ids.isEmpty else { return [] }
-        // Three queries for the whole page, each through the representation index; the page's files are joined
-        // to their rows as one hashed set (not one index lookup per row).
-        var totals: [String: (Int, Int64)] = [:]
-        for row in try await rows("""
-            SELECT representation_id, COUNT(*) AS n, COALESCE(SUM(size), 0)::bigint AS bytes FROM files
-            WHERE representation_id = ANY(\(ids)) GROUP BY representation_id
-            """) {
-            totals[try row["representation_id"].decode(String.self)] = (try row["n"].decode(Int.self), try row["bytes"].decode(Int64.self))
-        }
-        var bySite: [String: [String: SiteSummary]] = [:]
-        for row in try await rows("""
-            SELECT fs.representation_id AS rid, fs.site, fs.status, COUNT(*) AS n,
-                   COALESCE(SUM(CASE WHEN fs.status = 'synced' THEN f.size ELSE 0 END), 0)::bigint AS bytes,
-                   MAX(fs.last_error) AS err
-            FROM file_sites fs JOIN files f ON f.id = fs.file_id AND f.representation_id = fs.representation_id
-            WHERE fs.representation_id = ANY(\(ids)) AND f.representation_id = ANY(\(ids))
-            GROUP BY fs.representation_id, fs.site, fs.status
-            """) {
-            let rid = try row["rid"].decode(String.self), s = try row["site"].decode(String.self)
-            var summary = bySite[rid]?[s] ?? SiteSummary(site: s, counts: [:], bytesSynced: 0, lastError: nil)
-            if let status = FileSyncStatus(rawValue: try row["status"].decode(String.self)) {
-                summary.counts[status, default: 0] += try row["n"].decode(Int.self)
-            }
-            summary.bytesSynced += try row["bytes"].decode(Int64.self)
-            let err = try row["err"].decode(String?.self)
-            summary.lastError = summary.lastError ?? err
-            bySite[rid, default: [:]][s] = summary
-        }
-        var inputs: [String: [String]] = [:]
-        for row in try await rows("""
-            SELECT representation_id, input_id FROM representation_inputs WHERE representation_id = ANY(\(ids)) ORDER BY input_id
-            """) {
-            inputs[try row["representation_id"].decode(String.self), default: []].append(try row["input_id"].decode(String.self))
-        }
-        return try reps.map { rep in
-            let id = try rep["id"].decode(String.self)
-            let total = totals[id] ?? (0, 0)
-            return RepresentationSummary(representation: try Self.representation(rep, inputs: inputs[id] ?? []),
-                                         fileCount: total.0, totalBytes: total.1,
-                                         sites: (bySite[id] ?? [:]).values.sorted { $0.site < $1.site })
-        }
+        return try await assemble(reps)
     }
 }

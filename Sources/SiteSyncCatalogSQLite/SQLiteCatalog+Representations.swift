@@ -76,6 +76,92 @@ extension SQLiteCatalog {
         }
     }
 
+    public func representations(matching q: RepresentationQuery) async throws -> RepresentationPage {
+        try await read { db in
+            var filter = ["r.project = ?"]
+            var args: [(any DatabaseValueConvertible)?] = [q.project]
+            for (column, value) in [("folder", q.folder), ("product", q.product), ("name", q.name)] {
+                if let value { filter.append("r.\(column) = ?"); args.append(value) }
+            }
+            if let version = q.version { filter.append("r.version = ?"); args.append(version) }
+            if let site = q.site {
+                if let status = q.status {
+                    filter.append("""
+                        r.id IN (SELECT representation_id FROM file_sites WHERE site = ? GROUP BY representation_id
+                                 HAVING \(RepresentationQuery.derivedStatusSQL) = ?)
+                        """)
+                    args += [site, status.rawValue]
+                } else {
+                    filter.append("EXISTS (SELECT 1 FROM file_sites x WHERE x.representation_id = r.id AND x.site = ?)")
+                    args.append(site)
+                }
+            }
+            if let like = q.likePattern {
+                // SQLite's LIKE ignores case (ASCII).
+                filter.append("(r.folder LIKE ? ESCAPE '\\' OR r.product LIKE ? ESCAPE '\\' OR r.name LIKE ? ESCAPE '\\')")
+                args += [like, like, like]
+            }
+            let whereClause = filter.joined(separator: " AND ")
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM representations r WHERE \(whereClause)",
+                                         arguments: StatementArguments(args)) ?? 0
+            var priorityArgs: [(any DatabaseValueConvertible)?] = []
+            var priority = "(SELECT COALESCE(MAX(x.priority), 0) FROM file_sites x WHERE x.representation_id = r.id)"
+            if q.sort == .priority, let site = q.site {
+                priority = "(SELECT COALESCE(MAX(x.priority), 0) FROM file_sites x WHERE x.representation_id = r.id AND x.site = ?)"
+                priorityArgs = [site]
+            }
+            let order = q.orderSQL(size: "(SELECT COALESCE(SUM(f.size), 0) FROM files f WHERE f.representation_id = r.id)",
+                                   priority: priority)
+            let reps = try Row.fetchAll(db, sql: """
+                SELECT r.* FROM representations r WHERE \(whereClause) ORDER BY \(order) LIMIT ? OFFSET ?
+                """, arguments: StatementArguments(args + (q.sort == .priority ? priorityArgs : []) + [q.pageSize, q.offset]))
+            return RepresentationPage(items: try Self.assemble(db, reps), total: total, page: q.page, pageSize: q.pageSize)
+        }
+    }
+    /// A page's summaries from its representation rows: three queries for the whole page, each through the
+    /// representation index.
+    static func assemble(_ db: Database, _ reps: [Row]) throws -> [RepresentationSummary] {
+        let ids: [String] = reps.map { $0["id"] }
+        guard !ids.isEmpty else { return [] }
+        let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        var totals: [String: (Int, Int64)] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT representation_id, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM files
+            WHERE representation_id IN (\(marks)) GROUP BY representation_id
+            """, arguments: StatementArguments(ids)) {
+            totals[row["representation_id"]] = (row["n"], row["bytes"])
+        }
+        var bySite: [String: [String: SiteSummary]] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT fs.representation_id AS rid, fs.site, fs.status, COUNT(*) AS n,
+                   SUM(CASE WHEN fs.status = \(SQLState.synced) THEN f.size ELSE 0 END) AS bytes,
+                   MAX(fs.last_error) AS err
+            FROM file_sites fs JOIN files f ON f.id = fs.file_id
+            WHERE fs.representation_id IN (\(marks)) GROUP BY fs.representation_id, fs.site, fs.status
+            """, arguments: StatementArguments(ids)) {
+            let rid: String = row["rid"], s: String = row["site"]
+            var summary = bySite[rid]?[s] ?? SiteSummary(site: s, counts: [:], bytesSynced: 0, lastError: nil)
+            if let status = row["status"] as FileSyncStatus? { summary.counts[status, default: 0] += row["n"] }
+            summary.bytesSynced += row["bytes"] as Int64? ?? 0
+            summary.lastError = summary.lastError ?? row["err"]
+            bySite[rid, default: [:]][s] = summary
+        }
+        var inputs: [String: [String]] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT representation_id, input_id FROM representation_inputs WHERE representation_id IN (\(marks))
+            ORDER BY input_id
+            """, arguments: StatementArguments(ids)) {
+            inputs[row["representation_id"], default: []].append(row["input_id"])
+        }
+        return reps.map { rep in
+            let id: String = rep["id"]
+            let total = totals[id] ?? (0, 0)
+            return RepresentationSummary(representation: Self.representation(rep, inputs: inputs[id] ?? []),
+                                         fileCount: total.0, totalBytes: total.1,
+                                         sites: (bySite[id] ?? [:]).values.sorted { $0.site < $1.site })
+        }
+    }
+
     public func representationIDs(withPrefix prefix: String, limit: Int) async throws -> [String] {
         // A range on the primary key: the index finds the first match, whatever the table's size.
         try await read { db in
@@ -186,46 +272,7 @@ extension SQLiteCatalog {
                 SELECT r.* FROM representations r \(whereClause)
                 ORDER BY r.project, r.folder, r.product, r.version, r.name LIMIT ?
                 """, arguments: StatementArguments(args))
-            let ids: [String] = reps.map { $0["id"] }
-            guard !ids.isEmpty else { return [] }
-            // Three queries for the whole page, each through the representation index.
-            let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
-            var totals: [String: (Int, Int64)] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT representation_id, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM files
-                WHERE representation_id IN (\(marks)) GROUP BY representation_id
-                """, arguments: StatementArguments(ids)) {
-                totals[row["representation_id"]] = (row["n"], row["bytes"])
-            }
-            var bySite: [String: [String: SiteSummary]] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT fs.representation_id AS rid, fs.site, fs.status, COUNT(*) AS n,
-                       SUM(CASE WHEN fs.status = \(SQLState.synced) THEN f.size ELSE 0 END) AS bytes,
-                       MAX(fs.last_error) AS err
-                FROM file_sites fs JOIN files f ON f.id = fs.file_id
-                WHERE fs.representation_id IN (\(marks)) GROUP BY fs.representation_id, fs.site, fs.status
-                """, arguments: StatementArguments(ids)) {
-                let rid: String = row["rid"], s: String = row["site"]
-                var summary = bySite[rid]?[s] ?? SiteSummary(site: s, counts: [:], bytesSynced: 0, lastError: nil)
-                if let status = row["status"] as FileSyncStatus? { summary.counts[status, default: 0] += row["n"] }
-                summary.bytesSynced += row["bytes"] as Int64? ?? 0
-                summary.lastError = summary.lastError ?? row["err"]
-                bySite[rid, default: [:]][s] = summary
-            }
-            var inputs: [String: [String]] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT representation_id, input_id FROM representation_inputs WHERE representation_id IN (\(marks))
-                ORDER BY input_id
-                """, arguments: StatementArguments(ids)) {
-                inputs[row["representation_id"], default: []].append(row["input_id"])
-            }
-            return reps.map { rep in
-                let id: String = rep["id"]
-                let total = totals[id] ?? (0, 0)
-                return RepresentationSummary(representation: Self.representation(rep, inputs: inputs[id] ?? []),
-                                             fileCount: total.0, totalBytes: total.1,
-                                             sites: (bySite[id] ?? [:]).values.sorted { $0.site < $1.site })
-            }
+            return try Self.assemble(db, reps)
         }
     }
 }

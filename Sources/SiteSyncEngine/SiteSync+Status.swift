@@ -29,6 +29,24 @@ extension SiteSync {
         }
     }
 
+    /// One page of a project's representations, filtered and sorted — the Sync Queue's table, the HTTP API's
+    /// `representations`, `status --page`. The project defaults like `status`'s; a site may be `local`.
+    public func queryRepresentations(_ query: RepresentationQuery) async throws -> RepresentationPage {
+        var q = query
+        q.project = try await defaultProjectName(query.project.isEmpty ? nil : query.project)
+        guard q.page >= 1 else { throw SiteSyncError(.invalidInput, "page \(q.page): pages start at 1") }
+        guard (1...RepresentationQuery.maxPageSize).contains(q.pageSize) else {
+            throw SiteSyncError(.invalidInput, "page size \(q.pageSize): give 1 to \(RepresentationQuery.maxPageSize)")
+        }
+        if let version = q.version, version < 1 { throw SiteSyncError(.invalidInput, "version \(version): versions start at 1") }
+        if let site = q.site {
+            q.site = try await requireKnownSite(site)
+        } else if q.status != nil {
+            throw SiteSyncError(.invalidInput, "a status filter needs a site: which site's status? (e.g. --site studio --status failed)")
+        }
+        return try await catalog.representations(matching: q)
+    }
+
     public struct RepresentationDetail: Sendable {
         public var representation: RepresentationRecord
         public var files: [FileRecord]

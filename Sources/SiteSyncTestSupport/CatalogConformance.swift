@@ -13,6 +13,7 @@ public enum CatalogConformance {
         ("settings and server flag", settingsAndFlags),
         ("projects", projects),
         ("insert and read a representation", insertAndRead),
+        ("a project's representations filtered, sorted and paged, with the total", query),
         ("duplicates are refused", duplicates),
         ("add-site, alternates and force", addSite),
         ("claim picks by priority then age, only with a synced source", claimOrder),
@@ -190,6 +191,54 @@ public enum CatalogConformance {
         #expect(try await catalog.representationIDs(withPrefix: rep.id, limit: 5) == [rep.id])
         #expect(try await catalog.representationIDs(withPrefix: rep.id + "x", limit: 5).isEmpty)
         #expect(try await catalog.representationIDs(withPrefix: "zz", limit: 5).isEmpty)
+    }
+
+    static func query(_ catalog: any Catalog) async throws {
+        try await catalog.addProject("robots", now: t0)
+        try await catalog.addProject("other", now: t0)
+        @discardableResult
+        func rep(_ project: String, _ folder: String, _ product: String, _ version: Int, _ name: String, sizes: [Int64],
+                 backup: FileSyncStatus, at seconds: Double) async throws -> String {
+            let id = UUID().uuidString.lowercased()
+            let context = RepresentationContext(project: project, folder: folder, product: product, version: version, name: name)
+            let files = sizes.enumerated().map { i, size in
+                FileRecord(id: UUID().uuidString.lowercased(), representationID: id, project: project,
+                           path: "{root[work]}/\(project)/\(folder)/\(product)/v\(version)/f\(i).\(name)", size: size,
+                           sha256: String(repeating: "a", count: 64))
+            }
+            try await catalog.insertRepresentation(RepresentationRecord(id: id, context: context, createdAt: t0.addingTimeInterval(seconds)),
+                                                   files: files, sites: ["studio": .synced, "backup": backup], priority: 50,
+                                                   now: t0.addingTimeInterval(seconds))
+            return id
+        }
+        let a = try await rep("robots", "chars/anna", "modelMain", 1, "ma", sizes: [100], backup: .queued, at: 0)
+        let b = try await rep("robots", "chars/bob", "modelMain", 2, "abc", sizes: [300, 300], backup: .synced, at: 10)
+        let c = try await rep("robots", "shots/sh010", "renderMain", 1, "exr", sizes: [1000, 1000, 1000], backup: .failed, at: 5)
+        try await rep("other", "chars/anna", "modelMain", 1, "ma", sizes: [1], backup: .queued, at: 1)
+        func ids(_ q: RepresentationQuery) async throws -> [String] {
+            try await catalog.representations(matching: q).items.map(\.representation.id)
+        }
+        let all = try await catalog.representations(matching: RepresentationQuery(project: "robots"))
+        #expect(all.total == 3 && all.items.map(\.representation.id) == [a, b, c])
+        #expect(all.items.first?.fileCount == 1 && all.items.last?.totalBytes == 3000, "pages carry the summaries")
+        #expect(try await ids(RepresentationQuery(project: "robots", folder: "chars/bob")) == [b])
+        #expect(try await ids(RepresentationQuery(project: "robots", version: 2)) == [b])
+        #expect(try await ids(RepresentationQuery(project: "robots", product: "renderMain", name: "exr")) == [c])
+        #expect(try await ids(RepresentationQuery(project: "robots", text: "ANNA")) == [a], "text search ignores case")
+        #expect(try await ids(RepresentationQuery(project: "robots", text: "main")).count == 3)
+        #expect(try await ids(RepresentationQuery(project: "robots", text: "%")).isEmpty, "% is a character, not a wildcard")
+        #expect(try await ids(RepresentationQuery(project: "robots", site: "backup", status: .synced)) == [b])
+        #expect(try await ids(RepresentationQuery(project: "robots", site: "backup", status: .failed)) == [c])
+        #expect(try await ids(RepresentationQuery(project: "robots", site: "backup", status: .queued)) == [a])
+        #expect(try await ids(RepresentationQuery(project: "robots", site: "studio", status: .synced)).count == 3)
+        #expect(try await ids(RepresentationQuery(project: "robots", site: "nowhere")).isEmpty)
+        #expect(try await ids(RepresentationQuery(project: "robots", sort: .size, descending: true)) == [c, b, a])
+        #expect(try await ids(RepresentationQuery(project: "robots", sort: .created)) == [a, c, b])
+        #expect(try await ids(RepresentationQuery(project: "robots", sort: .product)) == [a, b, c])
+        #expect(try await ids(RepresentationQuery(project: "robots", sort: .priority, descending: true)).count == 3)
+        let second = try await catalog.representations(matching: RepresentationQuery(project: "robots", page: 2, pageSize: 2))
+        #expect(second.total == 3 && second.items.map(\.representation.id) == [c] && second.page == 2 && second.pageSize == 2)
+        #expect(try await ids(RepresentationQuery(project: "robots", page: 3, pageSize: 2)).isEmpty)
     }
 
     static func duplicates(_ catalog: any Catalog) async throws {

@@ -64,6 +64,47 @@ struct CLITests {
         }
     }
 
+    @Test("the command line as a new user types it: --version, negative numbers, id prefixes, one-line argument errors, status pages")
+    func commandLine() async throws {
+        let dir = try TemporaryDirectory("cli")
+        let (admin, anna) = try await Self.setUp(dir)
+        #expect(try await admin.run("--version").stdout.trimmingCharacters(in: .whitespacesAndNewlines).first?.isNumber == true)
+        var ids: [String] = []
+        for (i, folder) in ["chars/anna", "chars/bob", "shots/sh010"].enumerated() {
+            let file = try dir.file("src/f\(i).ma", size: 100 * (i + 1), seed: UInt64(i + 1))
+            let out = try await anna.run("publish", "--project", "robots", "--folder", folder, "--product", "modelMain",
+                                         "--version", "1", "--name", "ma", file)
+            ids.append(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        // A negative priority is a number, and 8 characters of an id name it.
+        let short = String(ids[0].prefix(8))
+        #expect(try await anna.run("priority", short, "-5").stdout.contains("is -5"))
+        let shown = try await anna.run("show", short, "--json")
+        #expect(shown.stdout.contains(ids[0]) && shown.stdout.contains("\"priority\" : -5"))
+        var r = try await anna.run(["show", String(ids[0].prefix(4))], expect: 2)
+        #expect(r.stderr.contains("at least 8 characters"))
+        r = try await anna.run(["publish", "--project", "robots", "--folder", "x", "--product", "p", "--version", "-1", "--name", "n",
+                                "/etc/hostname"], expect: 2)
+        #expect(r.stderr.contains("version") && !r.stderr.contains("Missing"), "\(r.stderr)")
+        // Argument errors: one line, naming the command's help, exit 64.
+        r = try await anna.run(["status", "--limit"], expect: 64)
+        #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains("see `sitesync status --help`"), "\(r.stderr)")
+        // Pages, filters and sorting, as the HTTP API will answer them.
+        let page = try await anna.json("status", "--project", "robots", "--page", "2", "--page-size", "2", "--json")
+        #expect(page["total"] as? Int == 3 && page["page"] as? Int == 2 && page["page_size"] as? Int == 2)
+        #expect((page["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [ids[2]])
+        let found = try await anna.json("status", "--project", "robots", "--search", "BOB", "--json")
+        #expect((found["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [ids[1]])
+        let bySize = try await anna.json("status", "--project", "robots", "--sort", "size", "--order", "desc", "--json")
+        #expect((bySize["items"] as? [[String: Any]])?.map { $0["id"] as? String } == ids.reversed())
+        let queued = try await anna.json("status", "--project", "robots", "--site", "backup", "--status", "queued", "--json")
+        #expect(queued["total"] as? Int == 3)
+        let zero = (((queued["items"] as? [[String: Any]])?.first?["sites"] as? [String: Any])?["backup"] as? [String: Any])?["files"] as? [String: Int]
+        #expect(zero?["failed"] == 0 && zero?["synced"] == 0, "every state is counted, zeros too")
+        r = try await anna.run(["status", "--status", "failed"], expect: 2)
+        #expect(r.stderr.contains("needs a site"))
+    }
+
     @Test("errors are one clear line on stderr, with the exit code of their kind")
     func errors() async throws {
         let dir = try TemporaryDirectory("cli")
