@@ -109,6 +109,14 @@ let package = Package(
         ]),
         // The Codable values `--json` prints and the HTTP API answers with; error kinds → exit codes and statuses.
         .target(name: "SiteSyncAPI", dependencies: ["SiteSyncEngine", "SiteSyncCatalog", "SiteSyncModel"]),
+        // The HTTP API (and, later, the web Sync Queue) through Hummingbird: thin routes over the engine.
+        .target(name: "SiteSyncHTTP", dependencies: [
+            "SiteSyncEngine", "SiteSyncAPI", "SiteSyncCatalog", "SiteSyncModel",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         // The composition root: the catalog a location names and every built-in provider.
         .target(name: "SiteSyncStandard", dependencies: [
             "SiteSyncEngine", "SiteSyncCatalogSQLite", "SiteSyncCatalogPostgres", "SiteSyncLocalDrive", "SiteSyncSFTP",
@@ -116,7 +124,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "SiteSyncCLI", dependencies: [
-            "SiteSyncStandard", "SiteSyncAPI", "SiteSyncEngine", "SiteSyncCatalog",
+            "SiteSyncStandard", "SiteSyncAPI", "SiteSyncEngine", "SiteSyncCatalog", "SiteSyncHTTP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -163,6 +171,15 @@ let package = Package(
         ], exclude: ["Fixtures"]),
         .testTarget(name: "SiteSyncRcloneTests", dependencies: [
             "SiteSyncRclone", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport", "SiteSyncProviders",
+        ]),
+        .testTarget(name: "SiteSyncHTTPTests", dependencies: [
+            "SiteSyncHTTP", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport", "SiteSyncModel",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SiteSyncProviderTests", dependencies: ["SiteSyncLocalDrive", "SiteSyncTestSupport"]),
         .testTarget(name: "SiteSyncSFTPTests", dependencies: ["SiteSyncSFTP", "SiteSyncEngine", "SiteSyncStandard", "SiteSyncTestSupport"]),

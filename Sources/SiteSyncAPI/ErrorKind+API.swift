@@ -34,6 +34,10 @@ public struct ErrorJSON: Codable, Sendable, Equatable {
     }
     public var error: Body
 
+    public init(kind: ErrorKind, message: String) {
+        error = Body(kind: kind, message: message)
+    }
+
     public init(_ error: any Error) {
         self.error = Body(kind: ErrorKind.of(error), message: "\(error)")
     }

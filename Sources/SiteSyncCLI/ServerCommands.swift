@@ -4,8 +4,50 @@ import Logging
 import ServiceLifecycle
 import SiteSyncAPI
 import SiteSyncEngine
+import SiteSyncHTTP
 import SiteSyncModel
 import SiteSyncStandard
+
+/// `--listen` and its tokens, shared by `server` and `web`.
+struct ListenOptions: ParsableArguments {
+    @Option(help: "Serve the HTTP API on HOST:PORT, e.g. 127.0.0.1:8484 (a non-loopback address needs tokens).")
+    var listen: String?
+    @Option(name: .customLong("token-file"),
+            help: "A file with `full: TOKEN` and/or `read: TOKEN` lines (SITESYNC_API_TOKEN is the full token).")
+    var tokenFile: String?
+
+    /// The API as a service for the group, or nil without --listen.
+    func service(_ engine: SiteSync, logger: Logger) throws -> (any Service)? {
+        guard let listen else {
+            if tokenFile != nil { throw SiteSyncError(.invalidInput, "--token-file goes with --listen HOST:PORT") }
+            return nil
+        }
+        let tokens = try APITokens.load(file: tokenFile, environment: ProcessInfo.processInfo.environment)
+        let (host, port) = try APIServer.listenAddress(listen, tokens: tokens)
+        let api = APIServer(engine: engine, tokens: tokens, logger: logger)
+        return api.application(host: host, port: port) { bound in
+            logger.notice("HTTP API on http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/api/v1\(tokens.required ? " (tokens required)" : "")")
+        }
+    }
+}
+
+struct WebCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "web",
+        abstract: "Serve the HTTP API (the Sync Queue) without transferring, until SIGINT/SIGTERM.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var listen: ListenOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            guard listen.listen != nil else { throw SiteSyncError(.invalidInput, "give --listen HOST:PORT, e.g. --listen 127.0.0.1:8484") }
+            let engine = try global.open(logLevel: .info)
+            let logger = Logger(label: "sitesync")
+            guard let api = try listen.service(engine, logger: logger) else { return }
+            let group = ServiceGroup(configuration: .init(services: [api], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        }
+    }
+}
 
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "server",
@@ -17,10 +59,12 @@ struct ServerCommand: AsyncParsableCommand {
     @Flag(help: "Exit once no runnable work remains; 1 if a file failed for good, 5 if a site with work was unavailable.")
     var once = false
     @Flag(help: "At the end, print what the run did as JSON.") var json = false
+    @OptionGroup var listen: ListenOptions
 
     func run() async throws {
         try await reportingErrors {
             let engine = try global.open(logLevel: .info)
+            let api = try listen.service(engine, logger: Logger(label: "sitesync"))
             for project in projects { _ = try await engine.defaultProjectName(project) }
             if let activeSite { _ = try await engine.requireKnownSite(activeSite) }
             let server = SyncServer(engine: engine,
@@ -30,7 +74,9 @@ struct ServerCommand: AsyncParsableCommand {
             let box = SummaryBox()
             let service = SummaryService(server: server, box: box)
             let group = ServiceGroup(configuration: .init(
-                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                // The API (with --listen) runs beside the sync work: one group, one graceful shutdown.
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)]
+                    + (api.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             let display = isatty(2) == 1 ? ProgressLine.start(server) : nil

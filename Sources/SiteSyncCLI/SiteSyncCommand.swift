@@ -24,7 +24,7 @@ struct SiteSyncCommand: AsyncParsableCommand {
             InitCommand.self, SettingsCommand.self, SiteCommand.self, LocalCommand.self, ProjectCommand.self,
             PublishCommand.self, AddSiteCommand.self, DownloadCommand.self, RemoveSiteCommand.self, ResetCommand.self,
             PriorityCommand.self, PauseCommand.self, ResumeCommand.self, StatusCommand.self, ShowCommand.self, VerifyCommand.self, EnsureCommand.self, WorkfileCommand.self,
-            ServerCommand.self, CatalogCommand.self, DemoCommand.self,
+            ServerCommand.self, WebCommand.self, CatalogCommand.self, DemoCommand.self,
         ])
 
     /// ArgumentParser's own `main`, with what the README promises: a malformed command line is one line on stderr

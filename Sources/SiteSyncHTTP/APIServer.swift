@@ -1,0 +1,106 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import SiteSyncAPI
+import SiteSyncCatalog
+import SiteSyncEngine
+import SiteSyncModel
+
+/// The HTTP API under `/api/v1`, answering with the CLI's `--json` shapes and `{"error": {"kind", "message"}}`
+/// with 400/401/403/404/409/503 by error kind. Thin: every route is one engine call.
+public struct APIServer: Sendable {
+    public let engine: SiteSync
+    public let tokens: APITokens
+    public let logger: Logger
+
+    public init(engine: SiteSync, tokens: APITokens, logger: Logger) {
+        self.engine = engine
+        self.tokens = tokens
+        self.logger = logger
+    }
+
+    /// `host:port`, checked: a non-loopback address needs tokens.
+    public static func listenAddress(_ text: String, tokens: APITokens) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw SiteSyncError(.invalidInput, "--listen \(text): write HOST:PORT, e.g. 127.0.0.1:8484")
+        }
+        let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard APITokens.isLoopback(host) || tokens.required else {
+            throw SiteSyncError(.invalidInput, "--listen \(text): only a loopback address (127.0.0.1) may listen without tokens; give --token-file FILE (lines `full: TOKEN`, `read: TOKEN`) or SITESYNC_API_TOKEN")
+        }
+        return (host, port)
+    }
+
+    /// The application, ready to run in a service group; `onRunning` hears the bound port.
+    public func application(host: String, port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        -> some ApplicationProtocol {
+        let router = Router(context: APIContext.self)
+        router.add(middleware: APIErrorMiddleware(logger: logger))
+        router.add(middleware: APIAuthMiddleware(tokens: tokens))
+        APIRoutes(engine: engine, logger: logger).install(on: router.group("api/v1"))
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port)),
+                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
+                           logger: logger)
+    }
+}
+
+/// A request's context: the access its token granted.
+public struct APIContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var access: APITokens.Access = .read
+
+    public init(source: Source) {
+        coreContext = .init(source: source)
+    }
+}
+
+/// Every failure as `{"error": {"kind", "message"}}` with the status of its kind.
+struct APIErrorMiddleware: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIRefusal {
+            return APIResponse.json(ErrorJSON(kind: error.kind, message: error.message), status: error.status)
+        } catch let error as HTTPError {
+            let kind: ErrorKind = error.status == .notFound ? .notFound : .invalidInput
+            return APIResponse.json(ErrorJSON(kind: kind, message: error.body ?? "\(error.status.reasonPhrase)"), status: Int(error.status.code))
+        } catch {
+            let json = ErrorJSON(error)
+            return APIResponse.json(json, status: json.error.kind.httpStatus)
+        }
+    }
+}
+
+/// 401 without a valid token, 403 for an action with the read token.
+struct APIAuthMiddleware: RouterMiddleware {
+    let tokens: APITokens
+
+    func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        guard let access = tokens.access(authorization: request.headers[.authorization]) else {
+            throw APIRefusal(status: 401, kind: .invalidInput, message: "this server needs a token: send `Authorization: Bearer TOKEN`")
+        }
+        if request.method != .get && request.method != .head && access != .full {
+            throw APIRefusal(status: 403, kind: .invalidInput, message: "the read-only token may view, not act; use the full token")
+        }
+        var context = context
+        context.access = access
+        return try await next(request, context)
+    }
+}
+
+struct APIRefusal: Error {
+    var status: Int
+    var kind: ErrorKind
+    var message: String
+}
+
+enum APIResponse {
+    static func json<T: Encodable>(_ value: T, status: Int = 200) -> Response {
+        let text = (try? APIJSON.encode(value, pretty: false)) ?? "{}"
+        return Response(status: .init(code: status), headers: [.contentType: "application/json; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+    }
+}

@@ -1,0 +1,154 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOFoundationCompat
+import ServiceLifecycle
+import SiteSyncEngine
+import SiteSyncHTTP
+import SiteSyncModel
+import SiteSyncStandard
+import SiteSyncTestSupport
+import Testing
+
+/// A studio with three published representations and the API in front of it, on a free loopback port.
+final class APIFixture: @unchecked Sendable {
+    let dir: TemporaryDirectory
+    let engine: SiteSync
+    var ids: [String] = []
+    var base = ""
+    private var task: Task<Void, any Error>?
+    static let full = "full-token-0123456789abcdef"
+    static let read = "read-token-0123456789abcdef"
+
+    init(tokens: APITokens = APITokens(full: APIFixture.full, read: APIFixture.read)) async throws {
+        dir = try TemporaryDirectory("api")
+        let env = SiteSyncEnvironment(catalogLocation: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/local.yaml",
+                                      siteIDOverride: "ws-anna", pollInterval: 0.05)
+        engine = try SiteSyncStandard.open(env, create: true)
+        try await engine.importSettings(yaml: """
+            sites:
+              backup: {provider: local_drive, roots: {work: \(try dir.sub("backup"))}}
+            projects:
+              default: {sitesync: {active_site: studio, remote_site: studio, always_accessible_on: [backup]}}
+              robots: {roots: {work: \(try dir.sub("studio"))}}
+            """, source: "test")
+        for (i, folder) in ["chars/anna", "chars/bob", "shots/sh010"].enumerated() {
+            let file = try dir.file("src/\(i).ma", size: 1000 * (i + 1), seed: UInt64(i + 1))
+            let r = try await engine.publish(RepresentationContext(project: "robots", folder: folder, product: "modelMain",
+                                                                   version: 1, name: "ma"), files: [file])
+            ids.append(r.representation.id)
+        }
+        let port = PortBox()
+        let app = APIServer(engine: engine, tokens: tokens, logger: Logger(label: "api-test"))
+            .application(host: "127.0.0.1", port: 0) { await port.set($0) }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "api-test")))
+        task = Task { try await group.run() }
+        for _ in 0..<500 {
+            if let p = await port.value { base = "http://127.0.0.1:\(p)/api/v1"; return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw TestServerFailure.failed("the API did not start")
+    }
+
+    deinit { task?.cancel() }
+
+    struct Answer {
+        var status: Int
+        var json: [String: Any]
+    }
+
+    func call(_ method: HTTPMethod, _ path: String, token: String? = APIFixture.full, body: String? = nil) async throws -> Answer {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let data = Data(buffer: try await response.body.collect(upTo: 16 << 20))
+        return Answer(status: Int(response.status.code), json: (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
+    }
+}
+
+actor PortBox {
+    var value: Int?
+    func set(_ p: Int) { value = p }
+}
+
+@Suite("HTTP API against a real running server on a loopback port")
+struct APITests {
+    @Test("tokens: none is 401, the read token views but may not act (403), the full token acts")
+    func auth() async throws {
+        let f = try await APIFixture()
+        var a = try await f.call(.GET, "/projects", token: nil)
+        #expect(a.status == 401 && (a.json["error"] as? [String: Any])?["kind"] as? String == "invalid_input")
+        a = try await f.call(.GET, "/projects", token: "wrong-token-0123456789abcdef")
+        #expect(a.status == 401)
+        a = try await f.call(.GET, "/projects", token: APIFixture.read)
+        #expect(a.status == 200 && (a.json["projects"] as? [[String: Any]])?.first?["name"] as? String == "robots")
+        a = try await f.call(.PUT, "/representations/\(f.ids[0])/priority", token: APIFixture.read, body: #"{"priority": 9}"#)
+        #expect(a.status == 403)
+        a = try await f.call(.PUT, "/representations/\(f.ids[0])/priority", body: #"{"priority": -9}"#)
+        #expect(a.status == 200 && (a.json["files"] as? [[String: Any]]) != nil)
+    }
+
+    @Test("a listener on another address than loopback needs tokens")
+    func listenRefused() throws {
+        #expect(throws: SiteSyncError.self) { try APIServer.listenAddress("0.0.0.0:8484", tokens: .none) }
+        let local = try APIServer.listenAddress("127.0.0.1:8484", tokens: .none)
+        #expect(local.host == "127.0.0.1" && local.port == 8484)
+        #expect(try APIServer.listenAddress("0.0.0.0:8484", tokens: APITokens(full: "x-0123456789abcdef", read: nil)).port == 8484)
+        #expect(throws: SiteSyncError.self) { try APIServer.listenAddress("nonsense", tokens: .none) }
+    }
+
+    @Test("projects, sites, representations (filters, sorting, paging), one representation, and the errors")
+    func reading() async throws {
+        let f = try await APIFixture()
+        let sites = try await f.call(.GET, "/projects/robots/sites")
+        #expect((sites.json["sites"] as? [[String: Any]])?.contains { $0["name"] as? String == "backup" } == true)
+        var page = try await f.call(.GET, "/projects/robots/representations?page_size=2&page=2")
+        #expect(page.status == 200 && page.json["total"] as? Int == 3 && page.json["page"] as? Int == 2 && page.json["page_size"] as? Int == 2)
+        #expect((page.json["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [f.ids[2]])
+        page = try await f.call(.GET, "/projects/robots/representations?q=BOB")
+        #expect((page.json["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [f.ids[1]])
+        page = try await f.call(.GET, "/projects/robots/representations?sort=size&order=desc")
+        #expect((page.json["items"] as? [[String: Any]])?.map { $0["id"] as? String } == f.ids.reversed())
+        page = try await f.call(.GET, "/projects/robots/representations?site=backup&status=queued&folder=chars/anna")
+        #expect((page.json["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [f.ids[0]])
+        page = try await f.call(.GET, "/projects/robots/representations?page_size=501")
+        #expect(page.status == 400)
+        page = try await f.call(.GET, "/projects/robots/representations?status=failed")
+        #expect(page.status == 400)
+        page = try await f.call(.GET, "/projects/robots/representations?sort=colour")
+        #expect(page.status == 400)
+        page = try await f.call(.GET, "/projects/nosuch/representations")
+        #expect(page.status == 404)
+        let one = try await f.call(.GET, "/representations/\(f.ids[1].prefix(8))")
+        #expect(one.status == 200 && one.json["id"] as? String == f.ids[1])
+        let missing = try await f.call(.GET, "/representations/00000000")
+        #expect(missing.status == 404 && (missing.json["error"] as? [String: Any])?["kind"] as? String == "not_found")
+    }
+
+    @Test("actions: add a site, reset, priority, pause and resume, and removing the last copy is a 409 with the reason")
+    func actions() async throws {
+        let f = try await APIFixture()
+        let id = f.ids[0]
+        var a = try await f.call(.POST, "/representations/\(id)/sites/local", body: #"{"priority": 80}"#)
+        #expect(a.status == 200 && (a.json["site_status"] as? [String: String])?["ws-anna"] == "queued", "\(a.json)")
+        a = try await f.call(.POST, "/representations/\(id)/sites/backup/reset")
+        #expect(a.status == 200)
+        a = try await f.call(.DELETE, "/representations/\(id)/sites/studio")
+        #expect(a.status == 409 && ((a.json["error"] as? [String: Any])?["message"] as? String)?.contains("min_copies") == true)
+        a = try await f.call(.DELETE, "/representations/\(id)/sites/local")
+        #expect(a.status == 200 && (a.json["site_status"] as? [String: String])?["ws-anna"] == nil, "\(a.json)")
+        a = try await f.call(.POST, "/pause", body: #"{"scope": "project", "name": "robots"}"#)
+        #expect(a.status == 200 && a.json["paused"] as? Bool == true)
+        #expect(try await f.engine.listProjects().first { $0.name == "robots" }?.paused == true)
+        a = try await f.call(.POST, "/resume", body: #"{"scope": "project", "name": "robots"}"#)
+        #expect(a.status == 200 && a.json["paused"] as? Bool == false)
+        a = try await f.call(.POST, "/pause", body: #"{"scope": "galaxy"}"#)
+        #expect(a.status == 400)
+        a = try await f.call(.PUT, "/representations/\(id)/priority", body: "not json")
+        #expect(a.status == 400)
+    }
+}
