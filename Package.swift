@@ -110,13 +110,15 @@ let package = Package(
         // The Codable values `--json` prints and the HTTP API answers with; error kinds → exit codes and statuses.
         .target(name: "SiteSyncAPI", dependencies: ["SiteSyncEngine", "SiteSyncCatalog", "SiteSyncModel"]),
         // The HTTP API (and, later, the web Sync Queue) through Hummingbird: thin routes over the engine.
+        // The OpenAPI document is compiled into the binary (no build step): served at /api/v1/openapi.json and
+        // checked against the routes by a test.
         .target(name: "SiteSyncHTTP", dependencies: [
             "SiteSyncEngine", "SiteSyncAPI", "SiteSyncCatalog", "SiteSyncModel",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
-        ]),
+        ], resources: [.embedInCode("openapi.json")]),
         // The composition root: the catalog a location names and every built-in provider.
         .target(name: "SiteSyncStandard", dependencies: [
             "SiteSyncEngine", "SiteSyncCatalogSQLite", "SiteSyncCatalogPostgres", "SiteSyncLocalDrive", "SiteSyncSFTP",

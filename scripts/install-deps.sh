@@ -34,4 +34,6 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   $venv/bin/python -c 'import moto.server' 2>/dev/null || $venv/bin/pip install -q 'moto[server]==5.2.1'
   # The WebDAV server the external provider example is tested against.
   [ -x $venv/bin/wsgidav ] || $venv/bin/pip install -q wsgidav==4.4.0 cheroot==11.1.2
+  # The HTTP API's OpenAPI document is validated by the contract test.
+  $venv/bin/python -c 'import openapi_spec_validator' 2>/dev/null || $venv/bin/pip install -q openapi-spec-validator==0.9.0
 fi

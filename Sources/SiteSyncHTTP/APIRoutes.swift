@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import SiteSyncAPI
 import SiteSyncCatalog
 import SiteSyncEngine
@@ -9,44 +10,60 @@ import SiteSyncModel
 /// The routes of `/api/v1`: each one engine call, answering with the CLI's `--json` shapes. Actions answer with
 /// the representation as `show --json` prints it after the change, and are logged with what they changed.
 struct APIRoutes: Sendable {
-    let engine: SiteSync
+    let engine: SiteSync!
     let logger: Logger
 
-    func install(on group: RouterGroup<APIContext>) {
-        group.get("projects") { _, _ in
+    /// Every route as (method, path): what the contract test compares with the OpenAPI document.
+    static var table: [(method: String, path: String)] {
+        let recorder = RouteTable()
+        APIRoutes(engine: nil, logger: Logger(label: "routes")).install(on: Router(context: APIContext.self).group("api/v1"), recording: recorder)
+        return recorder.routes
+    }
+
+    func install(on group: RouterGroup<APIContext>, recording: RouteTable? = nil) {
+        func route(_ method: HTTPRequest.Method, _ path: String,
+                   _ handler: @escaping @Sendable (Request, APIContext) async throws -> Response) {
+            recording?.routes.append((method.rawValue, "/" + path))
+            group.on(RouterPath(path), method: method, use: handler)
+        }
+        route(.get, "openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
+        }
+        route(.get, "projects") { _, _ in
             APIResponse.json(ProjectListJSON(try await engine.listProjects()))
         }
-        group.get("projects/:project/sites") { _, context in
+        route(.get, "projects/:project/sites") { _, context in
             let project = try context.parameters.require("project")
             return APIResponse.json(SiteListJSON(project: project, sites: try await engine.listSites(project: project)))
         }
-        group.get("projects/:project/representations") { request, context in
+        route(.get, "projects/:project/representations") { request, context in
             let q = try Self.query(project: try context.parameters.require("project"), request.uri.queryParameters)
             return APIResponse.json(RepresentationPageJSON(try await engine.queryRepresentations(q)))
         }
-        group.get("representations/:id") { _, context in
+        route(.get, "representations/:id") { _, context in
             APIResponse.json(ShowJSON(try await engine.show(try context.parameters.require("id"))))
         }
-        group.post("representations/:id/sites/:site") { request, context in
+        route(.post, "representations/:id/sites/:site") { request, context in
             let (id, site) = (try context.parameters.require("id"), try context.parameters.require("site"))
             let body = try await Self.body(AddSiteBody.self, request, context, empty: AddSiteBody()) ?? AddSiteBody()
             let real = try await engine.addSite(id, site: site, priority: body.priority, force: body.force ?? false)
             logger.notice("api: queued representation \(id) for site \(real)\(body.priority.map { " at priority \($0)" } ?? "")\(body.force == true ? " (forced)" : "")")
             return try await shown(id)
         }
-        group.delete("representations/:id/sites/:site") { _, context in
+        route(.delete, "representations/:id/sites/:site") { _, context in
             let (id, site) = (try context.parameters.require("id"), try context.parameters.require("site"))
             let removed = try await engine.removeSite(id, site: site, keepFiles: false)
             logger.notice("api: removed site \(site) from representation \(id): \(removed.deletedFiles.count) file(s) deleted")
             return try await shown(id)
         }
-        group.post("representations/:id/sites/:site/reset") { _, context in
+        route(.post, "representations/:id/sites/:site/reset") { _, context in
             let (id, site) = (try context.parameters.require("id"), try context.parameters.require("site"))
             let n = try await engine.reset(id, site: site)
             logger.notice("api: reset \(n) file(s) of representation \(id) on site \(site)")
             return try await shown(id)
         }
-        group.put("representations/:id/priority") { request, context in
+        route(.put, "representations/:id/priority") { request, context in
             let id = try context.parameters.require("id")
             guard let priority = try await Self.body(PriorityBody.self, request, context, empty: nil)?.priority else {
                 throw APIRefusal(status: 400, kind: .invalidInput, message: "send {\"priority\": N}")
@@ -56,7 +73,7 @@ struct APIRoutes: Sendable {
             return try await shown(id)
         }
         for (path, paused) in [("pause", true), ("resume", false)] {
-            group.post(RouterPath(path)) { request, context in
+            route(.post, path) { request, context in
                 guard let body = try await Self.body(PauseBody.self, request, context, empty: nil) else {
                     throw APIRefusal(status: 400, kind: .invalidInput, message: "send {\"scope\": \"server\" | \"project\" | \"representation\", \"name\": …}")
                 }
@@ -77,6 +94,10 @@ struct APIRoutes: Sendable {
 
     func shown(_ id: String) async throws -> Response {
         APIResponse.json(ShowJSON(try await engine.show(id)))
+    }
+
+    final class RouteTable: @unchecked Sendable {
+        var routes: [(method: String, path: String)] = []
     }
 
     struct AddSiteBody: Codable, Sendable {

@@ -79,6 +79,8 @@ struct APIAuthMiddleware: RouterMiddleware {
     let tokens: APITokens
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        // The API's own description is public: it holds no data.
+        if request.method == .get && request.uri.path.hasSuffix("/openapi.json") { return try await next(request, context) }
         guard let access = tokens.access(authorization: request.headers[.authorization]) else {
             throw APIRefusal(status: 401, kind: .invalidInput, message: "this server needs a token: send `Authorization: Bearer TOKEN`")
         }

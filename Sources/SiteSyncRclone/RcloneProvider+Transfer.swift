@@ -54,6 +54,8 @@ extension RcloneProvider {
             if Task.isCancelled { throw ProviderError(.cancelled, "transfer cancelled") }
             do {
                 try await prove(temporary, final: path, want: want, expected: expected, proof: fs.proof)
+                // Cancelled while the copy was proved: still nothing under the final name (rc calls run to their end).
+                if Task.isCancelled { throw ProviderError(.cancelled, "transfer cancelled") }
             } catch let e as ProviderError where e.kind == .integrity && source == nil {
                 // Bad bytes arrived: the source's own hash says whether they left that way.
                 let read = try await SourceHashes.of(localFile, also: nil).digest
