@@ -61,7 +61,9 @@ struct ExternalFaultTests {
         let started = ContinuousClock.now
         let e = await Self.failure { try await s.provider.upload(localFile: s.source, to: "/site/shot.exr", expected: s.digest, progress: { _ in }) }
         #expect(e?.kind == .transient && e?.message.contains("did not answer put for 3 s") == true, "\(String(describing: e))")
-        #expect(ContinuousClock.now - started < .seconds(20))
+        // The program sleeps an hour: ending within a minute shows it was stopped. (Not tighter: on 2 loaded cores
+        // the three Python starts of this test — before the put, and for the clean-up after — take seconds each.)
+        #expect(ContinuousClock.now - started < .seconds(60))
         #expect(!FileManager.default.fileExists(atPath: s.base + "/site/shot.exr"))
     }
 
