@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/CoreOffice/XMLCoder", from: "0.17.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // Pure values: sites, projects, settings layering, root templates, states. No I/O.
@@ -106,19 +108,25 @@ let package = Package(
             "SiteSyncModel", "SiteSyncCatalog", "SiteSyncProviders",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            // The server's counters and gauges, to whatever backend the composition root picks (Prometheus).
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         // The Codable values `--json` prints and the HTTP API answers with; error kinds → exit codes and statuses.
         .target(name: "SiteSyncAPI", dependencies: ["SiteSyncEngine", "SiteSyncCatalog", "SiteSyncModel"]),
-        // The HTTP API (and, later, the web Sync Queue) through Hummingbird: thin routes over the engine.
-        // The OpenAPI document is compiled into the binary (no build step): served at /api/v1/openapi.json and
-        // checked against the routes by a test.
+        // The HTTP API and the web Sync Queue through Hummingbird: thin routes over the engine; /metrics in
+        // Prometheus's text format. The OpenAPI document and the UI's files are compiled into the binary (no build
+        // step, no npm): served at /api/v1/openapi.json and /, the document checked against the routes by a test.
         .target(name: "SiteSyncHTTP", dependencies: [
             "SiteSyncEngine", "SiteSyncAPI", "SiteSyncCatalog", "SiteSyncModel",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
-        ], resources: [.embedInCode("openapi.json")]),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], resources: [.embedInCode("openapi.json"), .embedInCode("ui/index.html"), .embedInCode("ui/app.js"),
+                       .embedInCode("ui/app.css")]),
         // The composition root: the catalog a location names and every built-in provider.
         .target(name: "SiteSyncStandard", dependencies: [
             "SiteSyncEngine", "SiteSyncCatalogSQLite", "SiteSyncCatalogPostgres", "SiteSyncLocalDrive", "SiteSyncSFTP",

@@ -25,6 +25,8 @@ public struct SiteJSON: Codable, Sendable, Equatable {
     public var capabilities: [String]
     /// Every key of the site's settings, secrets as `***`.
     public var settings: ConfigValue
+    /// The HTTP API's: whether the site worked when last checked (absent from `site list --json`).
+    public var health: SiteHealthJSON?
 
     public init(_ s: SiteSync.SiteInfo) {
         name = s.config.name
@@ -35,6 +37,24 @@ public struct SiteJSON: Codable, Sendable, Equatable {
         enabled = s.config.enabled
         capabilities = s.capabilities.names
         settings = s.shownOptions
+    }
+}
+
+/// A site's last check: when, whether it worked, and what it said if not.
+public struct SiteHealthJSON: Codable, Sendable, Equatable {
+    public var checkedAt: Date
+    public var ok: Bool
+    public var message: String?
+
+    public init(checkedAt: Date, ok: Bool, message: String?) {
+        self.checkedAt = checkedAt
+        self.ok = ok
+        self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ok, message
+        case checkedAt = "checked_at"
     }
 }
 

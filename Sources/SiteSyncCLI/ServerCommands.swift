@@ -16,17 +16,19 @@ struct ListenOptions: ParsableArguments {
             help: "A file with `full: TOKEN` and/or `read: TOKEN` lines (SITESYNC_API_TOKEN is the full token).")
     var tokenFile: String?
 
-    /// The API as a service for the group, or nil without --listen.
-    func service(_ engine: SiteSync, logger: Logger) throws -> (any Service)? {
+    /// The API as a service for the group, or nil without --listen. `progress`: the server running beside it.
+    func service(_ engine: SiteSync, logger: Logger, metrics: APIMetrics,
+                 progress: (@Sendable () -> ServerProgress)? = nil) throws -> (any Service)? {
         guard let listen else {
             if tokenFile != nil { throw SiteSyncError(.invalidInput, "--token-file goes with --listen HOST:PORT") }
             return nil
         }
         let tokens = try APITokens.load(file: tokenFile, environment: ProcessInfo.processInfo.environment)
         let (host, port) = try APIServer.listenAddress(listen, tokens: tokens)
-        let api = APIServer(engine: engine, tokens: tokens, logger: logger)
+        let api = APIServer(engine: engine, tokens: tokens, logger: logger, metrics: metrics, progress: progress)
         return api.application(host: host, port: port) { bound in
-            logger.notice("HTTP API on http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/api/v1\(tokens.required ? " (tokens required)" : "")")
+            let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(bound)"
+            logger.notice("Sync Queue on \(base)/ (API \(base)/api/v1, metrics \(base)/metrics)\(tokens.required ? "; tokens required" : "")")
         }
     }
 }
@@ -40,9 +42,10 @@ struct WebCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             guard listen.listen != nil else { throw SiteSyncError(.invalidInput, "give --listen HOST:PORT, e.g. --listen 127.0.0.1:8484") }
-            let engine = try global.open(logLevel: .info)
+            let metrics = APIMetrics()
+            let engine = try global.open(logLevel: .info, metrics: metrics.sync)
             let logger = Logger(label: "sitesync")
-            guard let api = try listen.service(engine, logger: logger) else { return }
+            guard let api = try listen.service(engine, logger: logger, metrics: metrics) else { return }
             let group = ServiceGroup(configuration: .init(services: [api], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
@@ -63,12 +66,13 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let engine = try global.open(logLevel: .info)
-            let api = try listen.service(engine, logger: Logger(label: "sitesync"))
+            let metrics = APIMetrics()
+            let engine = try global.open(logLevel: .info, metrics: metrics.sync)
             for project in projects { _ = try await engine.defaultProjectName(project) }
             if let activeSite { _ = try await engine.requireKnownSite(activeSite) }
             let server = SyncServer(engine: engine,
                                     options: ServerOptions(activeSite: activeSite, projects: projects.isEmpty ? nil : projects, once: once))
+            let api = try listen.service(engine, logger: Logger(label: "sitesync"), metrics: metrics, progress: { server.progress })
             let logger = Logger(label: "sitesync")
             logger.info("server \(server.owner) started as site \(activeSite.map { $0 == "local" ? engine.siteID : $0 } ?? "(each project's active site)")")
             let box = SummaryBox()

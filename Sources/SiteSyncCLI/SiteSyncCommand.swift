@@ -116,9 +116,9 @@ struct GlobalOptions: ParsableArguments {
         SiteSyncEnvironment.fromProcess(catalog: catalog, localSettings: localSettings)
     }
 
-    func open(create: Bool = false, logLevel: Logger.Level = .warning) throws -> SiteSync {
+    func open(create: Bool = false, logLevel: Logger.Level = .warning, metrics: SyncMetrics = SyncMetrics()) throws -> SiteSync {
         CLILogging.bootstrap(verbose ? .debug : logLevel)
-        return try SiteSyncStandard.open(environment, create: create, logger: Logger(label: "sitesync"))
+        return try SiteSyncStandard.open(environment, create: create, logger: Logger(label: "sitesync"), metrics: metrics)
     }
 }
 

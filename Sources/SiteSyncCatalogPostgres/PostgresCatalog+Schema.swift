@@ -43,6 +43,11 @@ extension PostgresCatalog {
         CREATE INDEX file_sites_by_site ON file_sites(site, verified_at);
         INSERT INTO meta(key, value) VALUES ('work_generation', '0');
         """,
+        """
+        -- The activity panel's latest completions and failures are read by time, newest first.
+        CREATE INDEX file_sites_recent_synced ON file_sites(synced_at) WHERE synced_at IS NOT NULL;
+        CREATE INDEX file_sites_recent_failures ON file_sites(last_failure_at) WHERE last_failure_at IS NOT NULL;
+        """,
     ]
 
     static func prepare(_ client: PostgresClient, create: Bool, location: PostgresLocation, logger: Logger) async throws {

@@ -21,7 +21,7 @@ public final class PostgresCatalog: Catalog {
     let notifications = NotificationCounter()
 
     /// The schema this build writes; a newer one in the database is refused.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
     static let channel = "sitesync_work"
 
     /// Opens the catalog at `url`; `create` creates the schema in an empty database (`sitesync init`).
@@ -32,7 +32,7 @@ public final class PostgresCatalog: Catalog {
         let pool = PostgresPool(configuration: try location.configuration(), logger: logger)
         self.pool = pool
         readiness = ReadinessGate { [location] in
-            try await Self.withDeadline(10, what: "reach \(location)") {
+            try await Self.withDeadline(location.connectTimeout, what: "reach \(location)") {
                 try await Self.prepare(pool.current, create: create, location: location, logger: logger)
             }
         }

@@ -4,7 +4,7 @@ import PostgresNIO
 import SiteSyncCatalog
 import SiteSyncModel
 
-/// Where the studio catalog is: `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…&sslrootcert=…]`.
+/// Where the studio catalog is: `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…&sslrootcert=…&connect_timeout=…]`.
 /// The password comes from the URL, else `PGPASSWORD`, else `~/.pgpass` (as libpq reads it); it is never shown.
 public struct PostgresLocation: Sendable, CustomStringConvertible {
     public enum SSLMode: String, Sendable, CaseIterable {
@@ -26,6 +26,8 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     public var database: String
     public var sslMode: SSLMode
     public var sslRootCert: String?
+    /// Seconds to wait for the database at first contact (`connect_timeout`, default 10).
+    public var connectTimeout: Double = 10
 
     /// Why a password the URL did not give was not found, for the message that asks for one.
     var passwordNote: String?
@@ -68,8 +70,14 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
                 mode = m
             case "sslrootcert":
                 sslRootCert = item.value
+            case "connect_timeout":
+                // libpq's name and meaning: seconds to wait for the database before saying it cannot be reached.
+                guard let value = item.value, let seconds = Int(value), (1...600).contains(seconds) else {
+                    throw bad("connect_timeout is whole seconds, 1 to 600")
+                }
+                connectTimeout = Double(seconds)
             default:
-                throw bad("unknown parameter '\(item.name)' (known: sslmode, sslrootcert)")
+                throw bad("unknown parameter '\(item.name)' (known: sslmode, sslrootcert, connect_timeout)")
             }
         }
         sslMode = mode

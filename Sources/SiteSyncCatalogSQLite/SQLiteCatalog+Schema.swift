@@ -86,6 +86,13 @@ extension SQLiteCatalog {
                 CREATE INDEX file_sites_by_owner ON file_sites(lease_owner) WHERE lease_owner IS NOT NULL;
                 """)
         }
+        m.registerMigration("v5: recent outcomes") { db in
+            try db.execute(sql: """
+                -- The activity panel's latest completions and failures are read by time, newest first.
+                CREATE INDEX file_sites_recent_synced ON file_sites(synced_at) WHERE synced_at IS NOT NULL;
+                CREATE INDEX file_sites_recent_failures ON file_sites(last_failure_at) WHERE last_failure_at IS NOT NULL;
+                """)
+        }
         return m
     }
 }

@@ -77,3 +77,13 @@ extension SiteSync {
                                     states: try await catalog.states(ofRepresentation: id))
     }
 }
+
+extension SiteSync {
+    /// What every sync server is doing, from the catalog: running copies with the bytes their servers report, and
+    /// the `recent` latest completions and failures (with reasons). A project named must exist.
+    public func activity(project: String?, recent: Int = 100) async throws -> CatalogActivity {
+        var projects: [String]?
+        if let project { projects = [try await defaultProjectName(project)] }
+        return try await catalog.activity(projects: projects, recent: max(0, min(recent, 1000)))
+    }
+}

@@ -15,9 +15,12 @@ public final class SiteSync: Sendable {
     public let siteID: String
     public let registry: ProviderRegistry
     let logger: Logger
+    /// Where the server's counters go (Prometheus, when the composition root wires it).
+    public let metrics: SyncMetrics
 
     public init(catalog: any Catalog, environment: SiteSyncEnvironment, registry: ProviderRegistry,
-                logger: Logger = Logger(label: "sitesync")) throws {
+                logger: Logger = Logger(label: "sitesync"), metrics: SyncMetrics = SyncMetrics()) throws {
+        self.metrics = metrics
         self.catalog = catalog
         self.environment = environment
         self.localStore = LocalSettingsStore(path: environment.localSettingsPath)

@@ -6,12 +6,15 @@ import SiteSyncAPI
 import SiteSyncCatalog
 import SiteSyncEngine
 import SiteSyncModel
+import ServiceLifecycle
 
 /// The routes of `/api/v1`: each one engine call, answering with the CLI's `--json` shapes. Actions answer with
 /// the representation as `show --json` prints it after the change, and are logged with what they changed.
 struct APIRoutes: Sendable {
     let engine: SiteSync!
     let logger: Logger
+    var feed: ActivityFeed?
+    var health: SiteHealthCache?
 
     /// Every route as (method, path): what the contract test compares with the OpenAPI document.
     static var table: [(method: String, path: String)] {
@@ -35,7 +38,26 @@ struct APIRoutes: Sendable {
         }
         route(.get, "projects/:project/sites") { _, context in
             let project = try context.parameters.require("project")
-            return APIResponse.json(SiteListJSON(project: project, sites: try await engine.listSites(project: project)))
+            var list = SiteListJSON(project: project, sites: try await engine.listSites(project: project))
+            if let health {
+                let checks = await health.checks(project: project, sites: list.sites.map(\.name))
+                for i in list.sites.indices { list.sites[i].health = checks[list.sites[i].name] }
+            }
+            return APIResponse.json(list)
+        }
+        route(.get, "activity") { request, _ in
+            let (project, recent) = try Self.activityQuery(request.uri.queryParameters)
+            return APIResponse.json(try await feed?.snapshot(project: project, recent: recent))
+        }
+        route(.get, "events") { request, _ in
+            let (project, recent) = try Self.activityQuery(request.uri.queryParameters)
+            guard let feed else { throw APIRefusal(status: 503, kind: .unavailable, message: "no activity here") }
+            // A bad project is a plain error before the stream starts.
+            let first = try await feed.snapshot(project: project, recent: recent)
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                             body: .init { writer in
+                try await Self.stream(feed, first: first, project: project, recent: recent, into: &writer)
+            })
         }
         route(.get, "projects/:project/representations") { request, context in
             let q = try Self.query(project: try context.parameters.require("project"), request.uri.queryParameters)
@@ -90,6 +112,35 @@ struct APIRoutes: Sendable {
                 return APIResponse.json(PauseAnswer(scope: body.scope, name: body.name, paused: paused))
             }
         }
+    }
+
+    /// `?project=&recent=` of /activity and /events.
+    static func activityQuery(_ p: Parameters) throws -> (String?, Int) {
+        var recent = 100
+        if let text = p.get("recent") {
+            guard let n = Int(text), (0...1000).contains(n) else {
+                throw APIRefusal(status: 400, kind: .invalidInput, message: "recent=\(text): give 0 to 1000")
+            }
+            recent = n
+        }
+        return (p.get("project"), recent)
+    }
+
+    /// Server-Sent Events: the activity once a second. A stream ends after 5 minutes (the browser's EventSource
+    /// reconnects at once), when the client goes, or when the server shuts down, so no stream holds a shutdown.
+    static func stream(_ feed: ActivityFeed, first: ActivityJSON, project: String?, recent: Int,
+                       into writer: inout any ResponseBodyWriter) async throws {
+        let end = ContinuousClock.now + .seconds(300)
+        var next: ActivityJSON? = first
+        while !Task.isCancelled && !Task.isShuttingDownGracefully && ContinuousClock.now < end {
+            let update: ActivityJSON
+            if let first = next { update = first } else { update = try await feed.snapshot(project: project, recent: recent) }
+            next = nil
+            let json = try APIJSON.encode(update, pretty: false)
+            try await writer.write(ByteBuffer(string: "event: activity\ndata: \(json)\n\n"))
+            try? await Task.sleep(for: .seconds(1))
+        }
+        try await writer.finish(nil)
     }
 
     func shown(_ id: String) async throws -> Response {

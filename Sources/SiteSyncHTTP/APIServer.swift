@@ -13,11 +13,17 @@ public struct APIServer: Sendable {
     public let engine: SiteSync
     public let tokens: APITokens
     public let logger: Logger
+    public let metrics: APIMetrics?
+    /// This process's sync server, when one runs beside the API: its transfers and site checks.
+    public let progress: (@Sendable () -> ServerProgress)?
 
-    public init(engine: SiteSync, tokens: APITokens, logger: Logger) {
+    public init(engine: SiteSync, tokens: APITokens, logger: Logger, metrics: APIMetrics? = nil,
+                progress: (@Sendable () -> ServerProgress)? = nil) {
         self.engine = engine
         self.tokens = tokens
         self.logger = logger
+        self.metrics = metrics
+        self.progress = progress
     }
 
     /// `host:port`, checked: a non-loopback address needs tokens.
@@ -38,7 +44,16 @@ public struct APIServer: Sendable {
         let router = Router(context: APIContext.self)
         router.add(middleware: APIErrorMiddleware(logger: logger))
         router.add(middleware: APIAuthMiddleware(tokens: tokens))
-        APIRoutes(engine: engine, logger: logger).install(on: router.group("api/v1"))
+        APIRoutes(engine: engine, logger: logger, feed: ActivityFeed(engine: engine, progress: progress),
+                  health: SiteHealthCache(engine: engine, progress: progress)).install(on: router.group("api/v1"))
+        WebUI.install(on: router)
+        let engine = self.engine
+        if let metrics {
+            router.get("metrics") { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                         body: .init(byteBuffer: ByteBuffer(string: await metrics.render(engine))))
+            }
+        }
         return Application(router: router, configuration: .init(address: .hostname(host, port: port)),
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
                            logger: logger)
@@ -79,8 +94,11 @@ struct APIAuthMiddleware: RouterMiddleware {
     let tokens: APITokens
 
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
-        // The API's own description is public: it holds no data.
-        if request.method == .get && request.uri.path.hasSuffix("/openapi.json") { return try await next(request, context) }
+        // The API's own description is public (it holds no data), and so are the web UI's files (it asks for the
+        // token itself).
+        if request.method == .get && (request.uri.path.hasSuffix("/openapi.json") || WebUI.isPage(request.uri.path)) {
+            return try await next(request, context)
+        }
         guard let access = tokens.access(authorization: request.headers[.authorization]) else {
             throw APIRefusal(status: 401, kind: .invalidInput, message: "this server needs a token: send `Authorization: Bearer TOKEN`")
         }

@@ -103,6 +103,7 @@ extension S3Provider {
             let parts = try await sendParts(input, session: session, have: have, path: path, expected: expected, progress: progress)
             let aside = try await moveAside(replacing, key: key, path: path)
             let body = try S3XML.CompleteMultipartUpload(parts: parts).xml()
+            WriteAttempt.noteSent()
             let r = try await client.send("finish the upload of \(path)", .POST, key: key, query: [("uploadId", session.uploadID)],
                                           headers: condition(replacing: replacing) + [("Content-Type", "application/xml")],
                                           payload: S3Payload(bytes: ByteBuffer(data: body), sha256: LocalFiles.hex(SHA256.hash(data: body))),

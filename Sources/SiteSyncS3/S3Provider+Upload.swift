@@ -8,6 +8,42 @@ extension S3Provider {
     public func upload(localFile: String, to path: String, expected: ContentDigest,
                        progress: @escaping ProgressHandler) async throws -> WriteReport {
         let key = S3Settings.key(of: path)
+        let attempt = WriteAttempt()
+        do {
+            let report = try await WriteAttempt.$current.withValue(attempt) {
+                try await write(localFile, key: key, path: path, expected: expected, progress: progress)
+            }
+            // Cancelled while S3 finished the write: the caller hears "cancelled", so nothing stays as if it were done.
+            if Task.isCancelled { throw ProviderError(.cancelled, "transfer cancelled") }
+            return report
+        } catch {
+            let cancelled = Task.isCancelled || error is CancellationError || (error as? ProviderError)?.kind == .cancelled
+            guard cancelled, attempt.sent else { throw error }
+            // A PUT (or CompleteMultipartUpload) that reached S3 before the cancellation did leaves a whole object:
+            // removed if it is the one this upload wrote (its SHA-256; before the write was sent nothing is touched).
+            await Task.detached { [self] in
+                if let now = try? await head(key), now.sha256 == expected.sha256 {
+                    _ = try? await client.send("remove the cancelled upload \(client.describe(key))", .DELETE, key: key, accept: [404])
+                }
+            }.value
+            throw error
+        }
+    }
+
+    /// Whether this upload sent its final write (a PUT of the object, or the completion of its parts).
+    final class WriteAttempt: @unchecked Sendable {
+        @TaskLocal static var current: WriteAttempt?
+        private let lock = NSLock()
+        private var _sent = false
+        var sent: Bool { lock.withLock { _sent } }
+        static func noteSent() {
+            guard let attempt = current else { return }
+            attempt.lock.withLock { attempt._sent = true }
+        }
+    }
+
+    func write(_ localFile: String, key: String, path: String, expected: ContentDigest,
+               progress: @escaping ProgressHandler) async throws -> WriteReport {
         let small = expected.size <= Int64(settings.partSize)
         // On a server that honours `If-None-Match` (proved by `check`), a small file is written at once and looked
         // at only if something is already there; elsewhere, and before a multipart upload, look first.
@@ -99,6 +135,7 @@ extension S3Provider {
             if wait > 0 { try await Task.sleep(nanoseconds: wait) }
         }
         let checksum = Data(sha).base64EncodedString()
+        WriteAttempt.noteSent()
         let r = try await client.send("upload \(path)", .PUT, key: key,
                                       headers: objectHeaders(expected) + [("x-amz-checksum-sha256", checksum)] + condition(replacing: replacing),
                                       payload: body, accept: [412])

@@ -43,8 +43,9 @@ public enum StandardCatalogs {
 /// The composition root: the engine over the catalog the environment names and every built-in provider.
 public enum SiteSyncStandard {
     public static func open(_ environment: SiteSyncEnvironment, create: Bool = false,
-                            logger: Logger = Logger(label: "sitesync")) throws -> SiteSync {
+                            logger: Logger = Logger(label: "sitesync"), metrics: SyncMetrics = SyncMetrics()) throws -> SiteSync {
         let catalog = try StandardCatalogs.open(environment.catalogLocation, create: create)
-        return try SiteSync(catalog: catalog, environment: environment, registry: StandardProviders.registry, logger: logger)
+        return try SiteSync(catalog: catalog, environment: environment, registry: StandardProviders.registry, logger: logger,
+                            metrics: metrics)
     }
 }

@@ -30,6 +30,7 @@ public enum CatalogConformance {
         ("work generation grows with new work", generation),
         ("the report counts every site's states and the leases running and expired", report),
         ("exported representations import with every state as it was", exportImport),
+        ("activity: every server's running copies with their bytes, and the latest outcomes with reasons", activity),
     ]
 
     public static var names: [String] { cases.map(\.name) }
@@ -407,6 +408,36 @@ public enum CatalogConformance {
         #expect(studio.leaseOwner == nil)
         #expect(studio.bytesDone == item.file.size)
         #expect(studio.syncedAt != nil)
+    }
+
+    static func activity(_ catalog: any Catalog) async throws {
+        let (_, files) = try await seed(catalog, files: 3)
+        try await seed(catalog, project: "aliens", files: 1)
+        let items = try await claim(catalog, limit: 3)
+        #expect(items.count == 3)
+        let byPath = Dictionary(uniqueKeysWithValues: items.map { ($0.file.path, $0) })
+        let (done, broken, moving) = (try #require(byPath[files[0].path]), try #require(byPath[files[1].path]), try #require(byPath[files[2].path]))
+        try await catalog.reportProgress(moving.key, owner: "o1", bytesDone: 50)
+        #expect(try await catalog.completeTransfer(done.key, owner: "o1", alternates: [], now: t0.addingTimeInterval(5)))
+        try await catalog.failTransfer(broken.key, owner: "o1", error: "disk full", retryAt: t0.addingTimeInterval(100),
+                                       countsAsTry: true, now: t0.addingTimeInterval(6))
+
+        let a = try await catalog.activity(projects: ["robots"], recent: 10)
+        #expect(a.running.map(\.file.path) == [files[2].path])
+        #expect(a.running.first?.bytesDone == 50 && a.running.first?.owner == "o1" && a.running.first?.site == "backup")
+        #expect(a.running.first?.leaseExpiresAt != nil)
+        let failure = try #require(a.recent.first { !$0.synced })
+        #expect(failure.file.path == files[1].path && failure.site == "backup" && failure.error == "disk full" && failure.status == .queued)
+        #expect(a.recent.contains { $0.synced && $0.site == "backup" && $0.file.path == files[0].path && $0.error == nil })
+        #expect(a.recent.allSatisfy { $0.file.project == "robots" })
+        #expect(zip(a.recent, a.recent.dropFirst()).allSatisfy { $0.at >= $1.at }, "newest first")
+        #expect(try await catalog.activity(projects: ["robots"], recent: 1).recent.count == 1)
+
+        let aliens = try await catalog.activity(projects: ["aliens"], recent: 10)
+        #expect(aliens.running.isEmpty && aliens.recent.allSatisfy { $0.file.project == "aliens" })
+        let every = try await catalog.activity(projects: nil, recent: 100)
+        #expect(every.running.count == 1 && Set(every.recent.map(\.file.project)) == ["robots", "aliens"])
+        #expect(try await catalog.activity(projects: [], recent: 10) == CatalogActivity(running: [], recent: []))
     }
 
     static func removeSite(_ catalog: any Catalog) async throws {

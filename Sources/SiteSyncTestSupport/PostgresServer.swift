@@ -70,7 +70,8 @@ public final class PostgresServer: @unchecked Sendable {
     public func database(_ name: String = "sitesync_\(UUID().uuidString.prefix(8).lowercased())") throws -> String {
         _ = try Self.asPostgres("/usr/bin/psql", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres",
                                 "-qtAc", "CREATE DATABASE \(name)")
-        return "postgres://postgres@127.0.0.1:\(port)/\(name)"
+        // Two loaded cores creating a schema in dozens of databases at once can take longer than the default 10 s.
+        return "postgres://postgres@127.0.0.1:\(port)/\(name)?connect_timeout=120"
     }
 
     deinit {

@@ -98,6 +98,10 @@ struct PostgresCatalogTests {
         let fromEnv = try PostgresLocation("postgres://sync@db.studio/catalog", environment: ["PGPASSWORD": "env"])
         #expect(fromEnv.description.contains(":***@"))
         #expect(throws: SiteSyncError.self) { try PostgresLocation("postgres://sync@db.studio/catalog?sslmode=sometimes", environment: [:]) }
+        // libpq's connect_timeout: how long first contact may take (a slow VPN); default 10 s.
+        #expect(try PostgresLocation("postgres://sync@db.studio/catalog?connect_timeout=45", environment: [:]).connectTimeout == 45)
+        #expect(try PostgresLocation("postgres://sync@db.studio/catalog", environment: [:]).connectTimeout == 10)
+        #expect(throws: SiteSyncError.self) { try PostgresLocation("postgres://sync@db.studio/catalog?connect_timeout=soon", environment: [:]) }
         #expect(throws: SiteSyncError.self) { try PostgresLocation("postgres://db.studio/catalog", environment: [:]) }
         #expect(PostgresLocation.redact("postgres://a:b@h/d") == "postgres://a:***@h/d")
         // A password is never shown, however the URL is written.

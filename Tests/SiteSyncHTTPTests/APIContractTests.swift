@@ -60,6 +60,9 @@ struct APIContractTests {
             (.POST, "/representations/\(id)/sites/backup/reset", nil, "/representations/{id}/sites/{site}/reset", 200),
             (.PUT, "/representations/\(id)/priority", #"{"priority": 3}"#, "/representations/{id}/priority", 200),
             (.DELETE, "/representations/\(id)/sites/studio", nil, "/representations/{id}/sites/{site}", 409),
+            (.GET, "/activity?project=robots", nil, "/activity", 200),
+            (.GET, "/activity?project=nosuch", nil, "/activity", 404),
+            (.GET, "/activity?recent=5000", nil, "/activity", 400),
             (.POST, "/pause", #"{"scope": "server"}"#, "/pause", 200),
             (.POST, "/resume", #"{"scope": "server"}"#, "/resume", 200),
         ]

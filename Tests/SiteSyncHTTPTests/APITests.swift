@@ -18,35 +18,51 @@ final class APIFixture: @unchecked Sendable {
     let engine: SiteSync
     var ids: [String] = []
     var base = ""
+    var root = ""
     private var task: Task<Void, any Error>?
     static let full = "full-token-0123456789abcdef"
     static let read = "read-token-0123456789abcdef"
 
-    init(tokens: APITokens = APITokens(full: APIFixture.full, read: APIFixture.read)) async throws {
+    var server: SyncServer?
+    let metrics = APIMetrics()
+
+    /// `serve`: a sync server runs beside the API, as `server --listen` does; `backupLimit` throttles the backup
+    /// site (bytes/s) so a transfer can be watched; `sizes`: the three files' sizes.
+    init(tokens: APITokens = APITokens(full: APIFixture.full, read: APIFixture.read), serve: Bool = false,
+         backupLimit: String? = nil, sizes: [Int] = [1000, 2000, 3000]) async throws {
         dir = try TemporaryDirectory("api")
         let env = SiteSyncEnvironment(catalogLocation: "\(dir.path)/catalog.sqlite", localSettingsPath: "\(dir.path)/local.yaml",
                                       siteIDOverride: "ws-anna", pollInterval: 0.05)
-        engine = try SiteSyncStandard.open(env, create: true)
+        engine = try SiteSyncStandard.open(env, create: true, metrics: metrics.sync)
         try await engine.importSettings(yaml: """
             sites:
-              backup: {provider: local_drive, roots: {work: \(try dir.sub("backup"))}}
+              backup: {provider: local_drive, roots: {work: \(try dir.sub("backup"))}\(backupLimit.map { ", bandwidth_limit: \($0)" } ?? "")}
             projects:
               default: {sitesync: {active_site: studio, remote_site: studio, always_accessible_on: [backup]}}
               robots: {roots: {work: \(try dir.sub("studio"))}}
             """, source: "test")
         for (i, folder) in ["chars/anna", "chars/bob", "shots/sh010"].enumerated() {
-            let file = try dir.file("src/\(i).ma", size: 1000 * (i + 1), seed: UInt64(i + 1))
+            let file = try dir.file("src/\(i).ma", size: sizes[i], seed: UInt64(i + 1))
             let r = try await engine.publish(RepresentationContext(project: "robots", folder: folder, product: "modelMain",
                                                                    version: 1, name: "ma"), files: [file])
             ids.append(r.representation.id)
         }
         let port = PortBox()
-        let app = APIServer(engine: engine, tokens: tokens, logger: Logger(label: "api-test"))
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var progress: (@Sendable () -> ServerProgress)?
+        if serve {
+            let server = SyncServer(engine: engine, options: ServerOptions(activeSite: "studio", projects: nil, once: false))
+            self.server = server
+            progress = { server.progress }
+            services.append(.init(service: ServerService(server: server)))
+        }
+        let app = APIServer(engine: engine, tokens: tokens, logger: Logger(label: "api-test"), metrics: metrics, progress: progress)
             .application(host: "127.0.0.1", port: 0) { await port.set($0) }
-        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "api-test")))
+        services.append(.init(service: app))
+        let group = ServiceGroup(configuration: .init(services: services, logger: Logger(label: "api-test")))
         task = Task { try await group.run() }
         for _ in 0..<500 {
-            if let p = await port.value { base = "http://127.0.0.1:\(p)/api/v1"; return }
+            if let p = await port.value { root = "http://127.0.0.1:\(p)"; base = root + "/api/v1"; return }
             try await Task.sleep(for: .milliseconds(10))
         }
         throw TestServerFailure.failed("the API did not start")
@@ -68,6 +84,11 @@ final class APIFixture: @unchecked Sendable {
         let data = Data(buffer: try await response.body.collect(upTo: 16 << 20))
         return Answer(status: Int(response.status.code), json: (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
     }
+}
+
+struct ServerService: Service {
+    let server: SyncServer
+    func run() async throws { _ = try await server.runUntilIdle() }
 }
 
 actor PortBox {

@@ -133,6 +133,8 @@ struct ServerLoop {
         switch outcome {
         case .synced(let moved, let report):
             board.finish(key, synced: moved.size, failed: false)
+            engine.metrics.transfer(source: moved.source, target: moved.target, outcome: report.adopted ? "adopted" : "synced",
+                                    bytes: report.adopted ? 0 : moved.size, seconds: report.adopted ? nil : moved.seconds)
             if let aside = report.movedAside {
                 summary.conflicts.append("\(aside) on \(moved.target)")
                 logger.warning("a different file was at \(moved.path) on \(moved.target): moved aside to \(aside), not overwritten")
@@ -146,6 +148,8 @@ struct ServerLoop {
             }
         case .failed(let message, let permanent, let siteTrouble, let damaged):
             board.finish(key, synced: nil, failed: permanent)
+            engine.metrics.transfer(source: r.item.source, target: key.site, outcome: permanent ? "failed" : "retry", bytes: 0, seconds: nil)
+            if !permanent { engine.metrics.retryScheduled(target: key.site) }
             if siteTrouble {
                 // Check both sites again before the next claim: an outage then skips them instead of using up
                 // every file's tries.
@@ -249,7 +253,7 @@ struct ServerLoop {
         let label = plan.label(site)
         if let known = health.fresh(site, now: clock.now()) {
             if !known.ok { summary.unavailable[label] = known.message }
-            board.setUnavailable(label, known.ok ? nil : known.message)
+            board.setUnavailable(label, known.ok ? nil : known.message, checkedAt: known.at)
             return known.ok
         }
         do {
@@ -263,7 +267,8 @@ struct ServerLoop {
                 logger.info("site \(label) is available again")
             }
             summary.unavailable[label] = nil
-            board.setUnavailable(label, nil)
+            board.setUnavailable(label, nil, checkedAt: clock.now())
+            engine.metrics.site(label, up: true)
             return true
         } catch {
             let message = "\(error)"
@@ -271,7 +276,8 @@ struct ServerLoop {
                 logger.warning("site \(label) is unavailable: \(message)")
             }
             summary.unavailable[label] = message
-            board.setUnavailable(label, message)
+            board.setUnavailable(label, message, checkedAt: clock.now())
+            engine.metrics.site(label, up: false)
             return false
         }
     }

@@ -22,6 +22,8 @@ public struct ServerProgress: Sendable, Equatable {
     public var failed: Int
     /// Sites this server cannot use now, and why (an unmounted share, a server down).
     public var unavailable: [String: String] = [:]
+    /// When each site was last checked (the ones in `unavailable` failed that check).
+    public var checked: [String: Date] = [:]
 
     /// Bytes moved so far, finished transfers and running ones together.
     public var bytes: Int64 { syncedBytes + running.reduce(0) { $0 + $1.bytesDone } }
@@ -37,8 +39,14 @@ final class ProgressBoard: @unchecked Sendable {
     private var syncedBytes: Int64 = 0
     private var failed = 0
     private var unavailable: [String: String] = [:]
+    private var checked: [String: Date] = [:]
 
-    func setUnavailable(_ site: String, _ why: String?) { lock.withLock { unavailable[site] = why } }
+    func setUnavailable(_ site: String, _ why: String?, checkedAt: Date) {
+        lock.withLock {
+            unavailable[site] = why
+            checked[site] = checkedAt
+        }
+    }
 
     func start(_ item: WorkItem, at: Date) {
         let entry = TransferProgress(fileID: item.file.id, path: item.file.path, source: item.source, target: item.target,
@@ -81,7 +89,7 @@ final class ProgressBoard: @unchecked Sendable {
     func snapshot() -> ServerProgress {
         lock.withLock {
             ServerProgress(running: running.values.sorted { ($0.startedAt, $0.path) < ($1.startedAt, $1.path) },
-                           synced: synced, syncedBytes: syncedBytes, failed: failed, unavailable: unavailable)
+                           synced: synced, syncedBytes: syncedBytes, failed: failed, unavailable: unavailable, checked: checked)
         }
     }
 }
