@@ -5,7 +5,8 @@ set -euo pipefail
 what=${1:-build}
 packages=(libsqlite3-dev libssh-dev)
 if [ "$what" = test ]; then
-  packages+=(openssh-server openssh-client postgresql rclone)
+  # chromium + chromium-driver: the web Sync Queue's browser test.
+  packages+=(openssh-server openssh-client postgresql rclone chromium chromium-driver)
 fi
 if [ "$what" = bench ]; then
   packages+=(openssh-server openssh-client rclone bc python3)
@@ -36,4 +37,6 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   [ -x $venv/bin/wsgidav ] || $venv/bin/pip install -q wsgidav==4.4.0 cheroot==11.1.2
   # The HTTP API's OpenAPI document is validated by the contract test.
   $venv/bin/python -c 'import openapi_spec_validator' 2>/dev/null || $venv/bin/pip install -q openapi-spec-validator==0.9.0
+  # The browser test drives Chromium through chromedriver.
+  $venv/bin/python -c 'import selenium' 2>/dev/null || $venv/bin/pip install -q selenium==4.51.0
 fi

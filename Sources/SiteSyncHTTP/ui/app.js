@@ -43,6 +43,13 @@ function size(n) {
 
 function when(iso) { return iso ? new Date(iso).toLocaleString() : "—"; }
 
+// `{root[work]}/robots/shots/sh010/…/big.exr` → `shots/sh010/…/big.exr`: the project is already chosen.
+function shortPath(path, project) {
+  const parts = path.split("/");
+  const start = parts[0].startsWith("{root") ? (parts[1] === project ? 2 : 1) : 0;
+  return parts.slice(start).join("/");
+}
+
 function pill(status) { return el("span", { class: "pill " + (status || "none") }, (status || "not here").replace("_", " ")); }
 
 function bar(done, total) {
@@ -131,7 +138,7 @@ function row(r) {
     el("td", {}, r.name), el("td", { class: "num" }, size(r.size)), siteCell(r, state.local), siteCell(r, state.remote));
   const actions = el("td", { class: "actions" });
   const act = (label, fn, cls) => actions.append(el("button", { type: "button", class: cls || "", onclick: (e) => { e.stopPropagation(); fn(); } }, label));
-  if (!local || local.status !== "synced") act("Download", () => action("POST", `/representations/${r.id}/sites/${enc(state.local)}`, {}, "queued for " + state.local), "primary");
+  if (!local || ["missing", "corrupt"].includes(local.status)) act("Download", () => action("POST", `/representations/${r.id}/sites/${enc(state.local)}`, {}, "queued for " + state.local), "primary");
   if (!r.sites[state.remote]) act("Upload", () => action("POST", `/representations/${r.id}/sites/${enc(state.remote)}`, {}, "queued for " + state.remote));
   if (local && ["failed", "missing", "corrupt"].includes(local.status)) act("Re-sync", () => action("POST", `/representations/${r.id}/sites/${enc(state.local)}/reset`, undefined, "queued again"));
   act(r.paused ? "Resume" : "Pause", () => action("POST", r.paused ? "/resume" : "/pause", { scope: "representation", name: r.id }, r.paused ? "resumed" : "paused"));
@@ -170,7 +177,7 @@ async function openDetail(id) {
   const r = d.representation || d;
   body.append(el("p", {}, `${r.folder} · ${r.product} v${r.version} · ${r.name}`), el("p", { class: "meta" }, "id " + id));
   for (const f of d.files) {
-    body.append(el("p", { class: "path" }, f.path + " (" + size(f.size) + ")"));
+    body.append(el("p", { class: "path" }, shortPath(f.path, r.project) + " (" + size(f.size) + ")"));
     const t = el("table");
     t.append(el("tr", {}, el("th", {}, "site"), el("th", {}, "status"), el("th", {}, "tries"), el("th", {}, "next attempt"), el("th", {}, "lease")));
     for (const [site, s] of Object.entries(f.sites)) {
@@ -190,12 +197,12 @@ function drawActivity(a) {
   for (const t of a.running) {
     state.running[t.representation_id + "@" + t.target] = { done: t.bytes_done, size: t.size };
     const speed = t.bytes_per_second ? " · " + size(t.bytes_per_second) + "/s" : "";
-    running.append(el("li", {}, t.path.split("/").pop(), el("div", { class: "meta" }, `${t.source ? t.source + " → " : "→ "}${t.target} · ${size(t.bytes_done)} of ${size(t.size)}${speed}`), bar(t.bytes_done, t.size)));
+    running.append(el("li", {}, el("span", { class: "path" }, shortPath(t.path, t.project)), el("div", { class: "meta" }, `${t.source ? t.source + " → " : "→ "}${t.target} · ${size(t.bytes_done)} of ${size(t.size)}${speed}`), bar(t.bytes_done, t.size)));
   }
   if (!a.running.length) running.append(el("li", { class: "empty" }, "Nothing is transferring."));
   const recent = $("recent"); recent.replaceChildren();
   for (const o of a.recent.slice(0, 30)) {
-    recent.append(el("li", { class: o.outcome }, o.path.split("/").pop(), el("div", { class: "meta" }, `${o.outcome} on ${o.site} · ${when(o.at)}${o.error ? " · " + o.error : ""}`)));
+    recent.append(el("li", { class: o.outcome }, el("span", { class: "path" }, shortPath(o.path, o.project)), el("div", { class: "meta" }, `${o.outcome} on ${o.site} · ${when(o.at)}${o.error ? " · " + o.error : ""}`)));
   }
   if (!a.recent.length) recent.append(el("li", { class: "empty" }, "Nothing yet."));
 }
