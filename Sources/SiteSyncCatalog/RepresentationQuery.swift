@@ -65,6 +65,14 @@ public struct RepresentationQuery: Sendable, Equatable {
             """
     }()
 
+    /// For a state other than synced: the condition (on `file_sites`) that narrows the grouping to representations
+    /// with at least one row in that state on the site — which each of them has (a representation is failed only if
+    /// a file is, queued only if a file is queued and none is worse). Spelled with the state as a literal, so the
+    /// per-state partial indexes serve it. nil for synced (every row must be looked at).
+    public static func narrowingSQL(_ status: RepresentationSiteStatus) -> String? {
+        status == .synced ? nil : "status = '\(status.rawValue)'"
+    }
+
     /// The ORDER BY keys for `r` (a representation row); `size` and `priority` are subqueries a catalog supplies.
     public func orderSQL(size: String, priority: String) -> String {
         let keys: [String]

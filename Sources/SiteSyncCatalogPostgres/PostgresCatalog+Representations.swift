@@ -140,8 +140,11 @@ extension PostgresCatalog {
         if let v = q.version { filter.append("r.version = \(bind(v))") }
         if let site = q.site {
             if let status = q.status {
+                let narrow = RepresentationQuery.narrowingSQL(status).map {
+                    " AND representation_id IN (SELECT representation_id FROM file_sites WHERE site = \(bind(site)) AND \($0))"
+                } ?? ""
                 filter.append("""
-                    r.id IN (SELECT representation_id FROM file_sites WHERE site = \(bind(site)) GROUP BY representation_id
+                    r.id IN (SELECT representation_id FROM file_sites WHERE site = \(bind(site))\(narrow) GROUP BY representation_id
                              HAVING \(RepresentationQuery.derivedStatusSQL) = \(bind(status.rawValue)))
                     """)
             } else {

@@ -47,6 +47,13 @@ extension PostgresCatalog {
         -- The activity panel's latest completions and failures are read by time, newest first.
         CREATE INDEX file_sites_recent_synced ON file_sites(synced_at) WHERE synced_at IS NOT NULL;
         CREATE INDEX file_sites_recent_failures ON file_sites(last_failure_at) WHERE last_failure_at IS NOT NULL;
+        -- The Sync Queue's "failed on this site" (and missing, corrupt, paused) finds its few rows by index, and
+        -- "newest first" reads representations by time.
+        CREATE INDEX file_sites_failed ON file_sites(site, representation_id) WHERE status = 'failed';
+        CREATE INDEX file_sites_missing ON file_sites(site, representation_id) WHERE status = 'missing';
+        CREATE INDEX file_sites_corrupt ON file_sites(site, representation_id) WHERE status = 'corrupt';
+        CREATE INDEX file_sites_paused ON file_sites(site, representation_id) WHERE status = 'paused';
+        CREATE INDEX representations_by_created ON representations(project, created_at);
         """,
     ]
 

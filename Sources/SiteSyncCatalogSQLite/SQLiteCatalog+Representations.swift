@@ -86,11 +86,15 @@ extension SQLiteCatalog {
             if let version = q.version { filter.append("r.version = ?"); args.append(version) }
             if let site = q.site {
                 if let status = q.status {
+                    var narrow = ""
+                    if let condition = RepresentationQuery.narrowingSQL(status) {
+                        narrow = " AND representation_id IN (SELECT representation_id FROM file_sites WHERE site = ? AND \(condition))"
+                    }
                     filter.append("""
-                        r.id IN (SELECT representation_id FROM file_sites WHERE site = ? GROUP BY representation_id
+                        r.id IN (SELECT representation_id FROM file_sites WHERE site = ?\(narrow) GROUP BY representation_id
                                  HAVING \(RepresentationQuery.derivedStatusSQL) = ?)
                         """)
-                    args += [site, status.rawValue]
+                    args += narrow.isEmpty ? [site, status.rawValue] : [site, site, status.rawValue]
                 } else {
                     filter.append("EXISTS (SELECT 1 FROM file_sites x WHERE x.representation_id = r.id AND x.site = ?)")
                     args.append(site)
