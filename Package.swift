@@ -198,7 +198,7 @@ let package = Package(
         ]),
         .testTarget(name: "SiteSyncCLITests", dependencies: [
             "SiteSyncTestSupport", "SiteSyncProviders", "SiteSyncStandard", "SiteSyncEngine", "SiteSyncLocalDrive",
-        ]),
+        ], exclude: ["Browser"]),  // the browser test's selenium script, run by the test with the venv's Python
     ],
     swiftLanguageModes: [.v6]
 )
