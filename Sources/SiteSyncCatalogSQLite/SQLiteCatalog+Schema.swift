@@ -93,10 +93,10 @@ extension SQLiteCatalog {
                 CREATE INDEX file_sites_recent_failures ON file_sites(last_failure_at) WHERE last_failure_at IS NOT NULL;
                 -- The Sync Queue's "failed on this site" (and missing, corrupt, paused) finds its few rows by index, and
                 -- "newest first" reads representations by time.
-                CREATE INDEX file_sites_failed ON file_sites(site, representation_id) WHERE status = 'failed';
-                CREATE INDEX file_sites_missing ON file_sites(site, representation_id) WHERE status = 'missing';
-                CREATE INDEX file_sites_corrupt ON file_sites(site, representation_id) WHERE status = 'corrupt';
-                CREATE INDEX file_sites_paused ON file_sites(site, representation_id) WHERE status = 'paused';
+                CREATE INDEX file_sites_failed ON file_sites(site, representation_id) WHERE status = \(SQLState.failed);
+                CREATE INDEX file_sites_missing ON file_sites(site, representation_id) WHERE status = \(SQLState.literal(.missing));
+                CREATE INDEX file_sites_corrupt ON file_sites(site, representation_id) WHERE status = \(SQLState.literal(.corrupt));
+                CREATE INDEX file_sites_paused ON file_sites(site, representation_id) WHERE status = \(SQLState.paused);
                 CREATE INDEX representations_by_created ON representations(project, created_at);
                 """)
         }

@@ -176,6 +176,8 @@ public final class SFTPProvider: StorageProvider {
             try? c.unlink(temporary)
             throw ProviderError(.integrity, "the server holds a different size for \(temporary) than was sent (\(expected.size) bytes)")
         }
+        // Cancelled after the last byte went: nothing goes under the final name (the bytes stay for a resume).
+        try flag.check()
         return WriteReport(digest: expected, movedAside: try c.place(temporary, at: path))
     }
 
