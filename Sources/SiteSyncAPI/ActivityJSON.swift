@@ -53,6 +53,13 @@ public struct ActivityJSON: Codable, Sendable, Equatable {
     public var recent: [Outcome]
     /// Sites this process's server cannot use now, and why (empty when no server runs here).
     public var unavailable: [String: String]
+    /// Every transfer of every project is paused (`sitesync pause` without a project).
+    public var serverPaused = false
+
+    enum CodingKeys: String, CodingKey {
+        case at, running, recent, unavailable
+        case serverPaused = "server_paused"
+    }
 
     /// `server`: this process's own transfers, which know their source, start and speed; `rates`: bytes per
     /// second of other servers' rows, measured between two looks.

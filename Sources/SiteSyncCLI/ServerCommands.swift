@@ -47,7 +47,7 @@ struct WebCommand: AsyncParsableCommand {
             let logger = Logger(label: "sitesync")
             guard let api = try listen.service(engine, logger: logger, metrics: metrics) else { return }
             let group = ServiceGroup(configuration: .init(services: [api], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await group.run()
+            do { try await group.run() } catch { throw APIServer.explain(error, listen: listen.listen) ?? error }
         }
     }
 }
@@ -85,7 +85,7 @@ struct ServerCommand: AsyncParsableCommand {
                 logger: logger))
             let display = isatty(2) == 1 ? ProgressLine.start(server) : nil
             defer { display?.cancel() }
-            try await group.run()
+            do { try await group.run() } catch { throw APIServer.explain(error, listen: listen.listen) ?? error }
             if let display {
                 display.cancel()
                 await display.value

@@ -43,7 +43,11 @@ public struct RepresentationQuery: Sendable, Equatable {
         self.pageSize = pageSize
     }
 
-    public var offset: Int { (max(1, page) - 1) * pageSize }
+    /// Rows before the page; saturates rather than overflow (the engine refuses such a page first).
+    public var offset: Int {
+        let (product, overflow) = (max(1, page) - 1).multipliedReportingOverflow(by: max(0, pageSize))
+        return overflow ? Int.max : product
+    }
 
     /// `text` as a LIKE pattern (`%`, `_` and `\` escaped with `\`).
     public var likePattern: String? {

@@ -38,6 +38,10 @@ extension SiteSync {
         guard (1...RepresentationQuery.maxPageSize).contains(q.pageSize) else {
             throw SiteSyncError(.invalidInput, "page size \(q.pageSize): give 1 to \(RepresentationQuery.maxPageSize)")
         }
+        // Past every row a catalog can hold: refused before page × size could overflow.
+        guard q.page <= 1_000_000_000 / q.pageSize else {
+            throw SiteSyncError(.invalidInput, "page \(q.page): past the end of any project (at most \(1_000_000_000 / q.pageSize) pages of \(q.pageSize))")
+        }
         if let version = q.version, version < 1 { throw SiteSyncError(.invalidInput, "version \(version): versions start at 1") }
         if let site = q.site {
             q.site = try await requireKnownSite(site)

@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Prometheus
 import SiteSyncEngine
+import SiteSyncModel
 import Synchronization
 
 /// `/metrics`: the engine's series (transfers by source, target and outcome; bytes moved; durations; retries;
@@ -31,7 +32,10 @@ public final class APIMetrics: Sendable {
             return true
         }
         if due, let report = try? await engine.catalog.report(now: Date()) {
-            sync.queueDepth(report.states.mapValues { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) }) })
+            // Every state of every site, zeros included: an alert on "failed > 0" needs the series to exist.
+            sync.queueDepth(report.states.mapValues { counts in
+                Dictionary(uniqueKeysWithValues: FileSyncStatus.allCases.map { ($0.rawValue, counts[$0] ?? 0) })
+            })
         }
         return registry.emitToString()
     }

@@ -67,26 +67,26 @@ struct APIRoutes: Sendable {
             APIResponse.json(ShowJSON(try await engine.show(try context.parameters.require("id"))))
         }
         route(.post, "representations/:id/sites/:site") { request, context in
-            let (id, site) = (try context.parameters.require("id"), try context.parameters.require("site"))
+            let (id, site) = (try await full(context), try context.parameters.require("site"))
             let body = try await Self.body(AddSiteBody.self, request, context, empty: AddSiteBody()) ?? AddSiteBody()
             let real = try await engine.addSite(id, site: site, priority: body.priority, force: body.force ?? false)
             logger.notice("api: queued representation \(id) for site \(real)\(body.priority.map { " at priority \($0)" } ?? "")\(body.force == true ? " (forced)" : "")")
             return try await shown(id)
         }
         route(.delete, "representations/:id/sites/:site") { _, context in
-            let (id, site) = (try context.parameters.require("id"), try context.parameters.require("site"))
+            let (id, site) = (try await full(context), try context.parameters.require("site"))
             let removed = try await engine.removeSite(id, site: site, keepFiles: false)
             logger.notice("api: removed site \(site) from representation \(id): \(removed.deletedFiles.count) file(s) deleted")
             return try await shown(id)
         }
         route(.post, "representations/:id/sites/:site/reset") { _, context in
-            let (id, site) = (try context.parameters.require("id"), try context.parameters.require("site"))
+            let (id, site) = (try await full(context), try context.parameters.require("site"))
             let n = try await engine.reset(id, site: site)
             logger.notice("api: reset \(n) file(s) of representation \(id) on site \(site)")
             return try await shown(id)
         }
         route(.put, "representations/:id/priority") { request, context in
-            let id = try context.parameters.require("id")
+            let id = try await full(context)
             guard let priority = try await Self.body(PriorityBody.self, request, context, empty: nil)?.priority else {
                 throw APIRefusal(status: 400, kind: .invalidInput, message: "send {\"priority\": N}")
             }
@@ -101,15 +101,19 @@ struct APIRoutes: Sendable {
                 }
                 let scope: SiteSync.PauseScope
                 switch (body.scope, body.name) {
-                case ("server", _): scope = .server
+                case ("server", nil): scope = .server
+                case ("server", _?):
+                    throw APIRefusal(status: 400, kind: .invalidInput, message: "scope server takes no name (it pauses every project); for one project send {\"scope\": \"project\", \"name\": …}")
                 case ("project", let name?): scope = .project(name)
-                case ("representation", let name?): scope = .representation(name)
+                case ("representation", let name?): scope = .representation(try await engine.resolveRepresentationID(name))
                 default:
                     throw APIRefusal(status: 400, kind: .invalidInput, message: "scope must be server, project (with name) or representation (with name)")
                 }
                 try await engine.setPaused(scope, paused)
-                logger.notice("api: \(paused ? "paused" : "resumed") \(body.scope)\(body.name.map { " \($0)" } ?? "")")
-                return APIResponse.json(PauseAnswer(scope: body.scope, name: body.name, paused: paused))
+                var name = body.name
+                if case .representation(let id) = scope { name = id }
+                logger.notice("api: \(paused ? "paused" : "resumed") \(body.scope)\(name.map { " \($0)" } ?? "")")
+                return APIResponse.json(PauseAnswer(scope: body.scope, name: name, paused: paused))
             }
         }
     }
@@ -143,6 +147,11 @@ struct APIRoutes: Sendable {
         try await writer.finish(nil)
     }
 
+    /// The `:id` of the path as the full id (a prefix of 8+ characters is resolved), for answers and the log.
+    func full(_ context: APIContext) async throws -> String {
+        try await engine.resolveRepresentationID(try context.parameters.require("id"))
+    }
+
     func shown(_ id: String) async throws -> Response {
         APIResponse.json(ShowJSON(try await engine.show(id)))
     }
@@ -168,12 +177,47 @@ struct APIRoutes: Sendable {
 
     /// A JSON body, or `empty` when there is none; a body that is not the shape is a 400 naming the fix.
     static func body<T: Decodable & Sendable>(_ type: T.Type, _ request: Request, _ context: APIContext, empty: T?) async throws -> T? {
-        let buffer = try await request.body.collect(upTo: 1 << 20)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: 64 << 10)
+        } catch {
+            throw APIRefusal(status: 413, kind: .invalidInput, message: "the request body is larger than 64 KiB; these calls take a few fields of JSON")
+        }
         if buffer.readableBytes == 0 { return empty }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw APIRefusal(status: 400, kind: .invalidInput, message: "the request body: \(Self.describe(error))")
         } catch {
-            throw APIRefusal(status: 400, kind: .invalidInput, message: "the request body is not the JSON this call takes: \(error)")
+            throw APIRefusal(status: 400, kind: .invalidInput, message: "the request body is not JSON")
+        }
+    }
+
+    /// A decoding error in the words of the request: the field and what it should be.
+    static func describe(_ error: DecodingError) -> String {
+        func field(_ path: [any CodingKey]) -> String {
+            path.isEmpty ? "the body" : "'" + path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".") + "'"
+        }
+        func name(_ type: Any.Type) -> String {
+            switch type {
+            case is Int.Type: return "a whole number"
+            case is Bool.Type: return "true or false"
+            case is String.Type: return "a string"
+            default: return "an object"
+            }
+        }
+        switch error {
+        case .typeMismatch(let type, let c): return "\(field(c.codingPath)) must be \(name(type))"
+        case .valueNotFound(let type, let c): return "\(field(c.codingPath)) must be \(name(type)), not null"
+        case .keyNotFound(let key, let c): return "\(field(c.codingPath + [key])) is missing"
+        case .dataCorrupted(let c):
+            if !c.codingPath.isEmpty {
+                return "\(field(c.codingPath)) is not a value it takes (a whole number of at most 64 bits, true or false, or text)"
+            }
+            // Foundation reports a number that fits no field (1.5, 1e30 for a whole number) as invalid JSON, without
+            // its path: say both.
+            return "not valid JSON, or a number that is not a whole number of at most 64 bits"
+        @unknown default: return "not the JSON this call takes"
         }
     }
 

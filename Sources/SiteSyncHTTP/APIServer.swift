@@ -28,6 +28,9 @@ public struct APIServer: Sendable {
 
     /// `host:port`, checked: a non-loopback address needs tokens.
     public static func listenAddress(_ text: String, tokens: APITokens) throws -> (host: String, port: Int) {
+        if text.contains("://") {
+            throw SiteSyncError(.invalidInput, "--listen \(text): write HOST:PORT without a scheme, e.g. 127.0.0.1:8484")
+        }
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             throw SiteSyncError(.invalidInput, "--listen \(text): write HOST:PORT, e.g. 127.0.0.1:8484")
         }
@@ -36,6 +39,21 @@ public struct APIServer: Sendable {
             throw SiteSyncError(.invalidInput, "--listen \(text): only a loopback address (127.0.0.1) may listen without tokens; give --token-file FILE (lines `full: TOKEN`, `read: TOKEN`) or SITESYNC_API_TOKEN")
         }
         return (host, port)
+    }
+
+    /// A listener that could not start, as one line with the fix (nil: not such an error).
+    public static func explain(_ error: any Error, listen: String?) -> SiteSyncError? {
+        guard let io = error as? IOError else { return nil }
+        switch io.errnoCode {
+        case EADDRINUSE:
+            return SiteSyncError(.unavailable, "--listen \(listen ?? ""): the address is in use by another program; choose another port or stop that program")
+        case EACCES:
+            return SiteSyncError(.unavailable, "--listen \(listen ?? ""): not allowed to listen there (ports below 1024 need privileges); choose a port of 1024 or more")
+        case EADDRNOTAVAIL:
+            return SiteSyncError(.unavailable, "--listen \(listen ?? ""): this machine has no such address; give one of its own (127.0.0.1 for this machine only)")
+        default:
+            return SiteSyncError(.unavailable, "--listen \(listen ?? ""): cannot listen: \(io.description)")
+        }
     }
 
     /// The application, ready to run in a service group; `onRunning` hears the bound port.
@@ -78,7 +96,9 @@ struct APIErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIRefusal {
-            return APIResponse.json(ErrorJSON(kind: error.kind, message: error.message), status: error.status)
+            var response = APIResponse.json(ErrorJSON(kind: error.kind, message: error.message), status: error.status)
+            if error.status == 401 { response.headers[.wwwAuthenticate] = "Bearer" }
+            return response
         } catch let error as HTTPError {
             let kind: ErrorKind = error.status == .notFound ? .notFound : .invalidInput
             return APIResponse.json(ErrorJSON(kind: kind, message: error.body ?? "\(error.status.reasonPhrase)"), status: Int(error.status.code))
@@ -99,8 +119,11 @@ struct APIAuthMiddleware: RouterMiddleware {
         if request.method == .get && (request.uri.path.hasSuffix("/openapi.json") || WebUI.isPage(request.uri.path)) {
             return try await next(request, context)
         }
-        guard let access = tokens.access(authorization: request.headers[.authorization]) else {
-            throw APIRefusal(status: 401, kind: .invalidInput, message: "this server needs a token: send `Authorization: Bearer TOKEN`")
+        let given = request.headers[.authorization]
+        guard let access = tokens.access(authorization: given) else {
+            throw APIRefusal(status: 401, kind: .invalidInput, message: given == nil
+                ? "this server needs a token: send `Authorization: Bearer TOKEN`"
+                : "the token was not accepted: send `Authorization: Bearer TOKEN` with the full or the read token of this server")
         }
         if request.method != .get && request.method != .head && access != .full {
             throw APIRefusal(status: 403, kind: .invalidInput, message: "the read-only token may view, not act; use the full token")

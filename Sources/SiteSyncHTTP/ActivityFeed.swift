@@ -25,22 +25,18 @@ final class ActivityFeed: Sendable {
             var rates: [String: Double] = [:]
             for r in activity.running {
                 let key = "\(r.file.id)@\(r.site)"
-                guard let before = samples[key] else {
-                    next[key] = (r.bytesDone, now, nil)
-                    continue
-                }
-                if r.bytesDone == before.bytes {
-                    // Servers report bytes every second or so: an unchanged count says nothing new yet.
-                    next[key] = before
-                } else {
-                    let seconds = now.timeIntervalSince(before.at)
-                    next[key] = (r.bytesDone, now, seconds > 0 ? Double(r.bytesDone - before.bytes) / seconds : before.rate)
-                }
-                if let rate = next[key]?.rate { rates[key] = rate }
+                // The first look is the reference: the average since then does not jump with the moments at
+                // which servers report (about once a second) and this endpoint is asked.
+                let first = samples[key] ?? (r.bytesDone, now, nil)
+                next[key] = first
+                let seconds = now.timeIntervalSince(first.at)
+                if seconds >= 1, r.bytesDone > first.bytes { rates[key] = Double(r.bytesDone - first.bytes) / seconds }
             }
             samples = next
             return rates
         }
-        return ActivityJSON(activity, server: progress?(), rates: rates, now: now)
+        var json = ActivityJSON(activity, server: progress?(), rates: rates, now: now)
+        json.serverPaused = (try? await engine.catalog.isServerPaused()) ?? false
+        return json
     }
 }

@@ -11,9 +11,11 @@ enum WebUI {
         "/ui/app.css": ("text/css; charset=utf-8", PackageResources.app_css),
     ]
 
-    static func isPage(_ path: String) -> Bool { files[path] != nil }
+    static func isPage(_ path: String) -> Bool { files[path] != nil || path == "/favicon.ico" }
 
     static func install(on router: Router<APIContext>) {
+        // No icon: an empty answer rather than a 404 (or 401) in every browser's console.
+        router.get("favicon.ico") { _, _ in Response(status: .noContent) }
         for (path, file) in files {
             var headers: HTTPFields = [.contentType: file.type, .cacheControl: "no-cache"]
             // The page loads nothing from elsewhere and runs no inline script.

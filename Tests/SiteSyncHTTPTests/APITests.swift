@@ -173,3 +173,50 @@ struct APITests {
         #expect(a.status == 400)
     }
 }
+
+/// What a new user did to the API with bad input, each now one clear answer.
+@Suite("HTTP API with bad input")
+struct APIBadInputTests {
+    @Test("a page past any project, a body too large, fields of the wrong type, a server pause with a name: 400 or 413, in the request's words")
+    func badRequests() async throws {
+        let f = try await APIFixture()
+        var a = try await f.call(.GET, "/projects/robots/representations?page=9223372036854775807&page_size=500")
+        #expect(a.status == 400 && Self.message(a).contains("past the end"), "\(a.json)")
+        a = try await f.call(.PUT, "/representations/\(f.ids[0])/priority", body: "{\"priority\": \"" + String(repeating: "9", count: 100_000) + "\"}")
+        #expect(a.status == 413 && Self.message(a).contains("64 KiB"), "\(a.json)")
+        a = try await f.call(.PUT, "/representations/\(f.ids[0])/priority", body: #"{"priority": "high"}"#)
+        #expect(a.status == 400 && Self.message(a) == "the request body: 'priority' must be a whole number", "\(a.json)")
+        a = try await f.call(.PUT, "/representations/\(f.ids[0])/priority", body: #"{"priority": 1.5}"#)
+        #expect(a.status == 400 && Self.message(a).contains("whole number of at most 64 bits"), "\(a.json)")
+        a = try await f.call(.POST, "/pause", body: #"{}"#)
+        #expect(a.status == 400 && Self.message(a) == "the request body: 'scope' is missing", "\(a.json)")
+        a = try await f.call(.POST, "/pause", body: #"{"scope": "server", "name": "robots"}"#)
+        #expect(a.status == 400 && Self.message(a).contains("takes no name"), "\(a.json)")
+        // A prefix is answered (and logged) as the full id.
+        a = try await f.call(.POST, "/pause", body: "{\"scope\": \"representation\", \"name\": \"\(f.ids[0].prefix(8))\"}")
+        #expect(a.status == 200 && a.json["name"] as? String == f.ids[0], "\(a.json)")
+    }
+
+    @Test("tokens: a comment after a token, an empty file, a short variable, a wrong token said as such, any case of Bearer")
+    func tokens() async throws {
+        let dir = try TemporaryDirectory("tokens")
+        let file = "\(dir.path)/tokens"
+        try "full: \(APIFixture.full)   # views and acts\nread: \(APIFixture.read) # views only\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let tokens = try APITokens.load(file: file, environment: [:])
+        #expect(tokens.access(authorization: "Bearer \(APIFixture.full)") == .full)
+        #expect(tokens.access(authorization: "bearer \(APIFixture.read)") == .read)
+        try "# nothing yet\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect { try APITokens.load(file: file, environment: [:]) } throws: { "\($0)".contains("holds no token") }
+        #expect { try APITokens.load(file: nil, environment: ["SITESYNC_API_TOKEN": "short"]) } throws: { "\($0)".contains("16 or more") }
+        let f = try await APIFixture()
+        let wrong = try await f.call(.GET, "/projects", token: "wrong-token-0123456789abcdef")
+        #expect(wrong.status == 401 && Self.message(wrong).contains("not accepted"))
+        let none = try await f.call(.GET, "/projects", token: nil)
+        #expect(none.status == 401 && Self.message(none).contains("needs a token"))
+        #expect(throws: SiteSyncError.self) { try APIServer.listenAddress("http://127.0.0.1:8484", tokens: .none) }
+    }
+
+    static func message(_ a: APIFixture.Answer) -> String {
+        ((a.json["error"] as? [String: Any])?["message"] as? String) ?? ""
+    }
+}

@@ -134,20 +134,25 @@ function siteCell(r, site) {
 function row(r) {
   const local = r.sites[state.local];
   const tr = el("tr", { "data-id": r.id, tabindex: 0 },
-    el("td", {}, r.folder), el("td", {}, r.product), el("td", { class: "num" }, "v" + String(r.version).padStart(3, "0")),
+    el("td", {}, r.folder), el("td", {}, r.product), el("td", { class: "num" }, ver(r.version)),
     el("td", {}, r.name), el("td", { class: "num" }, size(r.size)), siteCell(r, state.local), siteCell(r, state.remote));
   const actions = el("td", { class: "actions" });
   const act = (label, fn, cls) => actions.append(el("button", { type: "button", class: cls || "", onclick: (e) => { e.stopPropagation(); fn(); } }, label));
   if (!local || ["missing", "corrupt"].includes(local.status)) act("Download", () => action("POST", `/representations/${r.id}/sites/${enc(state.local)}`, {}, "queued for " + state.local), "primary");
   if (!r.sites[state.remote]) act("Upload", () => action("POST", `/representations/${r.id}/sites/${enc(state.remote)}`, {}, "queued for " + state.remote));
-  if (local && ["failed", "missing", "corrupt"].includes(local.status)) act("Re-sync", () => action("POST", `/representations/${r.id}/sites/${enc(state.local)}/reset`, undefined, "queued again"));
+  for (const [site, s] of [[state.local, local], [state.remote, r.sites[state.remote]]]) {
+    if (s && ["failed", "missing", "corrupt"].includes(s.status))
+      act(site === state.local ? "Re-sync" : "Re-sync remote", () => action("POST", `/representations/${r.id}/sites/${enc(site)}/reset`, undefined, "queued again for " + site));
+  }
   act(r.paused ? "Resume" : "Pause", () => action("POST", r.paused ? "/resume" : "/pause", { scope: "representation", name: r.id }, r.paused ? "resumed" : "paused"));
   act("Priority", () => {
-    const value = prompt("Priority for " + r.folder + " " + r.product + " v" + r.version + " (higher goes first)", "90");
-    if (value !== null) action("PUT", `/representations/${r.id}/priority`, { priority: parseInt(value, 10) }, "priority set");
+    const value = prompt("Priority for " + r.folder + " " + r.product + " " + ver(r.version) + " (a whole number; higher goes first)", "90");
+    if (value === null) return;
+    if (!/^-?\d{1,9}$/.test(value.trim())) { show("The priority is a whole number, e.g. 90 (higher goes first)."); return; }
+    action("PUT", `/representations/${r.id}/priority`, { priority: parseInt(value, 10) }, "priority set");
   });
   if (local) act("Remove local", () => {
-    if (confirm(`Remove the copy of ${r.folder} ${r.product} v${r.version} from ${state.local}? Its files there are deleted.`))
+    if (confirm(`Remove the copy of ${r.folder} ${r.product} ${ver(r.version)} from ${state.local}? Its files there are deleted.`))
       action("DELETE", `/representations/${r.id}/sites/${enc(state.local)}`, undefined, "removed from " + state.local);
   }, "danger");
   tr.append(actions);
@@ -158,6 +163,7 @@ function row(r) {
 }
 
 function enc(s) { return encodeURIComponent(s); }
+function ver(v) { return "v" + String(v).padStart(3, "0"); }
 
 async function action(method, path, body, done) {
   try {
@@ -175,13 +181,13 @@ async function openDetail(id) {
   const d = await call("GET", "/representations/" + id);
   const body = $("detail-body"); body.replaceChildren();
   const r = d.representation || d;
-  body.append(el("p", {}, `${r.folder} · ${r.product} v${r.version} · ${r.name}`), el("p", { class: "meta" }, "id " + id));
+  body.append(el("p", {}, `${r.folder} · ${r.product} ${ver(r.version)} · ${r.name}`), el("p", { class: "meta" }, "id " + r.id));
   for (const f of d.files) {
     body.append(el("p", { class: "path" }, shortPath(f.path, r.project) + " (" + size(f.size) + ")"));
     const t = el("table");
     t.append(el("tr", {}, el("th", {}, "site"), el("th", {}, "status"), el("th", {}, "tries"), el("th", {}, "next attempt"), el("th", {}, "lease")));
     for (const [site, s] of Object.entries(f.sites)) {
-      t.append(el("tr", {}, el("td", {}, site), el("td", {}, pill(s.status)), el("td", {}, s.tries), el("td", {}, s.status === "synced" ? "—" : when(s.next_attempt_at)), el("td", {}, s.lease_owner || "—")));
+      t.append(el("tr", {}, el("td", {}, site), el("td", {}, pill(s.status)), el("td", {}, s.tries), el("td", {}, s.status === "queued" ? when(s.next_attempt_at) : "—"), el("td", {}, s.lease_owner || "—")));
       if (s.last_error) t.append(el("tr", {}, el("td", { colspan: 5, class: "site-bad" }, "last error: " + s.last_error)));
     }
     body.append(t);
@@ -192,6 +198,8 @@ async function openDetail(id) {
 // MARK: live activity (fetch-read Server-Sent Events: the token travels in a header, never in the URL)
 
 function drawActivity(a) {
+  const banner = $("server-paused");
+  banner.hidden = !a.server_paused;
   state.running = {};
   const running = $("running"); running.replaceChildren();
   for (const t of a.running) {
