@@ -68,7 +68,7 @@ struct APIRoutes: Sendable {
         }
         route(.post, "representations/:id/sites/:site") { request, context in
             let (id, site) = (try await full(context), try context.parameters.require("site"))
-            let body = try await Self.body(AddSiteBody.self, request, context, empty: AddSiteBody()) ?? AddSiteBody()
+            let body = try await Self.body(AddSiteBody.self, request, context, empty: AddSiteBody(), fields: ["priority", "force"]) ?? AddSiteBody()
             let real = try await engine.addSite(id, site: site, priority: body.priority, force: body.force ?? false)
             logger.notice("api: queued representation \(id) for site \(real)\(body.priority.map { " at priority \($0)" } ?? "")\(body.force == true ? " (forced)" : "")")
             return try await shown(id)
@@ -87,7 +87,7 @@ struct APIRoutes: Sendable {
         }
         route(.put, "representations/:id/priority") { request, context in
             let id = try await full(context)
-            guard let priority = try await Self.body(PriorityBody.self, request, context, empty: nil)?.priority else {
+            guard let priority = try await Self.body(PriorityBody.self, request, context, empty: nil, fields: ["priority"])?.priority else {
                 throw APIRefusal(status: 400, kind: .invalidInput, message: "send {\"priority\": N}")
             }
             try await engine.setPriority(id, priority)
@@ -96,7 +96,7 @@ struct APIRoutes: Sendable {
         }
         for (path, paused) in [("pause", true), ("resume", false)] {
             route(.post, path) { request, context in
-                guard let body = try await Self.body(PauseBody.self, request, context, empty: nil) else {
+                guard let body = try await Self.body(PauseBody.self, request, context, empty: nil, fields: ["scope", "name"]) else {
                     throw APIRefusal(status: 400, kind: .invalidInput, message: "send {\"scope\": \"server\" | \"project\" | \"representation\", \"name\": …}")
                 }
                 let scope: SiteSync.PauseScope
@@ -176,7 +176,8 @@ struct APIRoutes: Sendable {
     }
 
     /// A JSON body, or `empty` when there is none; a body that is not the shape is a 400 naming the fix.
-    static func body<T: Decodable & Sendable>(_ type: T.Type, _ request: Request, _ context: APIContext, empty: T?) async throws -> T? {
+    static func body<T: Decodable & Sendable>(_ type: T.Type, _ request: Request, _ context: APIContext, empty: T?,
+                                              fields: Set<String>) async throws -> T? {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: 64 << 10)
@@ -184,6 +185,13 @@ struct APIRoutes: Sendable {
             throw APIRefusal(status: 413, kind: .invalidInput, message: "the request body is larger than 64 KiB; these calls take a few fields of JSON")
         }
         if buffer.readableBytes == 0 { return empty }
+        // A misspelt field would otherwise be dropped without a word (`priorty` leaving the default priority).
+        if let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] {
+            let unknown = Set(object.keys).subtracting(fields).sorted()
+            if !unknown.isEmpty {
+                throw APIRefusal(status: 400, kind: .invalidInput, message: "the request body: unknown field\(unknown.count == 1 ? "" : "s") \(unknown.map { "'\($0)'" }.joined(separator: ", ")); this call takes \(fields.sorted().map { "'\($0)'" }.joined(separator: ", "))")
+            }
+        }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {

@@ -1,4 +1,5 @@
 import Foundation
+import SiteSyncProviders
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -79,6 +80,22 @@ public final class SSHServer: @unchecked Sendable {
         }
         let why = (try? String(contentsOfFile: "\(dir)/sshd.log", encoding: .utf8)) ?? ""
         throw Failure.failed("sshd did not start on port \(port): \(why)")
+    }
+
+    /// A server started off Swift's cooperative pool: starting sshd (ssh-keygen, polling the port) blocks, and two
+    /// blocked threads are the whole pool on two cores — every other test's waits would wake seconds late.
+    public static func started(hostKey: String? = nil, port: Int? = nil) async throws -> SSHServer {
+        try await BlockingIO.run { _ in try SSHServer(hostKey: hostKey, port: port) }
+    }
+
+    /// `start()` off the cooperative pool.
+    public func restart() async throws {
+        try await BlockingIO.run { [self] _ in try start() }
+    }
+
+    /// `kill()` off the cooperative pool.
+    public func killAll() async {
+        _ = try? await BlockingIO.run { [self] _ in kill() }
     }
 
     /// Kills sshd and every session process it forked (a dropped network, as the client sees it).

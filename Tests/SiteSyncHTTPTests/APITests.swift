@@ -188,6 +188,8 @@ struct APIBadInputTests {
         #expect(a.status == 400 && Self.message(a) == "the request body: 'priority' must be a whole number", "\(a.json)")
         a = try await f.call(.PUT, "/representations/\(f.ids[0])/priority", body: #"{"priority": 1.5}"#)
         #expect(a.status == 400 && Self.message(a).contains("whole number of at most 64 bits"), "\(a.json)")
+        a = try await f.call(.POST, "/representations/\(f.ids[0])/sites/backup", body: #"{"priorty": 80}"#)
+        #expect(a.status == 400 && Self.message(a).contains("unknown field 'priorty'; this call takes 'force', 'priority'"), "\(a.json)")
         a = try await f.call(.POST, "/pause", body: #"{}"#)
         #expect(a.status == 400 && Self.message(a) == "the request body: 'scope' is missing", "\(a.json)")
         a = try await f.call(.POST, "/pause", body: #"{"scope": "server", "name": "robots"}"#)

@@ -8,16 +8,10 @@ import Testing
 
 /// The servers behind the rclone remotes, one of each for the whole run: the tests' sshd and a SeaweedFS.
 enum RcloneBackends {
-    static let ssh = Mutex<SSHServer?>(nil)
+    /// Started once, off the cooperative pool; every test awaits the same start.
+    static let ssh = Task<SSHServer, any Error> { try await SSHServer.started() }
 
-    static func sshServer() throws -> SSHServer {
-        try ssh.withLock {
-            if let s = $0 { return s }
-            let s = try SSHServer()
-            $0 = s
-            return s
-        }
-    }
+    static func sshServer() async throws -> SSHServer { try await ssh.value }
 
     /// The rclone program: a missing one fails with the package to install, never a skip.
     static func rclone() throws -> String {
@@ -44,7 +38,7 @@ enum RcloneBackends {
             try FileManager.default.createDirectory(atPath: base + root, withIntermediateDirectories: true)
             try "".write(toFile: config, atomically: true, encoding: .utf8)
         case .sftp:
-            let server = try sshServer()
+            let server = try await sshServer()
             root = dir.path + "/sftp-root"
             try server.makeRoot(root)
             let keys = try UserKeys.shared()

@@ -7,17 +7,10 @@ import Testing
 
 /// One sshd for the whole suite (sessions are independent; each test uses its own folder).
 enum Shared {
-    nonisolated(unsafe) static var instance: SSHServer?
-    static let lock = NSLock()
+    /// Started once, off the cooperative pool; every test awaits the same start.
+    static let starting = Task<SSHServer, any Error> { try await SSHServer.started() }
 
-    static func server() throws -> SSHServer {
-        try lock.withLock {
-            if let instance { return instance }
-            let s = try SSHServer()
-            instance = s
-            return s
-        }
-    }
+    static func server() async throws -> SSHServer { try await starting.value }
 }
 
 func sftpSite(_ server: SSHServer, root: String, name: String = "vendor", auth: [String: ConfigValue]? = nil,
@@ -39,7 +32,7 @@ func sftpSite(_ server: SSHServer, root: String, name: String = "vendor", auth: 
 struct SFTPProviderTests {
     @Test("conformance", arguments: ProviderConformance.names)
     func conformance(_ name: String) async throws {
-        let server = try Shared.server()
+        let server = try await Shared.server()
         let dir = try TemporaryDirectory("sftp")
         let root = "\(dir.path)/root"
         try server.makeRoot(root)
@@ -57,7 +50,7 @@ struct SFTPProviderTests {
 
     @Test("every authentication method", arguments: ["password", "ed25519", "ed25519_pass", "ecdsa", "rsa_pem", "rsa_openssh_pass"])
     func authentication(_ method: String) async throws {
-        let server = try Shared.server()
+        let server = try await Shared.server()
         let dir = try TemporaryDirectory("sftp")
         try server.makeRoot("\(dir.path)/root")
         let keys = try UserKeys.shared()
@@ -87,7 +80,7 @@ struct SFTPProviderTests {
 
     @Test("wrong password, wrong passphrase, a PuTTY key: clear errors that never show the secret")
     func authErrors() async throws {
-        let server = try Shared.server()
+        let server = try await Shared.server()
         let dir = try TemporaryDirectory("sftp")
         let root = "\(dir.path)/root"
         try server.makeRoot(root)
@@ -110,8 +103,8 @@ struct SFTPProviderTests {
     }
 
     @Test("password and key together, or neither, are configuration errors")
-    func configErrors() throws {
-        let server = try Shared.server()
+    func configErrors() async throws {
+        let server = try await Shared.server()
         let keys = try UserKeys.shared()
         #expect(throws: ProviderError.self) {
             try SFTPProvider(site: try sftpSite(server, root: "/tmp", auth: [
@@ -136,7 +129,7 @@ struct SFTPProviderTests {
 
     @Test("host keys: unknown is refused with the fingerprint and the setting; a changed key is refused loudly")
     func hostKeys() async throws {
-        let server = try Shared.server()
+        let server = try await Shared.server()
         let dir = try TemporaryDirectory("sftp")
         let root = "\(dir.path)/root"
         try server.makeRoot(root)
@@ -163,7 +156,7 @@ struct SFTPProviderTests {
 
     @Test("connections are pooled and reused across files")
     func pooling() async throws {
-        let server = try SSHServer()  // its own: the log counts this test's connections only
+        let server = try await SSHServer.started()  // its own: the log counts this test's connections only
         let dir = try TemporaryDirectory("sftp")
         let root = "\(dir.path)/root"
         try server.makeRoot(root)
@@ -183,7 +176,7 @@ struct SFTPProviderTests {
 struct SFTPRestartTests {
     @Test("killed mid-upload, then restarted: the upload resumes and ends verified, nothing partial under its name")
     func resumeAfterKill() async throws {
-        let server = try SSHServer()
+        let server = try await SSHServer.started()
         let dir = try TemporaryDirectory("sftp")
         let root = "\(dir.path)/root"
         try server.makeRoot(root)
@@ -199,13 +192,13 @@ struct SFTPRestartTests {
         try await eventually("part of the file to be on the server") {
             (LocalFiles.fileSize(temporary) ?? 0) > 4 << 20
         }
-        server.kill()
+        await server.killAll()
         let result = await upload.result
         if case .success = result { Issue.record("the upload cannot have succeeded with the server killed") }
         #expect(!FileManager.default.fileExists(atPath: target), "nothing under the final name")
         let kept = LocalFiles.fileSize(temporary) ?? 0
         #expect(kept > 4 << 20, "the partial upload is kept to resume from")
-        try server.start()
+        try await server.restart()
         let first = Counter()
         first.set(-1)
         try await provider.upload(localFile: source, to: target, expected: digest, progress: { done in
@@ -219,7 +212,7 @@ struct SFTPRestartTests {
 
     @Test("killed mid-download, then restarted: the download continues after the bytes it kept and ends verified")
     func downloadResumesAfterKill() async throws {
-        let server = try SSHServer()
+        let server = try await SSHServer.started()
         let dir = try TemporaryDirectory("sftp")
         let root = "\(dir.path)/root"
         try server.makeRoot(root)
@@ -232,12 +225,12 @@ struct SFTPRestartTests {
         let local = "\(dir.path)/partial.bin"
         let download = Task { try await provider.download(remote, continuing: local, progress: { _ in }) }
         try await eventually("part of the file to arrive") { (LocalFiles.fileSize(local) ?? 0) > 6 << 20 }
-        server.kill()
+        await server.killAll()
         let result = await download.result
         if case .success = result { Issue.record("the download cannot have succeeded with the server killed") }
         let kept = LocalFiles.fileSize(local) ?? 0
         #expect(kept > 6 << 20)
-        try server.start()
+        try await server.restart()
         let first = Counter()
         first.set(-1)
         let got = try await provider.download(remote, continuing: local, progress: { done in

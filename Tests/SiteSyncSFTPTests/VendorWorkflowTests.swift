@@ -11,7 +11,7 @@ import Testing
 struct VendorWorkflowTests {
     @Test("an sftp alternate of studio: artists publish and download through it, studio has the files at once")
     func vendorWorkflow() async throws {
-        let server = try Shared.server()
+        let server = try await Shared.server()
         let dir = try TemporaryDirectory("vendor")
         let studioRoot = "\(dir.path)/studio"
         try server.makeRoot(studioRoot)  // sshd serves the studio folder
@@ -89,7 +89,7 @@ struct VendorWorkflowTests {
 struct SFTPOutageTests {
     @Test("sshd dies mid-upload and comes back: the server waits, resumes and verifies; no try is used up")
     func outage() async throws {
-        let server = try SSHServer()
+        let server = try await SSHServer.started()
         let dir = try TemporaryDirectory("outage")
         let remoteRoot = "\(dir.path)/remote"
         try server.makeRoot(remoteRoot)
@@ -123,12 +123,12 @@ struct SFTPOutageTests {
         let running = Task { try await sync.run() }
         defer { running.cancel() }
         try await eventually("the upload to be under way") { (LocalFiles.fileSize(temporary) ?? 0) > 4 << 20 }
-        server.kill()
+        await server.killAll()
         try await Task.sleep(nanoseconds: 1_500_000_000)
         var state = try #require(try await anna.show(rep.representation.id).states.first { $0.site == "vendor" })
         #expect(state.status != .failed, "an outage must not use up the file's tries")
         #expect(state.tries == 0)
-        try server.start()
+        try await server.restart()
         try await eventually("the upload to finish after the server came back", timeout: 30) {
             try await anna.show(rep.representation.id).states.first { $0.site == "vendor" }?.status == .synced
         }
@@ -145,7 +145,7 @@ struct SFTPOutageTests {
 struct SFTPVerifyTests {
     @Test("deleted and corrupted copies on the SFTP server are found, marked, healed from backup")
     func sftp() async throws {
-        let server = try Shared.server()
+        let server = try await Shared.server()
         let dir = try TemporaryDirectory("sftpverify")
         let root = "\(dir.path)/served"
         try server.makeRoot(root)
