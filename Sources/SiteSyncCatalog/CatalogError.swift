@@ -32,7 +32,7 @@ public enum CatalogError: KindedError, Equatable, Sendable {
         case .unknownRepresentation(let id):
             return "no representation '\(id)' in the catalog (see `sitesync status`)"
         case .siteAlreadyPresent(let site, let id):
-            return "representation \(id) is already on site '\(site)'; use --force to queue it again"
+            return "representation \(id) is already on site '\(site)'; force it to queue it again (`--force`, or `\"force\": true` over HTTP)"
         case .siteNotPresent(let site, let id):
             return "representation \(id) has no copy on site '\(site)'"
         case .lastCopy(let site, let path):

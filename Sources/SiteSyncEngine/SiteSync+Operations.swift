@@ -59,7 +59,7 @@ extension SiteSync {
         let real = p.realName(site)
         let config = p.sites[real]
         if config == nil && !keepFiles {
-            throw SiteSyncError(.notFound, "site '\(real)' is not reachable from this machine (it is not in the settings of project '\(p.name)'); run remove-site on the machine that owns it, or pass --keep-files to only forget it in the catalog")
+            throw SiteSyncError(.notFound, "site '\(real)' is not reachable from this machine (it is not in the settings of project '\(p.name)'); run remove-site on the machine that owns it, or keep the files and only forget it in the catalog (`remove-site --keep-files`)")
         }
         let group = p.alternates.group(of: real)
         let files = try await catalog.files(ofRepresentation: id)

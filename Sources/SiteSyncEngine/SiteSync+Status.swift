@@ -46,7 +46,7 @@ extension SiteSync {
         if let site = q.site {
             q.site = try await requireKnownSite(site)
         } else if q.status != nil {
-            throw SiteSyncError(.invalidInput, "a status filter needs a site: which site's status? (e.g. --site studio --status failed)")
+            throw SiteSyncError(.invalidInput, "a status filter needs a site: which site's status? (e.g. site studio and status failed: `--site studio --status failed`, `?site=studio&status=failed`)")
         }
         return try await catalog.representations(matching: q)
     }
