@@ -15,6 +15,7 @@ struct APIRoutes: Sendable {
     let logger: Logger
     var feed: ActivityFeed?
     var health: SiteHealthCache?
+    var tokensRequired = false
 
     /// Every route as (method, path): what the contract test compares with the OpenAPI document.
     static var table: [(method: String, path: String)] {
@@ -32,6 +33,10 @@ struct APIRoutes: Sendable {
         route(.get, "openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"],
                      body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
+        }
+        route(.get, "access") { _, context in
+            // What the caller's token allows: the page shows actions only to those who may take them.
+            APIResponse.json(AccessAnswer(access: context.access == .full ? "full" : "read", tokensRequired: tokensRequired))
         }
         route(.get, "projects") { _, _ in
             APIResponse.json(ProjectListJSON(try await engine.listProjects()))
@@ -168,6 +173,14 @@ struct APIRoutes: Sendable {
     struct PauseBody: Codable, Sendable {
         var scope: String
         var name: String?
+    }
+    struct AccessAnswer: Codable, Sendable {
+        var access: String
+        var tokensRequired: Bool
+        enum CodingKeys: String, CodingKey {
+            case access
+            case tokensRequired = "tokens_required"
+        }
     }
     struct PauseAnswer: Codable, Sendable {
         var scope: String

@@ -63,7 +63,8 @@ public struct APIServer: Sendable {
         router.add(middleware: APIErrorMiddleware(logger: logger))
         router.add(middleware: APIAuthMiddleware(tokens: tokens))
         APIRoutes(engine: engine, logger: logger, feed: ActivityFeed(engine: engine, progress: progress),
-                  health: SiteHealthCache(engine: engine, progress: progress)).install(on: router.group("api/v1"))
+                  health: SiteHealthCache(engine: engine, progress: progress), tokensRequired: tokens.required)
+            .install(on: router.group("api/v1"))
         WebUI.install(on: router)
         let engine = self.engine
         if let metrics {

@@ -50,6 +50,7 @@ struct APIContractTests {
         let f = try await APIFixture()
         let id = f.ids[0]
         let calls: [(HTTPMethod, String, String?, String, Int)] = [
+            (.GET, "/access", nil, "/access", 200),
             (.GET, "/projects", nil, "/projects", 200),
             (.GET, "/projects/robots/sites", nil, "/projects/{project}/sites", 200),
             (.GET, "/projects/robots/representations?page_size=2", nil, "/projects/{project}/representations", 200),

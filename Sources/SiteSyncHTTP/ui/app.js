@@ -278,7 +278,14 @@ async function loadProjectsKeep() {
 }
 
 async function boot() {
-  try { show(""); await loadProjects(); await loadTable(); listen(); } catch (e) { show(e.message); }
+  try {
+    show("");
+    const who = await call("GET", "/access");
+    // The read-only token views: no buttons that could only answer 403.
+    document.body.classList.toggle("read-only", who.access !== "full");
+    $("access").textContent = who.access === "full" ? "" : "view only";
+    await loadProjects(); await loadTable(); listen();
+  } catch (e) { show(e.message); }
 }
 
 document.addEventListener("DOMContentLoaded", start);
