@@ -30,7 +30,7 @@ for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-sh
     options.add_argument(arg)
 # An explicit driver: no download by Selenium Manager.
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-wait = WebDriverWait(driver, 60, poll_frequency=0.1)
+wait = WebDriverWait(driver, 60, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException])
 
 
 def shot(name):
@@ -38,10 +38,27 @@ def shot(name):
 
 
 def row():
-    for tr in driver.find_elements(By.CSS_SELECTOR, "#rows tr[data-id]"):
-        if tr.find_elements(By.TAG_NAME, "td")[0].text == folder:
-            return tr
+    # The table is redrawn live (every change the event stream brings): a row found a moment ago may be gone.
+    for _ in range(50):
+        try:
+            for tr in driver.find_elements(By.CSS_SELECTOR, "#rows tr[data-id]"):
+                if tr.find_elements(By.TAG_NAME, "td")[0].text == folder:
+                    return tr
+            return None
+        except StaleElementReferenceException:
+            time.sleep(0.05)
     return None
+
+
+def retrying(action):
+    """Runs `action` again when a redraw replaced the element it held."""
+    for attempt in range(50):
+        try:
+            return action()
+        except StaleElementReferenceException:
+            if attempt == 49:
+                raise
+            time.sleep(0.05)
 
 
 def local_cell():
@@ -76,7 +93,7 @@ try:
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#rows tr[data-id]")) == 1 and row() is not None)
 
     step("Download for the local site")
-    row().find_element(By.XPATH, ".//button[text()='Download']").click()
+    retrying(lambda: row().find_element(By.XPATH, ".//button[text()='Download']").click())
     # The bar moves: progress below 100 % seen while the copy runs, then "synced".
     seen = set()
     deadline = time.time() + 90
@@ -106,7 +123,7 @@ try:
     shot("3-synced")
 
     step("details show each file on each site")
-    row().click()
+    retrying(lambda: row().click())
     wait.until(lambda d: d.find_element(By.ID, "detail").is_displayed() and "big.exr" in d.find_element(By.ID, "detail-body").text)
     shot("4-detail")
 
@@ -119,17 +136,19 @@ try:
     wait.until(lambda d: d.find_element(By.ID, "pause-project").text == "Pause project")
 
     step("remove the local copy, confirming")
-    row().find_element(By.XPATH, ".//button[text()='Remove local']").click()
+    retrying(lambda: row().find_element(By.XPATH, ".//button[text()='Remove local']").click())
     driver.switch_to.alert.accept()
     wait.until(lambda d: "not here" in text_of(local_cell))
     shot("6-removed")
 
     step("keyboard: the table rows and actions take focus")
-    tr = row()
-    driver.execute_script("arguments[0].focus()", tr)
-    assert driver.switch_to.active_element == tr
+    def focus():
+        tr = row()
+        driver.execute_script("arguments[0].focus()", tr)
+        return driver.switch_to.active_element == tr
+    wait.until(lambda d: focus())
     print("ok:", ", ".join(steps))
-except (AssertionError, TimeoutException) as e:
+except (AssertionError, TimeoutException, StaleElementReferenceException) as e:
     shot("failure")
     print("FAILED at step:", steps[-1] if steps else "start", "-", repr(e), flush=True)
     print(driver.find_element(By.TAG_NAME, "body").text[:3000])
