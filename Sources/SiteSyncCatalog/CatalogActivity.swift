@@ -31,6 +31,12 @@ public struct RunningCopy: Sendable, Equatable {
         self.owner = owner
         self.leaseExpiresAt = leaseExpiresAt
     }
+
+    /// A leased row as a catalog reads it.
+    public init(_ file: FileRecord, _ state: FileSiteState) {
+        self.init(file: file, site: state.site, bytesDone: state.bytesDone, owner: state.leaseOwner,
+                  leaseExpiresAt: state.leaseExpiresAt)
+    }
 }
 
 /// A copy that was completed, or an attempt that failed (with its reason).
@@ -51,6 +57,12 @@ public struct CopyOutcome: Sendable, Equatable {
         self.at = at
         self.error = error
         self.status = status
+    }
+
+    /// A row's completion (`synced`) or last failure, as a catalog reads it; nil without that time.
+    public init?(_ file: FileRecord, _ state: FileSiteState, synced: Bool) {
+        guard let at = synced ? state.syncedAt : state.lastFailureAt else { return nil }
+        self.init(file: file, site: state.site, synced: synced, at: at, error: synced ? nil : state.lastError, status: state.status)
     }
 
     /// Completions and failures of several queries, newest first, at most `limit`.

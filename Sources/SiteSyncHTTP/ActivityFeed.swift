@@ -10,7 +10,8 @@ import Synchronization
 final class ActivityFeed: Sendable {
     let engine: SiteSync
     let progress: (@Sendable () -> ServerProgress)?
-    private let samples = Mutex<[String: (bytes: Int64, at: Date, rate: Double?)]>([:])
+    /// Each running row's bytes when it was first seen: its speed is the average since then.
+    private let firstSeen = Mutex<[String: (bytes: Int64, at: Date)]>([:])
 
     init(engine: SiteSync, progress: (@Sendable () -> ServerProgress)?) {
         self.engine = engine
@@ -20,19 +21,19 @@ final class ActivityFeed: Sendable {
     func snapshot(project: String?, recent: Int) async throws -> ActivityJSON {
         let activity = try await engine.activity(project: project, recent: recent)
         let now = Date()
-        let rates = samples.withLock { samples -> [String: Double] in
-            var next: [String: (bytes: Int64, at: Date, rate: Double?)] = [:]
+        let rates = firstSeen.withLock { firstSeen -> [String: Double] in
+            var next: [String: (bytes: Int64, at: Date)] = [:]
             var rates: [String: Double] = [:]
             for r in activity.running {
                 let key = "\(r.file.id)@\(r.site)"
                 // The first look is the reference: the average since then does not jump with the moments at
                 // which servers report (about once a second) and this endpoint is asked.
-                let first = samples[key] ?? (r.bytesDone, now, nil)
+                let first = firstSeen[key] ?? (r.bytesDone, now)
                 next[key] = first
                 let seconds = now.timeIntervalSince(first.at)
                 if seconds >= 1, r.bytesDone > first.bytes { rates[key] = Double(r.bytesDone - first.bytes) / seconds }
             }
-            samples = next
+            firstSeen = next
             return rates
         }
         var json = ActivityJSON(activity, server: progress?(), rates: rates, now: now)

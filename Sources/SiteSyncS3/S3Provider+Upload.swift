@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import NIOCore
 import SiteSyncProviders
+import Synchronization
 
 /// Uploads: one `PutObject` up to `part_size`, a parallel multipart upload above it, both conditional and checked.
 extension S3Provider {
@@ -18,7 +19,7 @@ extension S3Provider {
             return report
         } catch {
             let cancelled = Task.isCancelled || error is CancellationError || (error as? ProviderError)?.kind == .cancelled
-            guard cancelled, attempt.sent else { throw error }
+            guard cancelled, attempt.sent.withLock({ $0 }) else { throw error }
             // A PUT (or CompleteMultipartUpload) that reached S3 before the cancellation did leaves a whole object:
             // removed if it is the one this upload wrote (its SHA-256; before the write was sent nothing is touched).
             await Task.detached { [self] in
@@ -31,15 +32,10 @@ extension S3Provider {
     }
 
     /// Whether this upload sent its final write (a PUT of the object, or the completion of its parts).
-    final class WriteAttempt: @unchecked Sendable {
+    final class WriteAttempt: Sendable {
         @TaskLocal static var current: WriteAttempt?
-        private let lock = NSLock()
-        private var _sent = false
-        var sent: Bool { lock.withLock { _sent } }
-        static func noteSent() {
-            guard let attempt = current else { return }
-            attempt.lock.withLock { attempt._sent = true }
-        }
+        let sent = Mutex(false)
+        static func noteSent() { current?.sent.withLock { $0 = true } }
     }
 
     func write(_ localFile: String, key: String, path: String, expected: ContentDigest,
