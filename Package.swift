@@ -52,9 +52,13 @@ let package = Package(
         ]),
         // The provider protocol, the registry and streaming helpers every provider shares.
         .target(name: "SiteSyncProviders", dependencies: [
-            "SiteSyncModel",
+            "SiteSyncModel", "CFileSystem",
             .product(name: "Crypto", package: "swift-crypto"),
+            // NIOThreadPool: blocking file work on threads of its own, away from Dispatch's shared pool.
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        // statfs and syncfs, for flushes shared by many small files (GroupFlush).
+        .systemLibrary(name: "CFileSystem"),
         .target(name: "SiteSyncLocalDrive", dependencies: ["SiteSyncProviders"]),
         // libssh through a system library target; blocking calls run on one thread per connection.
         .systemLibrary(name: "CLibSSH", pkgConfig: "libssh", providers: [.apt(["libssh-dev"])]),

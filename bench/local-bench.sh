@@ -3,26 +3,28 @@
 # rclone copy and rclone copy + rclone check, side by side in one run. Release build; page cache dropped before
 # each run when run as root.
 #
-#   bench/local-bench.sh [--big-mib 1024] [--small-count 5000] [--small-kib 4]
+#   bench/local-bench.sh [--big-mib 1024] [--small-count 5000] [--small-kib 4] [--rss-mib 2048]
 #
 # SiteSync's times include its catalog work, the SHA-256 of every byte and the flush to disk of every file and
 # folder before it is recorded; cp and rsync are followed by `sync` so both sides end durable. Prints MiB/s,
-# files/s and each peer's time over SiteSync's (> 1: SiteSync faster).
+# files/s and each peer's time over SiteSync's (> 1: SiteSync faster), then the server's peak memory (GNU time's
+# maximum resident set size) while it moves one file of --rss-mib MiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIG_MIB=1024
 SMALL_COUNT=5000
 SMALL_KIB=4
+RSS_MIB=2048
 while [ $# -gt 0 ]; do
   case "$1" in
     --big-mib) BIG_MIB=$2; shift 2 ;;
     --small-count) SMALL_COUNT=$2; shift 2 ;;
     --small-kib) SMALL_KIB=$2; shift 2 ;;
+    --rss-mib) RSS_MIB=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 scripts/install-deps.sh bench >/dev/null
-command -v rsync >/dev/null || apt-get install -y -qq rsync >/dev/null
 swift build -c release --product sitesync >/dev/null
 SITESYNC=$PWD/.build/release/sitesync
 W=$(mktemp -d /tmp/sitesync-local-bench.XXXXXX)
@@ -68,6 +70,13 @@ $SITESYNC publish --project bench --folder f --product small --version 1 --name 
 measure sitesync_small $SITESYNC server --once --active-site studio
 cmp "$W/src/big/big.bin" "$W/backup/bench/f/publish/big/v001/big.bin"
 [ "$(ls "$W/backup/bench/f/publish/small/v001" | wc -l)" -eq "$SMALL_COUNT" ]
+# Peak memory: one large file through the server, measured by GNU time.
+rm -f "$W/src/big/big.bin"
+head -c $((RSS_MIB << 20)) /dev/urandom > "$W/src/huge.bin"
+$SITESYNC publish --project bench --folder f --product huge --version 1 --name bin "$W/src/huge.bin" >/dev/null
+/usr/bin/time -v $SITESYNC server --once --active-site studio > "$W/rss.log" 2>&1
+cmp "$W/src/huge.bin" "$W/backup/bench/f/publish/huge/v001/huge.bin"
+RSS_KIB=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$W/rss.log")
 
 rate_big() { echo "scale=1; $BIG_MIB / ${T[$1]}" | bc -l; }
 rate_small() { echo "scale=1; $SMALL_COUNT / ${T[$1]}" | bc -l; }
@@ -85,3 +94,5 @@ echo "peer time / SiteSync time (> 1: SiteSync faster)"
 for tool in cp rsync rclone rcheck; do
   printf "%-28s %10sx %15sx\n" "$tool" "$(ratio ${tool}_big sitesync_big)" "$(ratio ${tool}_small sitesync_small)"
 done
+echo
+printf "SiteSync server's peak memory moving one %s MiB file: %.1f MiB (maximum resident set size)\n" "$RSS_MIB" "$(echo "$RSS_KIB / 1024" | bc -l)"

@@ -9,7 +9,7 @@ if [ "$what" = test ]; then
   packages+=(openssh-server openssh-client postgresql rclone chromium chromium-driver)
 fi
 if [ "$what" = bench ]; then
-  packages+=(openssh-server openssh-client rclone bc python3)
+  packages+=(openssh-server openssh-client rclone bc python3 rsync time)
 fi
 if [ "$what" = test ] || [ "$what" = bench ]; then
   packages+=(python3-venv)

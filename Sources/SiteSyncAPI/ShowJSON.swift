@@ -75,6 +75,8 @@ public struct FileSiteJSON: Codable, Sendable, Equatable {
     public var verifiedAt: Date?
     public var problem: String?
     public var problemAt: Date?
+    /// The identical file (rootless path) this copy was made from on the site; nothing was sent for it.
+    public var madeFrom: String?
 
     enum CodingKeys: String, CodingKey {
         case status, priority, tries
@@ -87,6 +89,7 @@ public struct FileSiteJSON: Codable, Sendable, Equatable {
         case verifiedAt = "verified_at"
         case problem
         case problemAt = "problem_at"
+        case madeFrom = "made_from"
     }
 
     public init(_ s: FileSiteState) {
@@ -102,6 +105,7 @@ public struct FileSiteJSON: Codable, Sendable, Equatable {
         verifiedAt = s.verifiedAt
         problem = s.problem
         problemAt = s.problemAt
+        madeFrom = s.madeFrom
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -118,5 +122,6 @@ public struct FileSiteJSON: Codable, Sendable, Equatable {
         try c.encode(verifiedAt, forKey: .verifiedAt)
         try c.encode(problem, forKey: .problem)
         try c.encode(problemAt, forKey: .problemAt)
+        try c.encode(madeFrom, forKey: .madeFrom)
     }
 }

@@ -22,6 +22,7 @@ public enum ShowText {
                 if state.status == .inProgress { line += "  \(ByteCount.format(state.bytesDone))" }
                 if let err = state.lastError, state.status != .synced, !state.status.isDamaged { line += "  error: \(err)" }
                 if state.status.isDamaged, let problem = state.problem { line += "  \(problem)" }
+                if state.status == .synced, let identical = state.madeFrom { line += "  made from identical \(identical) (not sent)" }
                 if state.status == .queued, state.nextAttemptAt > now { line += "  next try \(APIJSON.iso(state.nextAttemptAt))" }
                 out.append(line)
             }

@@ -91,6 +91,8 @@ public struct RunSummaryJSON: Codable, Sendable, Equatable {
         public var seconds: Double
     }
     public var moved: [Moved]
+    /// Made on the target from an identical file already there; nothing sent.
+    public var deduplicated: [Moved]
     public var adopted: [String]
     public var conflicts: [String]
     public var damaged: [String]
@@ -102,12 +104,13 @@ public struct RunSummaryJSON: Codable, Sendable, Equatable {
     public var succeeded: Bool
 
     enum CodingKeys: String, CodingKey {
-        case moved, adopted, conflicts, damaged, failed, unavailable, bytes, elapsed, succeeded
+        case moved, deduplicated, adopted, conflicts, damaged, failed, unavailable, bytes, elapsed, succeeded
         case retriesScheduled = "retries_scheduled"
     }
 
     public init(_ s: RunSummary) {
         moved = s.moved.map { Moved(path: $0.path, source: $0.source, target: $0.target, size: $0.size, seconds: $0.seconds) }
+        deduplicated = s.deduplicated.map { Moved(path: $0.path, source: $0.source, target: $0.target, size: $0.size, seconds: $0.seconds) }
         adopted = s.adopted
         conflicts = s.conflicts
         damaged = s.damaged

@@ -95,7 +95,11 @@ struct ServerCommand: AsyncParsableCommand {
             if json {
                 print(try APIJSON.encode(RunSummaryJSON(summary)))
             } else {
-                let adopted = summary.adopted.isEmpty ? "" : "; \(summary.adopted.count) already in place (recorded, not copied)"
+                var adopted = summary.adopted.isEmpty ? "" : "; \(summary.adopted.count) already in place (recorded, not copied)"
+                if !summary.deduplicated.isEmpty {
+                    let saved = summary.deduplicated.reduce(Int64(0)) { $0 + $1.size }
+                    adopted += "; \(summary.deduplicated.count) made from identical files already on the target (\(ByteCount.format(saved)) not sent)"
+                }
                 print("moved \(summary.moved.count) file(s), \(ByteCount.format(summary.bytes)) in \(String(format: "%.2f", summary.elapsed)) s\(adopted); \(summary.failed.count) failed")
                 for line in summary.conflicts { print("moved aside (a different file was in the way): \(line)") }
                 for line in summary.damaged { print("damaged copy found: \(line)") }

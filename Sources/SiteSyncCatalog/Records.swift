@@ -77,11 +77,14 @@ public struct FileSiteState: Sendable, Equatable {
     /// How a missing or corrupt copy was found (`verify: …`, `read by a transfer to …`), and when.
     public var problem: String?
     public var problemAt: Date?
+    /// The file (rootless path) whose identical copy on this site the synced copy was made from, nothing being
+    /// sent; nil for a copy whose bytes came from another site.
+    public var madeFrom: String?
 
     public init(fileID: String, site: String, status: FileSyncStatus, priority: Int = 50, tries: Int = 0,
                 lastError: String? = nil, lastFailureAt: Date? = nil, nextAttemptAt: Date = .distantPast,
                 bytesDone: Int64 = 0, leaseOwner: String? = nil, leaseExpiresAt: Date? = nil, syncedAt: Date? = nil,
-                verifiedAt: Date? = nil, problem: String? = nil, problemAt: Date? = nil) {
+                verifiedAt: Date? = nil, problem: String? = nil, problemAt: Date? = nil, madeFrom: String? = nil) {
         self.fileID = fileID
         self.site = site
         self.status = status
@@ -97,6 +100,7 @@ public struct FileSiteState: Sendable, Equatable {
         self.verifiedAt = verifiedAt
         self.problem = problem
         self.problemAt = problemAt
+        self.madeFrom = madeFrom
     }
 }
 
@@ -147,9 +151,14 @@ public struct ClaimRequest: Sendable {
     public var now: Date
     public var leaseUntil: Date
     public var limit: Int
+    /// Slots the claimed files may take together, each costing what `cost` says for its size; claiming stops at
+    /// the first file (in priority order) that no longer fits, so a large file is never passed over by small ones
+    /// behind it. nil: `limit` files, whatever their sizes.
+    public var budget: ClaimBudget?
 
     public init(source: String, target: String, projects: [String], preferred: [String] = [],
-                representations: [String]? = nil, owner: String, now: Date, leaseUntil: Date, limit: Int) {
+                representations: [String]? = nil, owner: String, now: Date, leaseUntil: Date, limit: Int,
+                budget: ClaimBudget? = nil) {
         self.source = source
         self.target = target
         self.projects = projects
@@ -159,6 +168,39 @@ public struct ClaimRequest: Sendable {
         self.now = now
         self.leaseUntil = leaseUntil
         self.limit = limit
+        self.budget = budget
+    }
+}
+
+/// What claimed files may cost together: small files take a fraction of a slot (many are in flight at once and
+/// share their flushes), larger ones a whole slot.
+public struct ClaimBudget: Sendable, Equatable {
+    /// Units free for new work.
+    public var units: Int
+    /// Files of at most this many bytes are small.
+    public var smallFileSize: Int64
+    public var smallCost: Int
+    public var largeCost: Int
+
+    public init(units: Int, smallFileSize: Int64, smallCost: Int, largeCost: Int) {
+        self.units = units
+        self.smallFileSize = smallFileSize
+        self.smallCost = max(1, smallCost)
+        self.largeCost = max(1, largeCost)
+    }
+
+    public func cost(ofSize size: Int64) -> Int { size <= smallFileSize ? smallCost : largeCost }
+
+    /// The files to take from candidates in claim order: each while the total still fits.
+    public func fitting<T>(_ candidates: [T], size: (T) -> Int64) -> [T] {
+        var spent = 0
+        var taken: [T] = []
+        for candidate in candidates {
+            spent += cost(ofSize: size(candidate))
+            guard spent <= units else { break }
+            taken.append(candidate)
+        }
+        return taken
     }
 }
 
@@ -179,14 +221,36 @@ public struct WorkItem: Sendable, Equatable {
     public var target: String
     public var tries: Int
     public var priority: Int
+    /// Another file of the project with the same content, already verified on the target: the copy can be made
+    /// from it there instead of moving the bytes again.
+    public var identical: IdenticalFile?
 
-    public init(file: FileRecord, source: String, target: String, tries: Int, priority: Int) {
+    public init(file: FileRecord, source: String, target: String, tries: Int, priority: Int, identical: IdenticalFile? = nil) {
         self.file = file
         self.source = source
         self.target = target
         self.tries = tries
         self.priority = priority
+        self.identical = identical
     }
 
     public var key: FileKey { FileKey(fileID: file.id, site: target) }
+}
+
+/// A file with the same size and SHA-256 as the one to move (a republished texture, the same plate in two shots).
+public struct IdenticalFile: Sendable, Equatable {
+    public var fileID: String
+    /// Rootless (`{root[work]}/…`).
+    public var path: String
+
+    public init(fileID: String, path: String) {
+        self.fileID = fileID
+        self.path = path
+    }
+
+    /// From the claim's `identical` column: the id, a space, the path (ids never hold a space).
+    public init?(column: String?) {
+        guard let column, let space = column.firstIndex(of: " ") else { return nil }
+        self.init(fileID: String(column[..<space]), path: String(column[column.index(after: space)...]))
+    }
 }

@@ -22,9 +22,10 @@ public protocol WorkQueue: Sendable {
     /// taken over: its transfer must stop.
     func renewLeases(owner: String, keys: [FileKey], now: Date, until: Date) async throws -> Set<FileKey>
     func reportProgress(_ key: FileKey, owner: String, bytesDone: Int64) async throws
-    /// Marks the file synced on the target and on `alternates` (the same storage). False if the lease was lost.
-    @discardableResult
-    func completeTransfer(_ key: FileKey, owner: String, alternates: Set<String>, now: Date) async throws -> Bool
+    /// Marks each file synced on its target and on its `alternates` (the same storage), in one transaction: a
+    /// server finishing many small files records them together. Returns the keys recorded; one missing from the
+    /// answer had lost its lease.
+    func completeTransfers(_ completions: [TransferCompletion], owner: String, now: Date) async throws -> Set<FileKey>
     /// Records a failed attempt. `retryAt` nil → failed for good; `countsAsTry` false for quota and shutdown.
     /// Returns the new status, or nil if the lease was lost.
     @discardableResult
@@ -38,4 +39,26 @@ public protocol WorkQueue: Sendable {
     func releaseLeases(owner: String, keys: [FileKey]?) async throws
     /// A number that grows whenever new work may have become runnable; servers poll it to start promptly.
     func workGeneration() async throws -> Int64
+}
+
+/// One finished transfer to record: the copy and the sites that share its storage.
+public struct TransferCompletion: Sendable, Hashable {
+    public var key: FileKey
+    public var alternates: Set<String>
+    /// The identical file the copy was made from on the target (see `FileSiteState.madeFrom`).
+    public var madeFrom: String?
+
+    public init(_ key: FileKey, alternates: Set<String> = [], madeFrom: String? = nil) {
+        self.key = key
+        self.alternates = alternates
+        self.madeFrom = madeFrom
+    }
+}
+
+extension WorkQueue {
+    /// Marks the file synced on the target and on `alternates` (the same storage). False if the lease was lost.
+    @discardableResult
+    public func completeTransfer(_ key: FileKey, owner: String, alternates: Set<String>, now: Date) async throws -> Bool {
+        try await completeTransfers([TransferCompletion(key, alternates: alternates)], owner: owner, now: now).contains(key)
+    }
 }

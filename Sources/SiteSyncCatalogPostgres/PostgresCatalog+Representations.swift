@@ -222,7 +222,7 @@ extension PostgresCatalog {
             nextAttemptAt: try r.date("next_attempt_at") ?? .distantPast, bytesDone: try r["bytes_done"].decode(Int64.self),
             leaseOwner: try r["lease_owner"].decode(String?.self), leaseExpiresAt: try r.date("lease_expires_at"),
             syncedAt: try r.date("synced_at"), verifiedAt: try r.date("verified_at"), problem: try r["problem"].decode(String?.self),
-            problemAt: try r.date("problem_at"))
+            problemAt: try r.date("problem_at"), madeFrom: try r["made_from"].decode(String?.self))
     }
 
     public func states(ofRepresentation id: String) async throws -> [FileSiteState] {

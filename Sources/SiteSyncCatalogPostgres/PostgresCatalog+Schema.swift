@@ -55,6 +55,11 @@ extension PostgresCatalog {
         CREATE INDEX file_sites_paused ON file_sites(site, representation_id) WHERE status = 'paused';
         CREATE INDEX representations_by_created ON representations(project, created_at);
         """,
+        """
+        -- A claim looks for a file of the same project with the same content already on the target.
+        CREATE INDEX files_by_content ON files(project, sha256, size);
+        ALTER TABLE file_sites ADD COLUMN made_from TEXT;
+        """,
     ]
 
     static func prepare(_ client: PostgresClient, create: Bool, location: PostgresLocation, logger: Logger) async throws {

@@ -24,11 +24,14 @@ extension PostgresCatalog {
         // How long the lease lasts comes from the caller; when it ends is the database's business.
         let duration = max(0.5, request.leaseUntil.timeIntervalSince(request.now))
         let only = request.representations
+        // Without a budget every file costs one unit and `limit` units are free: the plain LIMIT.
+        let budget = request.budget ?? ClaimBudget(units: request.limit, smallFileSize: 0, smallCost: 1, largeCost: 1)
         let rows = try await transaction { c in
             try await Self.all(c, """
-                WITH picked AS (
-                    SELECT t.file_id FROM file_sites t
+                WITH candidates AS (
+                    SELECT t.file_id, t.priority, t.next_attempt_at, f.size FROM file_sites t
                     JOIN file_sites s ON s.file_id = t.file_id AND s.site = \(request.source) AND s.status = 'synced'
+                    JOIN files f ON f.id = t.file_id
                     WHERE t.site = \(request.target) AND t.status = 'queued' AND t.next_attempt_at <= \(request.now.timeIntervalSince1970)
                       AND t.project = ANY(\(request.projects))
                       AND NOT EXISTS (SELECT 1 FROM file_sites p WHERE p.file_id = t.file_id AND p.status = 'synced'
@@ -36,12 +39,21 @@ extension PostgresCatalog {
                       AND (\(only == nil) OR t.representation_id = ANY(\(only ?? [])))
                     ORDER BY t.priority DESC, t.next_attempt_at
                     LIMIT \(request.limit)
-                    FOR UPDATE OF t SKIP LOCKED)
+                    FOR UPDATE OF t SKIP LOCKED),
+                picked AS (
+                    SELECT file_id FROM (
+                        SELECT file_id, SUM(CASE WHEN size <= \(budget.smallFileSize) THEN \(budget.smallCost) ELSE \(budget.largeCost) END)
+                            OVER (ORDER BY priority DESC, next_attempt_at, file_id ROWS UNBOUNDED PRECEDING) AS spent
+                        FROM candidates) w
+                    WHERE spent <= \(budget.units))
                 UPDATE file_sites t SET status = 'in_progress', lease_owner = \(request.owner),
                     lease_expires_at = \(unescaped: Self.databaseNow) + \(duration), bytes_done = 0
                 FROM picked, files f
                 WHERE t.file_id = picked.file_id AND t.site = \(request.target) AND f.id = t.file_id
-                RETURNING t.file_id, t.tries, t.priority, t.next_attempt_at, f.representation_id, f.project, f.path, f.size, f.sha256
+                RETURNING t.file_id, t.tries, t.priority, t.next_attempt_at, f.representation_id, f.project, f.path, f.size, f.sha256,
+                    (SELECT d.id || ' ' || d.path FROM files d
+                       JOIN file_sites c ON c.file_id = d.id AND c.site = t.site AND c.status = 'synced'
+                     WHERE d.project = f.project AND d.sha256 = f.sha256 AND d.size = f.size AND d.id <> f.id LIMIT 1) AS identical
                 """, logger)
         }
         return try rows.map { r -> (WorkItem, Double) in
@@ -49,7 +61,8 @@ extension PostgresCatalog {
                                   project: try r["project"].decode(String.self), path: try r["path"].decode(String.self),
                                   size: try r["size"].decode(Int64.self), sha256: try r["sha256"].decode(String.self))
             return (WorkItem(file: file, source: request.source, target: request.target, tries: try r["tries"].decode(Int.self),
-                             priority: try r["priority"].decode(Int.self)), try r["next_attempt_at"].decode(Double.self))
+                             priority: try r["priority"].decode(Int.self), identical: IdenticalFile(column: try r["identical"].decode(String?.self))),
+                    try r["next_attempt_at"].decode(Double.self))
         }
         .sorted { ($0.0.priority, -$0.1) > ($1.0.priority, -$1.1) }
         .map(\.0)
@@ -112,19 +125,28 @@ extension PostgresCatalog {
             """)
     }
 
-    public func completeTransfer(_ key: FileKey, owner: String, alternates: Set<String>, now: Date) async throws -> Bool {
+    public func completeTransfers(_ completions: [TransferCompletion], owner: String, now: Date) async throws -> Set<FileKey> {
+        guard !completions.isEmpty else { return [] }
         let logger = self.logger
         let t = now.timeIntervalSince1970
+        let fileIDs = completions.map(\.key.fileID), sites = completions.map(\.key.site)
+        let madeFrom = completions.map { $0.madeFrom ?? "" }
         return try await transaction { c in
-            guard let row = try await Self.all(c, """
-                UPDATE file_sites SET status = 'synced', synced_at = \(t), tries = 0, last_error = NULL, last_failure_at = NULL,
+            // One statement for the whole batch: a round trip per file would cost more than the files.
+            let rows = try await Self.all(c, """
+                UPDATE file_sites t SET status = 'synced', synced_at = \(t), tries = 0, last_error = NULL, last_failure_at = NULL,
                     lease_owner = NULL, lease_expires_at = NULL, verified_at = \(t), problem = NULL, problem_at = NULL,
-                    bytes_done = (SELECT size FROM files WHERE id = file_sites.file_id)
-                WHERE file_id = \(key.fileID) AND site = \(key.site) AND lease_owner = \(owner)
-                RETURNING representation_id, project, priority
-                """, logger).first else { return false }
-            let others = Array(alternates.subtracting([key.site]))
-            if !others.isEmpty {
+                    bytes_done = (SELECT size FROM files WHERE id = t.file_id), made_from = NULLIF(k.made_from, '')
+                FROM unnest(\(fileIDs), \(sites), \(madeFrom)) AS k(file_id, site, made_from)
+                WHERE t.file_id = k.file_id AND t.site = k.site AND t.lease_owner = \(owner)
+                RETURNING t.file_id, t.site, t.representation_id, t.project, t.priority
+                """, logger)
+            var done: Set<FileKey> = []
+            for row in rows {
+                let key = FileKey(fileID: try row["file_id"].decode(String.self), site: try row["site"].decode(String.self))
+                done.insert(key)
+                let others = Array((completions.first { $0.key == key }?.alternates ?? []).subtracting([key.site]))
+                guard !others.isEmpty else { continue }
                 try await c.query("""
                     INSERT INTO file_sites(file_id, site, representation_id, project, status, priority, next_attempt_at, synced_at, verified_at)
                     SELECT \(key.fileID), a.site, \(try row["representation_id"].decode(String.self)), \(try row["project"].decode(String.self)),
@@ -135,9 +157,9 @@ extension PostgresCatalog {
                         verified_at = excluded.synced_at, problem = NULL, problem_at = NULL
                     """, logger: logger)
             }
-            // The new copy can be the source of further transfers (studio → backup after an upload).
-            try await self.bumpGeneration(c)
-            return true
+            // The new copies can be the source of further transfers (studio → backup after an upload).
+            if !done.isEmpty { try await self.bumpGeneration(c) }
+            return done
         }
     }
 

@@ -21,7 +21,7 @@ public final class PostgresCatalog: Catalog {
     let notifications = NotificationCounter()
 
     /// The schema this build writes; a newer one in the database is refused.
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
     static let channel = "sitesync_work"
 
     /// Opens the catalog at `url`; `create` creates the schema in an empty database (`sitesync init`).

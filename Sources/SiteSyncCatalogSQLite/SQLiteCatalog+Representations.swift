@@ -227,9 +227,10 @@ extension SQLiteCatalog {
     /// The columns `state(_:at:)` reads, in its order.
     static let stateColumns = """
         fs.file_id, fs.site, fs.status, fs.priority, fs.tries, fs.last_error, fs.last_failure_at, fs.next_attempt_at,
-        fs.bytes_done, fs.lease_owner, fs.lease_expires_at, fs.synced_at, fs.verified_at, fs.problem, fs.problem_at
+        fs.bytes_done, fs.lease_owner, fs.lease_expires_at, fs.synced_at, fs.verified_at, fs.problem, fs.problem_at,
+        fs.made_from
         """
-    static let stateColumnCount = 15
+    static let stateColumnCount = 16
 
     static func state(_ row: Row, at i: Int = 0) -> FileSiteState {
         func date(_ column: Int) -> Date? {
@@ -242,7 +243,7 @@ extension SQLiteCatalog {
             lastFailureAt: date(6),
             nextAttemptAt: date(7) ?? .distantPast,
             bytesDone: row[i + 8], leaseOwner: row[i + 9], leaseExpiresAt: date(10),
-            syncedAt: date(11), verifiedAt: date(12), problem: row[i + 13], problemAt: date(14))
+            syncedAt: date(11), verifiedAt: date(12), problem: row[i + 13], problemAt: date(14), madeFrom: row[i + 15])
     }
 
     public func states(ofRepresentation id: String) async throws -> [FileSiteState] {

@@ -100,6 +100,13 @@ extension SQLiteCatalog {
                 CREATE INDEX representations_by_created ON representations(project, created_at);
                 """)
         }
+        m.registerMigration("v6: copies made on a site from an identical file") { db in
+            try db.execute(sql: """
+                -- A claim looks for a file of the same project with the same content already on the target.
+                CREATE INDEX files_by_content ON files(project, sha256, size);
+                ALTER TABLE file_sites ADD COLUMN made_from TEXT;
+                """)
+        }
         return m
     }
 }

@@ -23,7 +23,10 @@ extension SQLiteCatalog {
     /// projects, the preferred sites, the limit.
     public static func claimSQL(projectCount: Int, preferredCount: Int = 0, representationCount: Int? = nil) -> String {
         """
-        SELECT t.file_id, t.tries, t.priority, f.representation_id, f.project, f.path, f.size, f.sha256
+        SELECT t.file_id, t.tries, t.priority, f.representation_id, f.project, f.path, f.size, f.sha256,
+          (SELECT d.id || ' ' || d.path FROM files d INDEXED BY files_by_content
+             JOIN file_sites c ON c.file_id = d.id AND c.site = t.site AND c.status = \(SQLState.synced)
+           WHERE d.project = f.project AND d.sha256 = f.sha256 AND d.size = f.size AND d.id <> f.id LIMIT 1) AS identical
         FROM file_sites t
         JOIN file_sites s ON s.file_id = t.file_id AND s.site = ? AND s.status = \(SQLState.synced)
         JOIN files f ON f.id = t.file_id
@@ -86,7 +89,8 @@ extension SQLiteCatalog {
                                                                               representationCount: request.representations?.count)),
                                         arguments: StatementArguments(args))
             var items: [WorkItem] = []
-            for row in rows {
+            let fitting = request.budget.map { budget in budget.fitting(rows) { $0["size"] as Int64 } } ?? rows
+            for row in fitting {
                 let fileID: String = row["file_id"]
                 try db.cachedStatement(sql: """
                     UPDATE file_sites SET status = \(SQLState.inProgress), lease_owner = ?, lease_expires_at = ?, bytes_done = 0
@@ -96,7 +100,7 @@ extension SQLiteCatalog {
                 let file = FileRecord(id: fileID, representationID: row["representation_id"], project: row["project"],
                                       path: row["path"], size: row["size"], sha256: row["sha256"])
                 items.append(WorkItem(file: file, source: request.source, target: request.target,
-                                      tries: row["tries"], priority: row["priority"]))
+                                      tries: row["tries"], priority: row["priority"], identical: IdenticalFile(column: row["identical"])))
             }
             return items
         }
@@ -176,31 +180,39 @@ extension SQLiteCatalog {
         }
     }
 
-    public func completeTransfer(_ key: FileKey, owner: String, alternates: Set<String>, now: Date) async throws -> Bool {
-        try await write { db in
+    public func completeTransfers(_ completions: [TransferCompletion], owner: String, now: Date) async throws -> Set<FileKey> {
+        guard !completions.isEmpty else { return [] }
+        return try await write { db in
             let t = now.timeIntervalSince1970
-            try db.cachedStatement(sql: """
-                UPDATE file_sites SET status = \(SQLState.synced), synced_at = ?, tries = 0, last_error = NULL, last_failure_at = NULL,
-                    lease_owner = NULL, lease_expires_at = NULL, verified_at = ?, problem = NULL, problem_at = NULL,
-                    bytes_done = (SELECT size FROM files WHERE id = file_sites.file_id)
-                WHERE file_id = ? AND site = ? AND lease_owner = ?
-                """).execute(arguments: [t, t, key.fileID, key.site, owner])
-            guard db.changesCount == 1 else { return false }
-            let meta = try Row.fetchOne(db.cachedStatement(sql: "SELECT representation_id, project, priority FROM file_sites WHERE file_id = ? AND site = ?"),
-                                        arguments: [key.fileID, key.site])
-            for alt in alternates where alt != key.site {
+            var done: Set<FileKey> = []
+            for completion in completions {
+                let key = completion.key
                 try db.cachedStatement(sql: """
-                    INSERT INTO file_sites(file_id, site, representation_id, project, status, priority, next_attempt_at, synced_at)
-                    VALUES (?, ?, ?, ?, \(SQLState.synced), ?, ?, ?)
-                    ON CONFLICT(file_id, site) DO UPDATE SET status = \(SQLState.synced), synced_at = excluded.synced_at, tries = 0,
-                        last_error = NULL, last_failure_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
-                        verified_at = excluded.synced_at, problem = NULL, problem_at = NULL
-                    """).execute(arguments: [key.fileID, alt, meta?["representation_id"] as String?, meta?["project"] as String?,
-                                     meta?["priority"] as Int? ?? 50, t, t])
+                    UPDATE file_sites SET status = \(SQLState.synced), synced_at = ?, tries = 0, last_error = NULL, last_failure_at = NULL,
+                        lease_owner = NULL, lease_expires_at = NULL, verified_at = ?, problem = NULL, problem_at = NULL,
+                        bytes_done = (SELECT size FROM files WHERE id = file_sites.file_id), made_from = ?
+                    WHERE file_id = ? AND site = ? AND lease_owner = ?
+                    """).execute(arguments: [t, t, completion.madeFrom, key.fileID, key.site, owner])
+                guard db.changesCount == 1 else { continue }
+                done.insert(key)
+                let alternates = completion.alternates.subtracting([key.site])
+                guard !alternates.isEmpty else { continue }
+                let meta = try Row.fetchOne(db.cachedStatement(sql: "SELECT representation_id, project, priority FROM file_sites WHERE file_id = ? AND site = ?"),
+                                            arguments: [key.fileID, key.site])
+                for alt in alternates {
+                    try db.cachedStatement(sql: """
+                        INSERT INTO file_sites(file_id, site, representation_id, project, status, priority, next_attempt_at, synced_at)
+                        VALUES (?, ?, ?, ?, \(SQLState.synced), ?, ?, ?)
+                        ON CONFLICT(file_id, site) DO UPDATE SET status = \(SQLState.synced), synced_at = excluded.synced_at, tries = 0,
+                            last_error = NULL, last_failure_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                            verified_at = excluded.synced_at, problem = NULL, problem_at = NULL
+                        """).execute(arguments: [key.fileID, alt, meta?["representation_id"] as String?, meta?["project"] as String?,
+                                         meta?["priority"] as Int? ?? 50, t, t])
+                }
             }
-            // The new copy can be the source of further transfers (studio → backup after an upload).
-            try Self.bumpGeneration(db)
-            return true
+            // The new copies can be the source of further transfers (studio → backup after an upload).
+            if !done.isEmpty { try Self.bumpGeneration(db) }
+            return done
         }
     }
 

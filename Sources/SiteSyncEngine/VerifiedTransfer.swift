@@ -34,6 +34,10 @@ struct VerifiedTransfer: Sendable {
         } catch let e as SettingsError {
             throw ProviderError(.unavailable, "\(e)")
         }
+        if let identical = item.identical, var report = try await fromIdentical(identical, to: targetPath, progress: progress) {
+            report.madeFrom = identical.path
+            return report
+        }
         if target.capabilities.contains(.localFolder) {
             return try await downloadInPlace(from: sourcePath, to: targetPath, progress: progress)
         } else if source.capabilities.contains(.localFolder) {
@@ -54,6 +58,33 @@ struct VerifiedTransfer: Sendable {
         }
     }
 
+    /// Makes the copy from an identical file already verified on the target, when the target can copy on itself:
+    /// a local copy on a local folder, a server-side copy on storage that has one. The result is verified like any
+    /// write. nil when that was not possible (no such capability, or the identical copy is gone or damaged): the
+    /// bytes then come from the source as usual.
+    func fromIdentical(_ identical: IdenticalFile, to targetPath: String, progress: @escaping ProgressHandler) async throws -> WriteReport? {
+        guard target.capabilities.contains(.localFolder) || target.capabilities.contains(.serverSideCopy),
+              let identicalPath = try? project.path(of: identical.path, on: target.config) else { return nil }
+        do {
+            if target.capabilities.contains(.localFolder) {
+                let limit = target.config.bandwidthLimit
+                let write = VerifiedLocalWrite(to: targetPath, expected: expected, source: "\(target.config.name):\(identicalPath)",
+                                               root: targetRoot)
+                return try await write.copy(from: identicalPath, bytesPerSecond: limit, progress: progress)
+            }
+            return try await target.provider.copy(identicalPath, to: targetPath, expected: expected)
+        } catch let e as ProviderError where [.sourceMissing, .sourceCorrupt, .notFound, .integrity, .configuration].contains(e.kind) {
+            return nil
+        }
+    }
+
+    /// The target's root that holds the file, when the target is a local folder.
+    var targetRoot: SiteRoot? {
+        RootlessPath.split(item.file.path).flatMap { split in
+            target.config.rootPaths(on: project.platform)[split.root].map { SiteRoot(path: $0, site: target.config.name, name: split.root) }
+        }
+    }
+
     /// A read of the source that finds no file means the catalog was wrong about the source copy.
     func readingSource<T>(_ body: () async throws -> T) async throws -> T {
         do {
@@ -66,22 +97,11 @@ struct VerifiedTransfer: Sendable {
     /// Into a local folder: temporary name, verified, renamed. A download that broke off keeps its bytes for
     /// the next try when the source can continue after them.
     func downloadInPlace(from sourcePath: String, to targetPath: String, progress: @escaping ProgressHandler) async throws -> WriteReport {
-        let root = RootlessPath.split(item.file.path).flatMap { split in
-            target.config.rootPaths(on: project.platform)[split.root].map { SiteRoot(path: $0, site: target.config.name, name: split.root) }
-        }
-        let write = VerifiedLocalWrite(to: targetPath, expected: expected, source: "\(source.config.name):\(sourcePath)", root: root)
+        let write = VerifiedLocalWrite(to: targetPath, expected: expected, source: "\(source.config.name):\(sourcePath)", root: targetRoot)
         if source.capabilities.contains(.localFolder) {
             // Disk to disk: one copy, throttled by the lower bandwidth limit of the two sites.
             let limit = [source.config.bandwidthLimit, target.config.bandwidthLimit].compactMap { $0 }.min()
-            let name = source.config.name
-            return try await BlockingIO.run { flag in
-                try write.run(flag: flag) { temporary in
-                    guard LocalFiles.exists(sourcePath) else {
-                        throw ProviderError(.sourceMissing, "\(name)'s copy \(sourcePath) is not there")
-                    }
-                    return try LocalFiles.copy(from: sourcePath, to: temporary, bytesPerSecond: limit, flag: flag, progress: progress)
-                }
-            }
+            return try await write.copy(from: sourcePath, bytesPerSecond: limit, progress: progress)
         }
         do {
             if source.capabilities.contains(.resumableDownloads) {

@@ -1,19 +1,34 @@
 import Foundation
+import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Blocking file work for transfers, run on its own threads so a large copy never holds one of the few threads
+/// Blocking file work for transfers, run on threads of its own so a large copy never holds one of the few threads
 /// of Swift's cooperative pool (two on a two-core machine).
 public enum BlockingIO {
-    static let queue = DispatchQueue(label: "sitesync.blocking-io", attributes: .concurrent)
+    /// Threads that only ever run blocking file work. Not Dispatch's: its shared pool runs about as many jobs at
+    /// once as there are cores, so copies sleeping under a bandwidth limit, or waiting on a slow disk, would hold
+    /// up every other transfer and whatever else runs on Dispatch (process pipes). Enough for the small files a
+    /// server keeps in flight.
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 64)
+        pool.start()
+        return pool
+    }()
 
     /// Runs `body` on a blocking-I/O thread. Task cancellation sets the flag `body` polls between chunks.
     public static func run<T: Sendable>(_ body: @escaping @Sendable (CancellationFlag) throws -> T) async throws -> T {
         let flag = CancellationFlag()
         return try await withTaskCancellationHandler {
+            // Always run, even for a task already cancelled: clean-up (removing a temporary file) goes through
+            // here too, and `body` sees the cancellation through its flag.
             try await withCheckedThrowingContinuation { continuation in
-                queue.async {
+                pool.submit { state in
+                    guard case .active = state else {
+                        continuation.resume(throwing: ProviderError(.cancelled, "shutting down"))
+                        return
+                    }
                     continuation.resume(with: Result { try body(flag) })
                 }
             }

@@ -27,9 +27,22 @@ public enum LocalFiles {
     /// The temporary name a file is written under next to its final name. Stable per final name, so an
     /// interrupted transfer's leftover is reused instead of piling up.
     public static func temporaryPath(for finalPath: String) -> String {
-        let url = URL(fileURLWithPath: finalPath)
-        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).sitesync.part").path
+        let (folder, name) = split(finalPath)
+        return "\(folder)/.\(name).sitesync.part"
     }
+
+    /// The folder and the name of a path to a file (string work only: a file URL would ask the disk whether the
+    /// path is a folder, per file).
+    public static func split(_ path: String) -> (folder: String, name: String) {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return (".", String(trimmed)) }
+        let folder = trimmed[..<slash]
+        return (folder.isEmpty ? "/" : String(folder), String(trimmed[trimmed.index(after: slash)...]))
+    }
+
+    /// The folder holding `path`.
+    public static func folder(of path: String) -> String { split(path).folder }
 
     public static func isTemporary(_ name: String) -> Bool {
         name.hasPrefix(".") && name.hasSuffix(".sitesync.part")
@@ -107,7 +120,7 @@ public enum LocalFiles {
     /// Flushes the folder holding `path`, so a rename into it survives a power cut. Best effort: some file
     /// systems (and network shares) refuse fsync on a folder, and the file's own bytes are already flushed.
     public static func syncFolder(of path: String) {
-        let fd = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = open(folder(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
         _ = fsync(fd)
         close(fd)
@@ -155,38 +168,46 @@ public enum LocalFiles {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Copies `source` to `destination` (created or truncated), hashing on the way, then flushes it to disk.
+    /// Copies `source` to `destination` (created or truncated), hashing on the way, then flushes it to disk unless
+    /// the caller flushes it with others (`flush: false`, see `GroupFlush`).
     /// `bytesPerSecond` throttles; `progress` gets bytes done about every chunk.
     public static func copy(from source: String, to destination: String, bytesPerSecond: Int64?,
-                            flag: CancellationFlag, progress: ProgressHandler) throws -> ContentDigest {
+                            flag: CancellationFlag, flush: Bool = true, progress: ProgressHandler) throws -> ContentDigest {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw error("cannot read", source) }
         defer { close(input) }
         let output = try openForWriting(destination)
         var closed = false
         defer { if !closed { close(output) } }
-        var hasher = SHA256()
-        var done: Int64 = 0
         let throttle = Throttle(bytesPerSecond)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
-            try flag.check()
-            let n = read(input, buffer.baseAddress, chunkSize)
-            if n < 0 { if errno == EINTR { continue }; throw error("cannot read", source) }
-            if n == 0 { break }
-            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-            hasher.update(bufferPointer: chunk)
-            try writeAll(output, chunk, path: destination)
-            done += Int64(n)
-            progress(done)
-            try sleepChecking(nanoseconds: throttle.delay(after: done), flag: flag)
+        let copied: (size: Int64, sha256: String)
+        if (fileSize(source) ?? 0) >= pipelinedCopySize {
+            copied = try pipelinedCopy(input: input, output: output, source: source, destination: destination,
+                                       throttle: throttle, flag: flag, progress: progress)
+        } else {
+            var hasher = SHA256()
+            var done: Int64 = 0
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+            defer { buffer.deallocate() }
+            while true {
+                try flag.check()
+                let n = read(input, buffer.baseAddress, chunkSize)
+                if n < 0 { if errno == EINTR { continue }; throw error("cannot read", source) }
+                if n == 0 { break }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                hasher.update(bufferPointer: chunk)
+                try writeAll(output, chunk, path: destination)
+                done += Int64(n)
+                progress(done)
+                try sleepChecking(nanoseconds: throttle.delay(after: done), flag: flag)
+            }
+            copied = (done, hex(hasher.finalize()))
         }
         // The bytes must be on disk before the rename makes them visible under the final name.
-        guard fsync(output) == 0 else { throw error("cannot flush", destination) }
+        guard !flush || fsync(output) == 0 else { throw error("cannot flush", destination) }
         closed = true
         guard close(output) == 0 else { throw error("cannot close", destination) }
-        return ContentDigest(size: done, sha256: hex(hasher.finalize()))
+        return ContentDigest(size: copied.size, sha256: copied.sha256)
     }
 
     /// Opens a temporary file to fill, never through a symbolic link someone put at its name (that link is moved

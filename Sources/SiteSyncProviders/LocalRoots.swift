@@ -97,6 +97,8 @@ extension LocalFiles {
         guard folder.hasPrefix(base == "/" ? "/" : base + "/") else {
             throw ProviderError(.configuration, "\(folder) is not inside the site root \(root)")
         }
+        // Usually there already (a version's second file): one look instead of a mkdir per level.
+        guard !isDirectory(folder) else { return }
         var current = base
         for part in folder.dropFirst(base.count).split(separator: "/") {
             current = current == "/" ? "/" + part : current + "/" + part

@@ -16,6 +16,9 @@ public struct ProviderCapabilities: OptionSet, Sendable, Hashable {
     /// The provider's program declares what it can do when it starts (external providers); the other flags
     /// say what the engine may ask, and `site check` shows what the program declared.
     public static let declaredByProvider = ProviderCapabilities(rawValue: 1 << 3)
+    /// `copy(_:to:expected:)` makes a copy of a file on the storage itself, without its bytes passing through
+    /// this machine (S3 CopyObject): a file identical to one already there is produced from it.
+    public static let serverSideCopy = ProviderCapabilities(rawValue: 1 << 4)
 
     /// Names, for documentation and `site list`.
     public var names: [String] {
@@ -24,6 +27,7 @@ public struct ProviderCapabilities: OptionSet, Sendable, Hashable {
         if contains(.localFolder) { out.append("local folder") }
         if contains(.resumableDownloads) { out.append("resumable downloads") }
         if contains(.reportsContentHash) { out.append("storage-side hash") }
+        if contains(.serverSideCopy) { out.append("server-side copy") }
         return out
     }
 }
@@ -37,17 +41,25 @@ public struct ProviderDescription: Sendable {
     public var capabilities: ProviderCapabilities
     /// Transfers at once involving one site when its settings do not say (`concurrency`).
     public var defaultConcurrency: Int
+    /// How many small files (at most `ProviderDescription.smallFileSize`) share one of those transfer slots: 1
+    /// when each costs the site as much as a large one (a connection each), more when the cost of a small file
+    /// is mostly waiting for a flush or a round trip that many in flight share.
+    public var smallFilesPerSlot: Int
     /// One line for `--help` and the README.
     public var summary: String
     public var make: Factory
 
     public var name: String { schema.provider }
 
-    public init(schema: ProviderSchema, capabilities: ProviderCapabilities, defaultConcurrency: Int, summary: String,
-                make: @escaping Factory) {
+    /// The size up to which a file is small (see `smallFilesPerSlot`).
+    public static let smallFileSize: Int64 = 1 << 20
+
+    public init(schema: ProviderSchema, capabilities: ProviderCapabilities, defaultConcurrency: Int,
+                smallFilesPerSlot: Int = 1, summary: String, make: @escaping Factory) {
         self.schema = schema
         self.capabilities = capabilities
         self.defaultConcurrency = defaultConcurrency
+        self.smallFilesPerSlot = min(max(1, smallFilesPerSlot), 64)
         self.summary = summary
         self.make = make
     }
@@ -91,6 +103,11 @@ public struct ProviderRegistry: Sendable {
     /// Transfers at once involving the site: its `concurrency` setting, else the provider's default.
     public func concurrency(of site: SiteConfig) -> Int {
         site.concurrency ?? descriptions[site.provider]?.defaultConcurrency ?? 2
+    }
+
+    /// Small files that share one transfer slot of the site (see `ProviderDescription.smallFilesPerSlot`).
+    public func smallFilesPerSlot(of site: SiteConfig) -> Int {
+        descriptions[site.provider]?.smallFilesPerSlot ?? 1
     }
 
     /// Keys whose values are never shown, for the site's provider (and the common keys).

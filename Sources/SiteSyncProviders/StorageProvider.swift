@@ -71,10 +71,22 @@ public protocol StorageProvider: Sendable {
     /// The size and SHA-256 the storage itself records for the file, without reading it; nil when the storage
     /// keeps no SHA-256 (then the bytes are read to check it). Providers with `.reportsContentHash` answer.
     func storedDigest(_ path: String) async throws -> ContentDigest?
+
+    /// Copies the file at `path` to `destination` on the storage itself (providers with `.serverSideCopy`), under
+    /// the same rules as `upload`: the copy must prove `expected` (else `.sourceCorrupt`, nothing left under
+    /// `destination`), a missing `path` is `.sourceMissing`, and a file already at `destination` is adopted or
+    /// moved aside, never overwritten.
+    @discardableResult
+    func copy(_ path: String, to destination: String, expected: ContentDigest) async throws -> WriteReport
 }
 
 extension StorageProvider {
     public func storedDigest(_ path: String) async throws -> ContentDigest? { nil }
+
+    /// Providers without `.serverSideCopy`: the engine never asks.
+    public func copy(_ path: String, to destination: String, expected: ContentDigest) async throws -> WriteReport {
+        throw ProviderError(.configuration, "site '\(siteName)' cannot copy files on the storage itself")
+    }
 
     /// Providers that cannot continue start over.
     public func download(_ path: String, continuing destination: String, progress: @escaping ProgressHandler) async throws -> ContentDigest {

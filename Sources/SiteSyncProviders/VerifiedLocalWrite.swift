@@ -1,4 +1,5 @@
 import Foundation
+import SiteSyncModel
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,11 +12,14 @@ public struct WriteReport: Sendable, Equatable {
     public var adopted: Bool
     /// A different file was there; it was moved to this name (never deleted).
     public var movedAside: String?
+    /// The copy was made on the site from this identical file (rootless path): no byte came from the source.
+    public var madeFrom: String?
 
-    public init(digest: ContentDigest, adopted: Bool = false, movedAside: String? = nil) {
+    public init(digest: ContentDigest, adopted: Bool = false, movedAside: String? = nil, madeFrom: String? = nil) {
         self.digest = digest
         self.adopted = adopted
         self.movedAside = movedAside
+        self.madeFrom = madeFrom
     }
 }
 
@@ -72,9 +76,43 @@ public struct VerifiedLocalWrite: Sendable {
         }
     }
 
+    /// Copies a local file into place, as `run(flag:_:)` with `LocalFiles.copy` does. A small file on a file system
+    /// whose flushes can be shared is made durable with the other files in flight (`GroupFlush`): its bytes before
+    /// the rename, its new name after it, and only then is it reported written.
+    public func copy(from sourcePath: String, bytesPerSecond: Int64?, progress: @escaping ProgressHandler) async throws -> WriteReport {
+        enum Step: Sendable {
+            case done(WriteReport)
+            case written(ContentDigest)
+        }
+        let small = (expected?.size ?? .max) <= ProviderDescription.smallFileSize
+        do {
+            let step = try await BlockingIO.run { flag -> Step in
+                if let adopted = try prepare(flag: flag) { return .done(adopted) }
+                guard LocalFiles.exists(sourcePath) else { throw ProviderError(.sourceMissing, "\(source) is not there to copy") }
+                let share = small && GroupFlush.canShare(LocalFiles.folder(of: finalPath))
+                let digest = try LocalFiles.copy(from: sourcePath, to: temporary, bytesPerSecond: bytesPerSecond, flag: flag,
+                                                 flush: !share, progress: progress)
+                return share ? .written(digest) : .done(try commit(digest, flag: flag))
+            }
+            let digest: ContentDigest
+            switch step {
+            case .done(let report): return report
+            case .written(let written): digest = written
+            }
+            try await GroupFlush.shared.submit(.data(of: temporary))
+            let report = try await BlockingIO.run { flag in try commit(digest, flag: flag, syncFolder: false) }
+            try await GroupFlush.shared.submit(.folder(LocalFiles.folder(of: finalPath)))
+            return report
+        } catch {
+            let temporary = self.temporary
+            _ = try? await BlockingIO.run { _ in LocalFiles.remove(temporary) }
+            throw (try? await BlockingIO.run { _ in rootTrouble() }) ?? error
+        }
+    }
+
     /// The folder exists below a root that is really there; a file already holding the expected bytes is adopted.
     func prepare(flag: CancellationFlag?) throws -> WriteReport? {
-        let folder = (finalPath as NSString).deletingLastPathComponent
+        let folder = LocalFiles.folder(of: finalPath)
         if let root {
             try LocalRoots.shared.check(root)
             try LocalFiles.createFolders(folder, below: root.path)
@@ -91,7 +129,7 @@ public struct VerifiedLocalWrite: Sendable {
 
     /// Verifies the bytes written, moves a different file at the final name aside, renames the new one into
     /// place and flushes the folder so the new name is durable.
-    func commit(_ digest: ContentDigest, flag: CancellationFlag?) throws -> WriteReport {
+    func commit(_ digest: ContentDigest, flag: CancellationFlag?, syncFolder: Bool = true) throws -> WriteReport {
         // An attempt that was cancelled or abandoned (paused, stalled) never puts anything in place.
         try flag?.check()
         if let expected, digest != expected {
@@ -108,7 +146,7 @@ public struct VerifiedLocalWrite: Sendable {
             movedAside = try LocalFiles.moveAside(finalPath)
         }
         try LocalFiles.rename(temporary, to: finalPath)
-        LocalFiles.syncFolder(of: finalPath)
+        if syncFolder { LocalFiles.syncFolder(of: finalPath) }
         if let root { LocalRoots.shared.noteWritten(root) }
         return WriteReport(digest: digest, movedAside: movedAside)
     }

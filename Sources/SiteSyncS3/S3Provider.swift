@@ -20,6 +20,8 @@ public final class S3Provider: StorageProvider {
     public static let name = "s3"
     /// S3 serves many requests at once; small files gain most from several in flight.
     public static let defaultConcurrency = 8
+    /// A small file costs one request's round trip, which many in flight share (the connection pool allows 64).
+    public static let smallFilesPerSlot = 4
 
     public let siteName: String
     let settings: S3Settings
@@ -40,8 +42,9 @@ public final class S3Provider: StorageProvider {
 
     public static let description = ProviderDescription(
         schema: S3Settings.schema,
-        capabilities: [.resumableDownloads, .reportsContentHash],
+        capabilities: [.resumableDownloads, .reportsContentHash, .serverSideCopy],
         defaultConcurrency: defaultConcurrency,
+        smallFilesPerSlot: smallFilesPerSlot,
         summary: "a bucket on AWS S3 or S3-compatible storage (MinIO, R2, B2, Wasabi, Ceph), multipart in parallel, resumable",
         make: { site, platform in
             try S3Provider(site: site, platform: platform)

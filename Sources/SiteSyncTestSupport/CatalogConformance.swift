@@ -18,6 +18,7 @@ public enum CatalogConformance {
         ("add-site, alternates and force", addSite),
         ("claim picks by priority then age, only with a synced source", claimOrder),
         ("claimed work is not claimed twice", claimOnce),
+        ("a claim budget takes files in order while they fit and never passes a large one over", claimBudget),
         ("failure backs off, then fails for good", failureAndBackoff),
         ("quota failures do not count a try", quotaDoesNotCount),
         ("leases: renew, expire, take over", leases),
@@ -125,14 +126,14 @@ public enum CatalogConformance {
     @discardableResult
     static func seed(_ catalog: any Catalog, project p: String = "robots", version: Int = 1, files: Int = 2,
                      sites: [String: FileSyncStatus] = ["studio": .synced, "backup": .queued],
-                     priority: Int = 50, now: Date = t0) async throws -> (RepresentationRecord, [FileRecord]) {
+                     priority: Int = 50, sizes: [Int64]? = nil, now: Date = t0) async throws -> (RepresentationRecord, [FileRecord]) {
         try await catalog.addProject(p, now: now)
         let id = UUID().uuidString.lowercased()
         let rep = RepresentationRecord(id: id, context: RepresentationContext(project: p, folder: "chars/anna",
             product: "model", version: version, name: "ma"), createdAt: now)
         let records = (0..<files).map { i in
             FileRecord(id: UUID().uuidString.lowercased(), representationID: id, project: p,
-                       path: "{root[work]}/\(p)/chars/anna/publish/model/v\(version)/f\(i).ma", size: Int64(100 + i),
+                       path: "{root[work]}/\(p)/chars/anna/publish/model/v\(version)/f\(i).ma", size: sizes?[i] ?? Int64(100 + i),
                        sha256: String(repeating: "\(i % 10)", count: 64))
         }
         try await catalog.insertRepresentation(rep, files: records, sites: sites, priority: priority, now: now)
@@ -320,6 +321,23 @@ public enum CatalogConformance {
         #expect(try await claim(catalog, owner: "c").isEmpty)
         let states = try await catalog.states(ofRepresentation: first[0].file.representationID).filter { $0.site == "backup" }
         #expect(states.allSatisfy { $0.status == .inProgress && $0.leaseOwner != nil })
+    }
+
+    static func claimBudget(_ catalog: any Catalog) async throws {
+        let (a, _) = try await seed(catalog, version: 1, files: 1, priority: 90, sizes: [10])
+        let (b, _) = try await seed(catalog, version: 2, files: 1, priority: 80, sizes: [5000])
+        let (c, _) = try await seed(catalog, version: 3, files: 1, priority: 70, sizes: [10])
+        func claim(_ owner: String, units: Int) async throws -> [String] {
+            let now = t0.addingTimeInterval(1)
+            return try await catalog.claim(ClaimRequest(source: "studio", target: "backup", projects: ["robots"], owner: owner, now: now,
+                leaseUntil: now.addingTimeInterval(60), limit: 100,
+                budget: ClaimBudget(units: units, smallFileSize: 1000, smallCost: 1, largeCost: 16))).map(\.file.representationID)
+        }
+        // The large file does not fit in 10 units: the small one behind it waits too (priority order holds).
+        #expect(try await claim("o1", units: 10) == [a.id])
+        #expect(try await claim("o2", units: 16) == [b.id])
+        #expect(try await claim("o3", units: 1) == [c.id])
+        #expect(try await claim("o4", units: 100).isEmpty)
     }
 
     static func failureAndBackoff(_ catalog: any Catalog) async throws {

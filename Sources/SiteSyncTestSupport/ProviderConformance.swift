@@ -10,11 +10,15 @@ public struct ProviderFixture: Sendable {
     public var root: String
     /// A local folder for source and downloaded files.
     public var scratch: String
+    /// What the provider declares it can do (its `ProviderDescription`'s): cases for optional abilities use it.
+    public var capabilities: ProviderCapabilities
 
-    public init(root: String, scratch: String, make: @escaping @Sendable (Int64?) throws -> any StorageProvider) {
+    public init(root: String, scratch: String, capabilities: ProviderCapabilities = [],
+                make: @escaping @Sendable (Int64?) throws -> any StorageProvider) {
         self.make = make
         self.root = root
         self.scratch = scratch
+        self.capabilities = capabilities
     }
 
     public func path(_ relative: String) -> String { root + "/" + relative }
@@ -38,6 +42,7 @@ public enum ProviderConformance {
         ("a 0-byte file", emptyFile),
         ("nested folders are created", nestedFolders),
         ("progress is reported", progress),
+        ("a server-side copy is verified, adopts, and refuses a missing or different source", serverSideCopy),
     ]
 
     public static var names: [String] { cases.map(\.name) }
@@ -65,6 +70,34 @@ public enum ProviderConformance {
         let actual = try LocalFiles.digest(of: local)
         #expect(reported == actual, "the digest download() returns must be that of the bytes it wrote")
         return actual
+    }
+
+    static func serverSideCopy(_ f: ProviderFixture) async throws {
+        let p = try f.make(nil)
+        let (a, da) = try source(f, "orig", size: 70_000, seed: 21)
+        let original = f.path("dedup/v001/tex.png")
+        let copy = f.path("dedup/v002/tex.png")
+        try await p.upload(localFile: a, to: original, expected: da, progress: { _ in })
+        guard f.capabilities.contains(.serverSideCopy) else {
+            // Without the ability the call is refused, never half done.
+            await #expect(throws: ProviderError.self) { try await p.copy(original, to: copy, expected: da) }
+            #expect(try await p.stat(copy) == nil)
+            return
+        }
+        let made = try await p.copy(original, to: copy, expected: da)
+        #expect(!made.adopted && made.movedAside == nil)
+        #expect(try await fetch(p, f, copy) == da)
+        #expect(try await p.copy(original, to: copy, expected: da).adopted, "the same copy again is adopted")
+        let missing = await #expect(throws: ProviderError.self) {
+            try await p.copy(f.path("dedup/none.png"), to: f.path("dedup/v003/none.png"), expected: da)
+        }
+        #expect(missing?.kind == .sourceMissing)
+        let other = ContentDigest(size: da.size, sha256: String(repeating: "0", count: 64))
+        let different = await #expect(throws: ProviderError.self) {
+            try await p.copy(original, to: f.path("dedup/v004/tex.png"), expected: other)
+        }
+        #expect(different?.kind == .sourceCorrupt)
+        #expect(try await p.stat(f.path("dedup/v004/tex.png")) == nil, "nothing is left under the final name")
     }
 
     static func check(_ f: ProviderFixture) async throws {

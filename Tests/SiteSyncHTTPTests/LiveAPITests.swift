@@ -31,8 +31,11 @@ struct LiveAPITests {
                 $0["outcome"] as? String == "synced" && $0["site"] as? String == "backup" && $0["representation_id"] as? String == f.ids[0]
             } == true
         }
+        // The catalog records a completion a moment before the server counts it.
+        try await eventually("the metrics to count the upload") {
+            try await f.text("/metrics").contains(#"sitesync_transfers_total{source="studio",target="backup",outcome="synced"}"#)
+        }
         let metrics = try await f.text("/metrics")
-        #expect(metrics.contains(#"sitesync_transfers_total{source="studio",target="backup",outcome="synced"}"#), "\(metrics)")
         #expect(metrics.contains(#"sitesync_bytes_moved_total{source="studio",target="backup"}"#))
         #expect(metrics.contains("sitesync_transfer_duration_seconds_bucket"))
         #expect(metrics.contains(#"sitesync_site_up{site="backup"} 1"#))

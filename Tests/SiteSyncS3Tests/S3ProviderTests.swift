@@ -38,7 +38,7 @@ struct S3ProviderTests {
     func conformance(_ kind: S3Server.Kind, _ name: String) async throws {
         let s = try await Self.setUp(kind)
         let sessions = try s.dir.sub("sessions")
-        let fixture = ProviderFixture(root: s.root, scratch: try s.dir.sub("scratch")) { limit in
+        let fixture = ProviderFixture(root: s.root, scratch: try s.dir.sub("scratch"), capabilities: S3Provider.description.capabilities) { limit in
             // As after `site check` on these servers: a new small file is written without looking first (the
             // other suite runs the look-first way).
             let p = try s.provider(["session_dir": .string(sessions)], limit: limit)
@@ -53,7 +53,7 @@ struct S3ProviderTests {
     func conformanceMultipart(_ kind: S3Server.Kind, _ name: String) async throws {
         let s = try await Self.setUp(kind)
         let sessions = try s.dir.sub("sessions")
-        let fixture = ProviderFixture(root: s.root, scratch: try s.dir.sub("scratch")) { limit in
+        let fixture = ProviderFixture(root: s.root, scratch: try s.dir.sub("scratch"), capabilities: S3Provider.description.capabilities) { limit in
             // Parts of 5 MiB and a 3 MiB+ file in the suite: small cases go in one request, the rest in parts.
             try s.provider(["session_dir": .string(sessions), "part_size": .string("5M"), "part_concurrency": .int(3)], limit: limit)
         }

@@ -11,6 +11,9 @@ public struct RunSummary: Sendable {
     }
     /// Files copied.
     public var moved: [Moved] = []
+    /// Copies made on the target from an identical file already there (a republished version's unchanged files):
+    /// nothing was sent.
+    public var deduplicated: [Moved] = []
     /// "path → site": files found already there with the right bytes, recorded without a copy.
     public var adopted: [String] = []
     /// Files that were in the way (not written by SiteSync, or damaged) and were moved aside, never deleted.

@@ -12,8 +12,13 @@ struct ServerLoop {
         var source: SiteConfig
         var target: SiteConfig
         var task: Task<Void, Never>
+        /// Units of both sites' capacity this transfer holds (see `slotUnits`).
+        var cost: Int
         var lost = false
     }
+
+    /// A transfer slot in units: a large file takes a whole slot, a small one `slotUnits / smallFilesPerSlot`.
+    static let slotUnits = 64
 
     let engine: SiteSync
     let options: ServerOptions
@@ -24,7 +29,12 @@ struct ServerLoop {
     let clock: any WallClock
 
     var running: [UUID: Running] = [:]
+    /// Units of capacity in use per site.
     var perSite: [String: Int] = [:]
+    /// Units given back by transfers that ended since the last fill.
+    var freedSinceFill = 0
+    /// Finished transfers are recorded together: one catalog transaction for the files that end at once.
+    let completions: GroupCommit<TransferCompletion, Bool>
     var stopping = false
     var plan = ServerPlan()
     var planKey = ""
@@ -57,7 +67,20 @@ struct ServerLoop {
         self.continuation = continuation
         self.clock = engine.clock
         self.lastRenew = engine.clock.now()
+        let (catalog, clock) = (engine.catalog, engine.clock)
+        completions = GroupCommit { batch in
+            do {
+                let done = try await catalog.completeTransfers(batch, owner: owner, now: clock.now())
+                return batch.map { .success(done.contains($0.key)) }
+            } catch {
+                return batch.map { _ in .failure(error) }
+            }
+        }
     }
+
+    /// Whether a transfer's end is worth a claim now: a whole slot is free again, or nothing runs. Small files
+    /// end many at a time; claiming after each would cost a catalog transaction per file.
+    var worthRefilling: Bool { freedSinceFill >= Self.slotUnits || running.isEmpty }
 
     /// Nothing running, nothing claimed last time and nothing waiting out a backoff.
     var idle: Bool { running.isEmpty && !claimedLastFill && nextDue == nil }
@@ -128,13 +151,16 @@ struct ServerLoop {
     mutating func finish(_ attempt: UUID, _ outcome: SyncServer.Outcome, into summary: inout RunSummary) {
         guard let r = running.removeValue(forKey: attempt) else { return }
         let key = r.item.key
-        perSite[r.item.source, default: 1] -= 1
-        perSite[r.item.target, default: 1] -= 1
+        perSite[r.item.source, default: r.cost] -= r.cost
+        perSite[r.item.target, default: r.cost] -= r.cost
+        freedSinceFill += r.cost
         switch outcome {
         case .synced(let moved, let report):
             board.finish(key, synced: moved.size, failed: false)
-            engine.metrics.transfer(source: moved.source, target: moved.target, outcome: report.adopted ? "adopted" : "synced",
-                                    bytes: report.adopted ? 0 : moved.size, seconds: report.adopted ? nil : moved.seconds)
+            let sent = !report.adopted && report.madeFrom == nil
+            engine.metrics.transfer(source: moved.source, target: moved.target,
+                                    outcome: report.adopted ? "adopted" : report.madeFrom != nil ? "deduplicated" : "synced",
+                                    bytes: sent ? moved.size : 0, seconds: sent ? moved.seconds : nil)
             if let aside = report.movedAside {
                 summary.conflicts.append("\(aside) on \(moved.target)")
                 logger.warning("a different file was at \(moved.path) on \(moved.target): moved aside to \(aside), not overwritten")
@@ -142,6 +168,9 @@ struct ServerLoop {
             if report.adopted {
                 summary.adopted.append("\(moved.path) → \(moved.target)")
                 logger.info("\(moved.path) was already on \(moved.target) with the right content: recorded, not copied")
+            } else if let identical = report.madeFrom {
+                summary.deduplicated.append(moved)
+                logger.info("made \(moved.path) on \(moved.target) from the identical \(identical) already there (\(ByteCount.format(moved.size)) not sent)")
             } else {
                 summary.moved.append(moved)
                 logger.info("synced \(moved.path) \(moved.source) → \(moved.target) (\(ByteCount.format(moved.size)) in \(String(format: "%.2f", moved.seconds)) s)")
@@ -287,6 +316,7 @@ struct ServerLoop {
         let now = clock.now()
         lastFill = now
         claimedLastFill = false
+        freedSinceFill = 0
         do {
             // Settings and pause flags are re-read on timer ticks; the end of a transfer only refills slots.
             if refresh {
@@ -311,9 +341,10 @@ struct ServerLoop {
             var due: Date?
             for lane in plan.lanes {
                 let (source, target) = (lane.source, lane.target)
-                let free = min(capacity(source), capacity(target))
+                let budget = claimBudget(source, target)
                 // Full: the end of a running transfer will bring us back here.
-                guard free > 0 else { continue }
+                guard budget.units >= budget.smallCost else { continue }
+                let free = budget.units / budget.smallCost
                 if !(health.knownHealthy(source, now: clock.now()) && health.knownHealthy(target, now: clock.now())) {
                     // Check a site only when it has work waiting: an unreachable site without work is no news.
                     let pending = try await engine.catalog.nextAttempt(source: source.name, target: target.name,
@@ -333,8 +364,9 @@ struct ServerLoop {
                 let claimedAt = clock.now()
                 let items = try await engine.catalog.claim(ClaimRequest(
                     source: source.name, target: target.name, projects: lane.projects, preferred: lane.preferred,
-                    representations: options.representations, owner: owner, now: claimedAt, leaseUntil: claimedAt.addingTimeInterval(leaseDuration), limit: free))
-                for item in items { try start(item, source: source, target: target) }
+                    representations: options.representations, owner: owner, now: claimedAt, leaseUntil: claimedAt.addingTimeInterval(leaseDuration), limit: free,
+                    budget: budget))
+                for item in items { try start(item, source: source, target: target, cost: budget.cost(ofSize: item.file.size)) }
                 if !items.isEmpty { claimedLastFill = true }
                 if items.count < free, let later = try await engine.catalog.nextAttempt(
                     source: source.name, target: target.name, projects: lane.projects, preferred: lane.preferred,
@@ -350,11 +382,21 @@ struct ServerLoop {
         }
     }
 
+    /// Units of the site's capacity not in use.
     func capacity(_ site: SiteConfig) -> Int {
-        engine.registry.concurrency(of: site) - perSite[site.name, default: 0]
+        engine.registry.concurrency(of: site) * Self.slotUnits - perSite[site.name, default: 0]
     }
 
-    mutating func start(_ item: WorkItem, source: SiteConfig, target: SiteConfig) throws {
+    /// What a lane may claim now: the capacity both sites have free, a small file costing what the more demanding
+    /// of the two asks (a local folder shares its flushes among many small files; a connection-bound site does not).
+    func claimBudget(_ source: SiteConfig, _ target: SiteConfig) -> ClaimBudget {
+        let registry = engine.registry
+        let smallCost = max(Self.slotUnits / registry.smallFilesPerSlot(of: source), Self.slotUnits / registry.smallFilesPerSlot(of: target))
+        return ClaimBudget(units: min(capacity(source), capacity(target)), smallFileSize: ProviderDescription.smallFileSize,
+                           smallCost: smallCost, largeCost: Self.slotUnits)
+    }
+
+    mutating func start(_ item: WorkItem, source: SiteConfig, target: SiteConfig, cost: Int) throws {
         let key = item.key
         guard let project = plan.projects[item.file.project] else {
             Task { [engine, owner] in try? await engine.catalog.releaseLeases(owner: owner, keys: [key]) }
@@ -368,14 +410,15 @@ struct ServerLoop {
             source: .init(config: sourceConfig, provider: try provider(for: sourceConfig), capabilities: registry.capabilities(of: sourceConfig)),
             target: .init(config: targetConfig, provider: try provider(for: targetConfig), capabilities: registry.capabilities(of: targetConfig)),
             project: project, stagingDirectory: engine.environment.stagingDirectory)
-        perSite[source.name, default: 0] += 1
-        perSite[target.name, default: 0] += 1
+        perSite[source.name, default: 0] += cost
+        perSite[target.name, default: 0] += cost
         let sourceGroup = project.alternates.group(of: source.name)
         let clock = self.clock
         let stallTimeout = engine.environment.stallTimeout
         board.start(item, at: clock.now())
         let catalog = engine.catalog
         let owner = self.owner
+        let completions = self.completions
         let continuation = self.continuation
         let board = self.board
         let attempt = UUID()
@@ -388,7 +431,8 @@ struct ServerLoop {
                 }
                 try Task.checkCancellation()
                 let alternates = project.alternates.alternates(of: item.target)
-                if try await Self.recording(clock: clock, { try await catalog.completeTransfer(key, owner: owner, alternates: alternates, now: clock.now()) }) {
+                let completion = TransferCompletion(key, alternates: alternates, madeFrom: report.madeFrom)
+                if try await Self.recording(clock: clock, { try await completions.submit(completion) }) {
                     outcome = .synced(.init(path: item.file.path, source: item.source, target: item.target,
                                             size: item.file.size, seconds: clock.now().timeIntervalSince(started)), report)
                 } else {
@@ -400,7 +444,7 @@ struct ServerLoop {
             }
             continuation.yield(.finished(attempt, outcome))
         }
-        running[attempt] = Running(item: item, source: source, target: target, task: task)
+        running[attempt] = Running(item: item, source: source, target: target, task: task, cost: cost)
     }
 
     /// Records an outcome, waiting out a catalog that cannot be reached for a while (a database restarting): the

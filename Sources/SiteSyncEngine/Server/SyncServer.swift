@@ -99,7 +99,7 @@ public final class SyncServer: Service, Sendable {
                     for running in loop.running.values { running.task.cancel() }
                 case .finished(let attempt, let outcome):
                     loop.finish(attempt, outcome, into: &summary)
-                    if !loop.stopping { await loop.fill(&summary, force: false, refresh: false) }
+                    if !loop.stopping && loop.worthRefilling { await loop.fill(&summary, force: false, refresh: false) }
                 case .tick:
                     guard !loop.stopping else { break }
                     await loop.tick(&summary)
@@ -119,6 +119,9 @@ public final class SyncServer: Service, Sendable {
         // Whatever still holds a lease of ours goes back to the queue.
         try? await engine.catalog.releaseLeases(owner: owner, keys: nil)
         summary.elapsed = clock.now().timeIntervalSince(started)
+        let (flushes, flushed) = (await GroupFlush.shared.batches, await GroupFlush.shared.requests)
+        let (records, recorded) = (await loop.completions.batches, await loop.completions.requests)
+        logger.debug("shared work: \(flushes) flush round(s) for \(flushed) flush(es); \(records) catalog transaction(s) for \(recorded) completed transfer(s)")
         return summary
     }
 }
