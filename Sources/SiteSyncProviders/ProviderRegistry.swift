@@ -105,9 +105,11 @@ public struct ProviderRegistry: Sendable {
         site.concurrency ?? descriptions[site.provider]?.defaultConcurrency ?? 2
     }
 
-    /// Small files that share one transfer slot of the site (see `ProviderDescription.smallFilesPerSlot`).
+    /// Small files that share one transfer slot of the site (see `ProviderDescription.smallFilesPerSlot`). A site
+    /// whose settings give `concurrency` gets exactly that many transfers at once, whatever their sizes: whoever
+    /// set it (a slow NAS, a vendor's server) meant it.
     public func smallFilesPerSlot(of site: SiteConfig) -> Int {
-        descriptions[site.provider]?.smallFilesPerSlot ?? 1
+        site.concurrency == nil ? descriptions[site.provider]?.smallFilesPerSlot ?? 1 : 1
     }
 
     /// Keys whose values are never shown, for the site's provider (and the common keys).

@@ -206,7 +206,9 @@ public enum ProviderConformance {
         let task = Task {
             try await p.upload(localFile: src, to: target, expected: digest, progress: { if $0 > 0 { started.set() } })
         }
-        try await eventually("the upload to start") { started.isSet }
+        // Starting can take long on loaded cores (a provider program to launch, a server to reach); the eight
+        // seconds of the upload itself begin only with its first bytes.
+        try await eventually("the upload to start", timeout: 120) { started.isSet }
         task.cancel()
         switch await task.result {
         case .success:

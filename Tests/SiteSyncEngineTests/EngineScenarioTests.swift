@@ -169,9 +169,10 @@ struct EngineScenarioTests {
             .replacingOccurrences(of: "remote_site: studio", with: "remote_site: backup")
         let studio = try await TestStudio(settings: settings)
         let anna = try studio.machine("ws-anna")
-        let low = try await studio.publish(anna, version: 1, files: [try studio.source("low.ma")], priority: 10)
-        let mid = try await studio.publish(anna, version: 2, files: [try studio.source("mid.ma")], priority: 50)
-        let high = try await studio.publish(anna, version: 3, files: [try studio.source("high.ma")], priority: 10)
+        // Different bytes each: identical ones would be made from the first on the backup, not moved.
+        let low = try await studio.publish(anna, version: 1, files: [try studio.source("low.ma", seed: 1)], priority: 10)
+        let mid = try await studio.publish(anna, version: 2, files: [try studio.source("mid.ma", seed: 2)], priority: 50)
+        let high = try await studio.publish(anna, version: 3, files: [try studio.source("high.ma", seed: 3)], priority: 10)
         try await anna.setPriority(high.representation.id, 99)
         let summary = try await studio.once(anna)
         #expect(summary.moved.map { URL(fileURLWithPath: $0.path).lastPathComponent } == ["high.ma", "mid.ma", "low.ma"])

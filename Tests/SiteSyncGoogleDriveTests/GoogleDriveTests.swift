@@ -169,7 +169,7 @@ struct GoogleDriveTests {
         let d = try LocalFiles.digest(of: file)
         let target = "/My Drive/studio/big.bin"
         let task = Task { try await first.upload(localFile: file, to: target, expected: d, progress: { _ in }) }
-        try await eventually("part of the upload to arrive") { await server.store.uploadBytes > 2 << 20 }
+        try await eventually("part of the upload to arrive", timeout: 120) { await server.store.uploadBytes > 2 << 20 }
         task.cancel()
         _ = await task.result
         let beforeResume = await server.store.uploadBytes

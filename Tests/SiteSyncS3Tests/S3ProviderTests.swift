@@ -97,7 +97,7 @@ struct S3ProviderTests {
         let task = Task {
             try await first.upload(localFile: src, to: s.path("cut.bin"), expected: digest, progress: { if $0 > 20 << 20 { halfway.set() } })
         }
-        try await eventually("half of the upload to go out") { halfway.isSet }
+        try await eventually("half of the upload to go out", timeout: 120) { halfway.isSet }
         task.cancel()
         _ = await task.result
         #expect(try await first.stat(s.path("cut.bin")) == nil, "nothing under the key before the upload completes")
