@@ -122,6 +122,7 @@ public struct FileSiteJSON: Codable, Sendable, Equatable {
         try c.encode(verifiedAt, forKey: .verifiedAt)
         try c.encode(problem, forKey: .problem)
         try c.encode(problemAt, forKey: .problemAt)
-        try c.encode(madeFrom, forKey: .madeFrom)
+        // Present only for a copy made on its site: 40,000 rows of `null` would cost a large `show --json` time.
+        try c.encodeIfPresent(madeFrom, forKey: .madeFrom)
     }
 }

@@ -61,19 +61,23 @@ struct VerifiedTransfer: Sendable {
     /// Makes the copy from an identical file already verified on the target, when the target can copy on itself:
     /// a local copy on a local folder, a server-side copy on storage that has one. The result is verified like any
     /// write. nil when that was not possible (no such capability, or the identical copy is gone or damaged): the
-    /// bytes then come from the source as usual.
+    /// bytes then come from the source as usual. Only trouble with the target itself (its root gone) or a
+    /// cancellation ends the transfer here.
     func fromIdentical(_ identical: IdenticalFile, to targetPath: String, progress: @escaping ProgressHandler) async throws -> WriteReport? {
         guard target.capabilities.contains(.localFolder) || target.capabilities.contains(.serverSideCopy),
               let identicalPath = try? project.path(of: identical.path, on: target.config) else { return nil }
         do {
             if target.capabilities.contains(.localFolder) {
+                // Only a plain file of the right size, never what a link points at (a folder, a pipe, /dev/zero).
+                let size = expected.size
+                guard try await BlockingIO.run({ _ in LocalFiles.regularFileSize(identicalPath) == size }) else { return nil }
                 let limit = target.config.bandwidthLimit
                 let write = VerifiedLocalWrite(to: targetPath, expected: expected, source: "\(target.config.name):\(identicalPath)",
                                                root: targetRoot)
                 return try await write.copy(from: identicalPath, bytesPerSecond: limit, progress: progress)
             }
             return try await target.provider.copy(identicalPath, to: targetPath, expected: expected)
-        } catch let e as ProviderError where [.sourceMissing, .sourceCorrupt, .notFound, .integrity, .configuration].contains(e.kind) {
+        } catch let e as ProviderError where ![.cancelled, .unavailable].contains(e.kind) {
             return nil
         }
     }

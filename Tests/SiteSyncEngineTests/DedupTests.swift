@@ -44,17 +44,22 @@ import Testing
         }
     }
 
-    @Test("an identical copy found damaged on the target is not used: the bytes come from the source")
+    @Test("an identical copy found damaged or replaced on the target is not used: the bytes come from the source")
     func damagedIdenticalCopyFallsBackToTheSource() async throws {
         let studio = try await TestStudio(settings: Self.settings)
         let service = try studio.machine("sync-service")
         let (v1, v2) = try await Self.republished(studio, service)
-        // Someone damaged version 1's first file on the backup behind SiteSync's back.
-        let damaged = studio.path(v1.files[0], on: "backup")
-        try Data(repeating: 7, count: 30_000).write(to: URL(fileURLWithPath: damaged))
+        // Behind SiteSync's back, version 1's files on the backup: one overwritten, one replaced by a folder, one
+        // by a link to an endless device, one by a named pipe.
+        let backup = v1.files.map { studio.path($0, on: "backup") }
+        try Data(repeating: 7, count: 30_000).write(to: URL(fileURLWithPath: backup[0]))
+        for path in backup[1...3] { try FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.createDirectory(atPath: backup[1], withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: backup[2], withDestinationPath: "/dev/zero")
+        #expect(mkfifo(backup[3], 0o644) == 0)
         let summary = try await studio.once(service)
-        #expect(summary.deduplicated.count == 8)
-        #expect(Set(summary.moved.map { ($0.path as NSString).lastPathComponent }) == ["t0.png", "t9.png"])
+        #expect(summary.deduplicated.count == 5)
+        #expect(Set(summary.moved.map { ($0.path as NSString).lastPathComponent }) == ["t0.png", "t1.png", "t2.png", "t3.png", "t9.png"])
         #expect(summary.failed.isEmpty)
         #expect(studio.verified(v2, on: "backup"))
     }

@@ -169,7 +169,10 @@ struct ServerLoop {
                 summary.adopted.append("\(moved.path) → \(moved.target)")
                 logger.info("\(moved.path) was already on \(moved.target) with the right content: recorded, not copied")
             } else if let identical = report.madeFrom {
-                summary.deduplicated.append(moved)
+                // Made on the target from its own copy: the target is where the bytes came from.
+                var made = moved
+                made.source = moved.target
+                summary.deduplicated.append(made)
                 logger.info("made \(moved.path) on \(moved.target) from the identical \(identical) already there (\(ByteCount.format(moved.size)) not sent)")
             } else {
                 summary.moved.append(moved)
