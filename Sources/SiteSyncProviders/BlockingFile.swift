@@ -13,6 +13,9 @@ public final class BlockingFile: @unchecked Sendable {
     // Only the task that owns the transfer touches these; the class is not shared between tasks.
     var pending = Data()
     var closed = false
+    /// Bytes in the file (appended ones, from its start), for the write-back of large downloads.
+    var written: Int64 = 0
+    var writeback = LocalFiles.Writeback()
 
     init(path: String, fd: Int32) {
         self.path = path
@@ -37,7 +40,10 @@ public final class BlockingFile: @unchecked Sendable {
             if continuing { return try PartialDownload.open(destination, remoteSize: remoteSize) }
             return (try LocalFiles.openForWriting(destination), 0, SHA256())
         }
-        return (BlockingFile(path: destination, fd: fd), kept, hasher)
+        let file = BlockingFile(path: destination, fd: fd)
+        file.written = kept
+        file.writeback = LocalFiles.Writeback(from: kept)
+        return (file, kept, hasher)
     }
 
     /// Exactly `count` bytes at `offset`.
@@ -65,10 +71,7 @@ public final class BlockingFile: @unchecked Sendable {
             return
         }
         try await flush()
-        let fd = self.fd, path = self.path
-        try await BlockingIO.run { _ in
-            try data.withUnsafeBytes { try LocalFiles.writeAll(fd, $0, path: path) }
-        }
+        try await write(data)
     }
 
     /// Writes what `append` gathered.
@@ -76,28 +79,32 @@ public final class BlockingFile: @unchecked Sendable {
         guard !pending.isEmpty else { return }
         let block = pending
         pending = Data()
+        try await write(block)
+    }
+
+    /// Writes a block at the end of the file on a blocking-I/O thread; every 64 MiB are handed to the disk.
+    func write(_ block: Data) async throws {
         let fd = self.fd, path = self.path
-        try await BlockingIO.run { _ in
+        let before = writeback
+        written += Int64(block.count)
+        let done = written
+        writeback = try await BlockingIO.run { _ in
             try block.withUnsafeBytes { try LocalFiles.writeAll(fd, $0, path: path) }
+            var after = before
+            after.wrote(upTo: done, fd: fd)
+            return after
         }
     }
 
     /// Empties the file (a server that ignored a Range request sends everything again).
     public func truncate() async throws {
         pending = Data()
+        written = 0
+        writeback = LocalFiles.Writeback()
         let fd = self.fd
         try await BlockingIO.run { _ in
             _ = ftruncate(fd, 0)
             _ = lseek(fd, 0, SEEK_SET)
-        }
-    }
-
-    /// Writes what is pending and flushes it to disk: the bytes must be durable before a rename shows them.
-    public func sync() async throws {
-        try await flush()
-        let fd = self.fd, path = self.path
-        try await BlockingIO.run { _ in
-            guard fsync(fd) == 0 else { throw ProviderError(.transient, "cannot flush \(path): \(LocalFiles.errnoMessage())") }
         }
     }
 

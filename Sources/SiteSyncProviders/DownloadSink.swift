@@ -50,9 +50,10 @@ public final class DownloadSink: @unchecked Sendable {
         done = 0
     }
 
-    /// Makes the bytes durable and returns their digest.
+    /// Writes what is left and returns the digest of the file's bytes. Making them durable is the caller's part
+    /// (`VerifiedLocalWrite`), which can share flushes between files.
     public func finish() async throws -> ContentDigest {
-        try await output.sync()
+        try await output.flush()
         return ContentDigest(size: done, sha256: LocalFiles.hex(sha.finalize()))
     }
 

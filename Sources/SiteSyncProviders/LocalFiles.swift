@@ -117,6 +117,15 @@ public enum LocalFiles {
         unlink(path)
     }
 
+    /// Flushes a file's bytes to disk, whoever wrote them (this process or a provider's program): a rename must
+    /// never show bytes a power cut can still take back.
+    public static func syncFile(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw error("cannot flush", path) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw error("cannot flush", path) }
+    }
+
     /// Flushes the folder holding `path`, so a rename into it survives a power cut. Best effort: some file
     /// systems (and network shares) refuse fsync on a folder, and the file's own bytes are already flushed.
     public static func syncFolder(of path: String) {

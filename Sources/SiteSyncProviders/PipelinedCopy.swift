@@ -11,8 +11,6 @@ extension LocalFiles {
     /// Files at least this large are copied through the pipeline; smaller ones are done before it would fill.
     public static let pipelinedCopySize: Int64 = 16 << 20
     static let pipelineChunk = 4 << 20
-    /// Written bytes are handed to the disk every this many, so the flush at the end has little left to do.
-    static let writebackEvery: Int64 = 64 << 20
 
     /// A chunk handed to the hashing thread; the copying thread does not touch its buffer again until the
     /// chunk's semaphore says the hash is done.
@@ -41,7 +39,7 @@ extension LocalFiles {
         }
         _ = posix_fadvise(input, 0, 0, POSIX_FADV_SEQUENTIAL)
         var done: Int64 = 0
-        var handedToDisk: Int64 = 0
+        var writeback = Writeback()
         var k = 0
         while true {
             try flag.check()
@@ -61,11 +59,7 @@ extension LocalFiles {
             }
             try writeAll(output, chunk.bytes, path: destination)
             done += Int64(n)
-            if done - handedToDisk >= writebackEvery {
-                // Start writing these pages to disk now (without waiting): the final fsync then finds them done.
-                _ = sync_file_range(output, Int(handedToDisk), Int(done - handedToDisk), UInt32(SYNC_FILE_RANGE_WRITE))
-                handedToDisk = done
-            }
+            writeback.wrote(upTo: done, fd: output)
             progress(done)
             try sleepChecking(nanoseconds: throttle.delay(after: done), flag: flag)
             k ^= 1
@@ -76,4 +70,21 @@ extension LocalFiles {
 
     /// `SYNC_FILE_RANGE_WRITE` from <fcntl.h>, hidden with the call itself.
     static let SYNC_FILE_RANGE_WRITE: Int32 = 2
+
+    /// Hands a large file's written bytes to the disk every 64 MiB without waiting, so the flush before its rename
+    /// finds them done instead of writing the whole file then. Used by every writer of large files.
+    public struct Writeback: Sendable {
+        static let every: Int64 = 64 << 20
+        var handed: Int64
+
+        /// For a file whose first `start` bytes were written before (an earlier attempt's, flushed with the rest).
+        public init(from start: Int64 = 0) { handed = start }
+
+        /// `done` bytes of `fd` are written (from its start).
+        public mutating func wrote(upTo done: Int64, fd: Int32) {
+            guard done - handed >= Self.every else { return }
+            _ = sync_file_range(fd, Int(handed), Int(done - handed), UInt32(LocalFiles.SYNC_FILE_RANGE_WRITE))
+            handed = done
+        }
+    }
 }

@@ -58,7 +58,8 @@ public protocol StorageProvider: Sendable {
     func upload(localFile: String, to path: String, expected: ContentDigest, progress: @escaping ProgressHandler) async throws -> WriteReport
 
     /// Writes the file at `path` into the local file `destination` (created or truncated) and returns the digest
-    /// of the bytes written. The caller verifies it and renames `destination` into place.
+    /// of the bytes written. The caller verifies it, makes the file durable and renames it into place: a provider
+    /// need not flush it (a download into scratch space for a check never needs that).
     func download(_ path: String, to destination: String, progress: @escaping ProgressHandler) async throws -> ContentDigest
 
     /// Like `download`, but continues after the bytes `destination` already holds (an earlier attempt's) when the

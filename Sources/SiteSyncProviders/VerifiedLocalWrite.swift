@@ -62,23 +62,18 @@ public struct VerifiedLocalWrite: Sendable {
 
     /// For bodies that stream from the network. `keepInterrupted`: a transfer that broke off keeps its bytes
     /// for the next attempt to continue after (a provider with resumable downloads); anything else starts over.
+    /// The body only writes the temporary file: making it durable is done here, for every provider alike.
     public func run(keepInterrupted: Bool, _ body: (_ temporary: String) async throws -> ContentDigest) async throws -> WriteReport {
         do {
             if let adopted = try await BlockingIO.run({ flag in try prepare(flag: flag) }) { return adopted }
-            let digest = try await body(temporary)
-            return try await BlockingIO.run { flag in try commit(digest, flag: flag) }
+            return try await place(try await body(temporary))
         } catch {
-            if !(keepInterrupted && Self.isInterruption(error)) {
-                let temporary = self.temporary
-                _ = try? await BlockingIO.run { _ in LocalFiles.remove(temporary) }
-            }
-            throw (try? await BlockingIO.run { _ in rootTrouble() }) ?? error
+            throw await failed(error, keepTemporary: keepInterrupted && Self.isInterruption(error))
         }
     }
 
-    /// Copies a local file into place, as `run(flag:_:)` with `LocalFiles.copy` does. A small file on a file system
-    /// whose flushes can be shared is made durable with the other files in flight (`GroupFlush`): its bytes before
-    /// the rename, its new name after it, and only then is it reported written.
+    /// Copies a local file into place, as `run(flag:_:)` with `LocalFiles.copy` does, except that a small file is
+    /// made durable with the other files in flight (see `place`).
     public func copy(from sourcePath: String, bytesPerSecond: Int64?, progress: @escaping ProgressHandler) async throws -> WriteReport {
         enum Step: Sendable {
             case done(WriteReport)
@@ -94,20 +89,45 @@ public struct VerifiedLocalWrite: Sendable {
                                                  flush: !share, progress: progress)
                 return share ? .written(digest) : .done(try commit(digest, flag: flag))
             }
-            let digest: ContentDigest
             switch step {
             case .done(let report): return report
-            case .written(let written): digest = written
+            case .written(let digest): return try await place(digest, canShare: true)
             }
-            try await GroupFlush.shared.submit(.data(of: temporary))
-            let report = try await BlockingIO.run { flag in try commit(digest, flag: flag, syncFolder: false) }
-            try await GroupFlush.shared.submit(.folder(LocalFiles.folder(of: finalPath)))
-            return report
         } catch {
+            throw await failed(error, keepTemporary: false)
+        }
+    }
+
+    /// Makes the temporary file's bytes durable, verifies them, renames the file into place and makes the new name
+    /// durable; only then is it reported written. A small file on a file system whose flushes can be shared
+    /// (`GroupFlush`) shares them with the other files in flight: its bytes before the rename, its folder after it.
+    /// Any other file is flushed on its own. `canShare`: what the caller already knows of the file system.
+    func place(_ digest: ContentDigest, canShare known: Bool? = nil) async throws -> WriteReport {
+        let temporary = self.temporary, folder = LocalFiles.folder(of: finalPath)
+        var share = known ?? false
+        if known == nil && digest.size <= ProviderDescription.smallFileSize {
+            share = (try? await BlockingIO.run { _ in GroupFlush.canShare(folder) }) ?? false
+        }
+        guard share else {
+            return try await BlockingIO.run { flag in
+                try LocalFiles.syncFile(temporary)
+                return try commit(digest, flag: flag)
+            }
+        }
+        try await GroupFlush.shared.submit(.data(of: temporary))
+        let report = try await BlockingIO.run { flag in try commit(digest, flag: flag, syncFolder: false) }
+        try await GroupFlush.shared.submit(.folder(folder))
+        return report
+    }
+
+    /// After a failed write: the temporary file goes (unless kept for the next attempt to continue after), and
+    /// the root gone (unmounted mid-transfer) is reported instead of what that did to the file.
+    func failed(_ error: any Error, keepTemporary: Bool) async -> any Error {
+        if !keepTemporary {
             let temporary = self.temporary
             _ = try? await BlockingIO.run { _ in LocalFiles.remove(temporary) }
-            throw (try? await BlockingIO.run { _ in rootTrouble() }) ?? error
         }
+        return (try? await BlockingIO.run { _ in rootTrouble() }) ?? error
     }
 
     /// The folder exists below a root that is really there; a file already holding the expected bytes is adopted.

@@ -255,6 +255,7 @@ public final class SFTPProvider: StorageProvider {
 
         var hasher = prefixHash
         var done: Int64 = kept
+        var writeback = LocalFiles.Writeback(from: kept)
         var requested: Int64 = kept
         var pending: [(id: UInt32, length: Int)] = []
         let throttle = Throttle(limit)
@@ -288,6 +289,7 @@ public final class SFTPProvider: StorageProvider {
                 hasher.update(bufferPointer: bytes)
                 try LocalFiles.writeAll(output, bytes, path: destination)
                 done += Int64(got)
+                writeback.wrote(upTo: done, fd: output)
                 progress(done)
                 try LocalFiles.sleepChecking(nanoseconds: throttle.delay(after: done - kept), flag: flag)
                 try requestMore()
@@ -297,7 +299,7 @@ public final class SFTPProvider: StorageProvider {
             if !pending.isEmpty { c.broken = true }
             throw error
         }
-        guard fsync(output) == 0 else { throw ProviderError(.transient, "cannot flush \(destination): \(LocalFiles.errnoMessage())") }
+        // The caller flushes the file before it renames it (with other small files' flushes where it can).
         closedOutput = true
         close(output)
         return ContentDigest(size: done, sha256: LocalFiles.hex(hasher.finalize()))
