@@ -1,5 +1,4 @@
-// File-system calls Swift's Glibc module does not show: statfs(2) (which file system holds a path) and
-// sync_file_range(2) (glibc declares it only under _GNU_SOURCE, which that module is not built with).
+// File-system calls Swift's Glibc module does not show: sync_file_range(2) (glibc declares it only under
+// _GNU_SOURCE, which that module is not built with).
 #include <sys/types.h>
-#include <sys/vfs.h>
 int sync_file_range(int fd, __off64_t offset, __off64_t nbytes, unsigned int flags);

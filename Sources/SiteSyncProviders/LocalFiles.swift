@@ -129,7 +129,12 @@ public enum LocalFiles {
     /// Flushes the folder holding `path`, so a rename into it survives a power cut. Best effort: some file
     /// systems (and network shares) refuse fsync on a folder, and the file's own bytes are already flushed.
     public static func syncFolder(of path: String) {
-        let fd = open(folder(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        syncFolder(folder(of: path))
+    }
+
+    /// Flushes a folder's entries; best effort, as `syncFolder(of:)`.
+    public static func syncFolder(_ folder: String) {
+        let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
         _ = fsync(fd)
         close(fd)
@@ -177,11 +182,10 @@ public enum LocalFiles {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Copies `source` to `destination` (created or truncated), hashing on the way, then flushes it to disk unless
-    /// the caller flushes it with others (`flush: false`, see `GroupFlush`).
+    /// Copies `source` to `destination` (created or truncated), hashing on the way, then flushes it to disk.
     /// `bytesPerSecond` throttles; `progress` gets bytes done about every chunk.
     public static func copy(from source: String, to destination: String, bytesPerSecond: Int64?,
-                            flag: CancellationFlag, flush: Bool = true, progress: ProgressHandler) throws -> ContentDigest {
+                            flag: CancellationFlag, progress: ProgressHandler) throws -> ContentDigest {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw error("cannot read", source) }
         defer { close(input) }
@@ -213,7 +217,7 @@ public enum LocalFiles {
             copied = (done, hex(hasher.finalize()))
         }
         // The bytes must be on disk before the rename makes them visible under the final name.
-        guard !flush || fsync(output) == 0 else { throw error("cannot flush", destination) }
+        guard fsync(output) == 0 else { throw error("cannot flush", destination) }
         closed = true
         guard close(output) == 0 else { throw error("cannot close", destination) }
         return ContentDigest(size: copied.size, sha256: copied.sha256)

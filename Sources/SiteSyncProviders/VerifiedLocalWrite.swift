@@ -72,51 +72,34 @@ public struct VerifiedLocalWrite: Sendable {
         }
     }
 
-    /// Copies a local file into place, as `run(flag:_:)` with `LocalFiles.copy` does, except that a small file is
-    /// made durable with the other files in flight (see `place`).
+    /// Copies a local file into place, as `run(flag:_:)` with `LocalFiles.copy` does, in one blocking-I/O job;
+    /// only the folder's flush after the rename is shared with the other files in flight (see `place`).
     public func copy(from sourcePath: String, bytesPerSecond: Int64?, progress: @escaping ProgressHandler) async throws -> WriteReport {
-        enum Step: Sendable {
-            case done(WriteReport)
-            case written(ContentDigest)
-        }
-        let small = (expected?.size ?? .max) <= ProviderDescription.smallFileSize
         do {
-            let step = try await BlockingIO.run { flag -> Step in
-                if let adopted = try prepare(flag: flag) { return .done(adopted) }
+            let (report, renamed) = try await BlockingIO.run { flag -> (WriteReport, Bool) in
+                if let adopted = try prepare(flag: flag) { return (adopted, false) }
                 guard LocalFiles.exists(sourcePath) else { throw ProviderError(.sourceMissing, "\(source) is not there to copy") }
-                let share = small && GroupFlush.canShare(LocalFiles.folder(of: finalPath))
                 let digest = try LocalFiles.copy(from: sourcePath, to: temporary, bytesPerSecond: bytesPerSecond, flag: flag,
-                                                 flush: !share, progress: progress)
-                return share ? .written(digest) : .done(try commit(digest, flag: flag))
+                                                 progress: progress)
+                return (try commit(digest, flag: flag, syncFolder: false), true)
             }
-            switch step {
-            case .done(let report): return report
-            case .written(let digest): return try await place(digest, canShare: true)
-            }
+            if renamed { try await GroupFlush.shared.submit(LocalFiles.folder(of: finalPath)) }
+            return report
         } catch {
             throw await failed(error, keepTemporary: false)
         }
     }
 
-    /// Makes the temporary file's bytes durable, verifies them, renames the file into place and makes the new name
-    /// durable; only then is it reported written. A small file on a file system whose flushes can be shared
-    /// (`GroupFlush`) shares them with the other files in flight: its bytes before the rename, its folder after it.
-    /// Any other file is flushed on its own. `canShare`: what the caller already knows of the file system.
-    func place(_ digest: ContentDigest, canShare known: Bool? = nil) async throws -> WriteReport {
-        let temporary = self.temporary, folder = LocalFiles.folder(of: finalPath)
-        var share = known ?? false
-        if known == nil && digest.size <= ProviderDescription.smallFileSize {
-            share = (try? await BlockingIO.run { _ in GroupFlush.canShare(folder) }) ?? false
+    /// Makes the temporary file's bytes durable, verifies them and renames the file into place (one blocking-I/O
+    /// job), then makes the new name durable; only then is it reported written. The folder's flush is shared with
+    /// the other files renamed into it meanwhile (`GroupFlush`): one flush of a folder carries all its new names.
+    func place(_ digest: ContentDigest) async throws -> WriteReport {
+        let temporary = self.temporary
+        let report = try await BlockingIO.run { flag in
+            try LocalFiles.syncFile(temporary)
+            return try commit(digest, flag: flag, syncFolder: false)
         }
-        guard share else {
-            return try await BlockingIO.run { flag in
-                try LocalFiles.syncFile(temporary)
-                return try commit(digest, flag: flag)
-            }
-        }
-        try await GroupFlush.shared.submit(.data(of: temporary))
-        let report = try await BlockingIO.run { flag in try commit(digest, flag: flag, syncFolder: false) }
-        try await GroupFlush.shared.submit(.folder(folder))
+        if !report.adopted { try await GroupFlush.shared.submit(LocalFiles.folder(of: finalPath)) }
         return report
     }
 
