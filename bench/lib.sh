@@ -33,3 +33,57 @@ sitesync_round() {
   cmp "$W/src/big.bin" "$W/down/bench/f/publish/big/v001/big.bin"
   [ "$(ls "$W/down/bench/f/publish/small/v001" | wc -l)" -eq "$(ls "$W/src/small" | wc -l)" ]
 }
+
+# start_sshd: starts a loopback sshd serving $W/remote over SFTP to a test user it creates (root only), with a
+# fresh host key and client key. Sets PORT, KEY, USER_NAME and SSHD, and writes $W/known_hosts for it.
+start_sshd() {
+  [ "$(id -u)" -eq 0 ] || { echo "run as root: the benchmark starts sshd with a test user" >&2; exit 1; }
+  chmod 755 "$W"   # sshd reads authorized_keys and serves remote/ as the test user
+  USER_NAME=sitesynctest
+  id -u $USER_NAME >/dev/null 2>&1 || { useradd -M -d /nonexistent -s /bin/sh $USER_NAME; echo "$USER_NAME:Sftp-Test-123" | chpasswd; }
+  mkdir -p /run/sshd $W/keys $W/remote
+  ssh-keygen -q -t ed25519 -N '' -f $W/host_key
+  ssh-keygen -q -t ed25519 -N '' -f $W/keys/id_ed25519
+  cp $W/keys/id_ed25519.pub $W/authorized_keys; chmod 644 $W/authorized_keys
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat > $W/sshd_config <<CONF
+Port $PORT
+ListenAddress 127.0.0.1
+HostKey $W/host_key
+PidFile $W/sshd.pid
+AuthorizedKeysFile $W/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+AllowUsers $USER_NAME
+StrictModes no
+UsePAM no
+MaxStartups 100:30:200
+MaxSessions 100
+Subsystem sftp internal-sftp
+CONF
+  /usr/sbin/sshd -D -e -f $W/sshd_config 2>$W/sshd.log &
+  SSHD=$!
+  for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.05; done
+  known_host $PORT > $W/known_hosts
+  chown -R $USER_NAME $W/remote
+  KEY=$W/keys/id_ed25519
+}
+
+# known_host PORT: the known_hosts line of the sshd's host key when reached at 127.0.0.1:PORT.
+known_host() { echo "[127.0.0.1]:$1 $(cut -d' ' -f1,2 $W/host_key.pub)"; }
+
+stop_sshd() { kill $SSHD 2>/dev/null || true; wait $SSHD 2>/dev/null || true; }
+
+# make_sources BIG_PATH BIG_MIB SMALL_DIR COUNT KIB: one file of random bytes and COUNT files of KIB KiB each
+# (f00000.bin, …) in SMALL_DIR, created if missing.
+make_sources() {
+  mkdir -p "$(dirname "$1")" "$3"
+  head -c $(($2 << 20)) /dev/urandom > "$1"
+  python3 - "$3" "$4" "$5" <<'PY'
+import os, sys
+d, n, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    with open(os.path.join(d, f"f{i:05d}.bin"), "wb") as f: f.write(os.urandom(k * 1024))
+PY
+}

@@ -28,15 +28,9 @@ W=$(mktemp -d /tmp/sitesync-rclone-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 echo "generating ${BIG_MIB} MiB and ${SMALL_COUNT} x ${SMALL_KIB} KiB files..."
 mkdir -p $W/src/small $W/remote/projects $W/ayon/up/small $W/ayon/down/small
-head -c $((BIG_MIB << 20)) /dev/urandom > $W/src/big.bin
-python3 - "$W/src/small" "$SMALL_COUNT" "$SMALL_KIB" <<'PY'
-import os, sys
-d, n, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-for i in range(n):
-    with open(os.path.join(d, f"f{i:05d}.bin"), "wb") as f: f.write(os.urandom(k * 1024))
-PY
-
 source bench/lib.sh
+make_sources $W/src/big.bin $BIG_MIB $W/src/small $SMALL_COUNT $SMALL_KIB
+
 export RCLONE_CONFIG=/dev/null
 
 # --- AYON-style: one rclone process per file ----------------------------------------------------------------

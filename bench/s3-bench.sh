@@ -50,15 +50,9 @@ ENDPOINT=http://127.0.0.1:$S3P
 
 echo "generating ${BIG_MIB} MiB and ${SMALL_COUNT} x ${SMALL_KIB} KiB files..."
 mkdir -p $W/src/small
-head -c $((BIG_MIB << 20)) /dev/urandom > $W/src/big.bin
-python3 - "$W/src/small" "$SMALL_COUNT" "$SMALL_KIB" <<'PY'
-import os, sys
-d, n, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-for i in range(n):
-    with open(os.path.join(d, f"f{i:05d}.bin"), "wb") as f: f.write(os.urandom(k * 1024))
-PY
-
 source bench/lib.sh
+make_sources $W/src/big.bin $BIG_MIB $W/src/small $SMALL_COUNT $SMALL_KIB
+
 
 # --- rclone, S3 backend, defaults (it checks each upload's MD5 against the ETag) ---------------------------
 export RCLONE_CONFIG=/dev/null RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=SeaweedFS \

@@ -24,49 +24,14 @@ swift build -c release --product sitesync >/dev/null
 SITESYNC=$PWD/.build/release/sitesync
 
 W=$(mktemp -d /tmp/sitesync-bench.XXXXXX)
-chmod 755 "$W"   # sshd reads authorized_keys and serves remote/ as the test user
-USER_NAME=sitesynctest
-id -u $USER_NAME >/dev/null 2>&1 || { useradd -M -d /nonexistent -s /bin/sh $USER_NAME; echo "$USER_NAME:Sftp-Test-123" | chpasswd; }
-mkdir -p /run/sshd $W/keys $W/remote $W/src/small
-ssh-keygen -q -t ed25519 -N '' -f $W/host_key
-ssh-keygen -q -t ed25519 -N '' -f $W/keys/id_ed25519
-cp $W/keys/id_ed25519.pub $W/authorized_keys; chmod 644 $W/authorized_keys
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > $W/sshd_config <<CONF
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $W/host_key
-PidFile $W/sshd.pid
-AuthorizedKeysFile $W/authorized_keys
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin no
-AllowUsers $USER_NAME
-StrictModes no
-UsePAM no
-MaxStartups 100:30:200
-MaxSessions 100
-Subsystem sftp internal-sftp
-CONF
-/usr/sbin/sshd -D -e -f $W/sshd_config 2>$W/sshd.log &
-SSHD=$!
-cleanup() { kill $SSHD 2>/dev/null || true; wait $SSHD 2>/dev/null || true; rm -rf "$W"; }
+source bench/lib.sh
+start_sshd
+cleanup() { stop_sshd; rm -rf "$W"; }
 trap cleanup EXIT
-for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.05; done
-echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 $W/host_key.pub)" > $W/known_hosts
-chown -R $USER_NAME $W/remote
-KEY=$W/keys/id_ed25519
 
 echo "generating ${BIG_MIB} MiB and ${SMALL_COUNT} x 4 KiB files..."
-head -c $((BIG_MIB << 20)) /dev/urandom > $W/src/big.bin
-python3 - "$W/src/small" "$SMALL_COUNT" <<'PY'
-import os, sys
-d, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    with open(os.path.join(d, f"f{i:05d}.bin"), "wb") as f: f.write(os.urandom(4096))
-PY
+make_sources $W/src/big.bin $BIG_MIB $W/src/small $SMALL_COUNT 4
 
-source bench/lib.sh
 fresh_remote() { rm -rf $W/remote/*; }
 
 # --- OpenSSH sftp -b --------------------------------------------------------------------------------------

@@ -95,6 +95,10 @@ public final class SFTPProvider: StorageProvider {
     public func upload(localFile: String, to path: String, expected: ContentDigest,
                        progress: @escaping ProgressHandler) async throws -> WriteReport {
         let limit = settings.bytesPerSecond
+        // A bandwidth limit is kept by one stream (the pacing is per transfer).
+        if expected.size >= Self.streamedUploadSize && settings.streams > 1 && limit == nil {
+            return try await streamedUpload(localFile: localFile, to: path, expected: expected, streams: settings.streams, progress: progress)
+        }
         return try await withConnection { c, flag in
             try Self.upload(c, localFile: localFile, to: path, expected: expected, limit: limit, flag: flag, progress: progress)
         }
@@ -110,19 +114,7 @@ public final class SFTPProvider: StorageProvider {
             throw ProviderError(errno == ENOENT ? .sourceMissing : .transient, "cannot read \(localFile): \(LocalFiles.errnoMessage())")
         }
         defer { close(input) }
-        // The site root must be there (checked on every upload); only the folders below it are created.
-        let root = SiteRoot.containing(path, roots: c.settings.roots, site: c.settings.site)
-        if let root {
-            guard try c.stat(root.path)?.isDirectory == true else {
-                throw ProviderError(.unavailable, "root '\(root.name)' of site '\(root.site)' is \(root.path), which does not exist on \(c.settings.endpoint); create it there (SiteSync never creates a site root) or fix the site's roots")
-            }
-        }
-        try c.createFolders(folder, below: root?.path)
-        // A file already there with exactly these bytes is adopted; nothing is sent.
-        if let existing = try c.stat(path), !existing.isDirectory, existing.size == expected.size,
-           try remoteDigest(c, path, flag: flag) == expected {
-            return WriteReport(digest: expected, adopted: true)
-        }
+        if let adopted = try prepareUpload(c, to: path, expected: expected, flag: flag) { return adopted }
 
         // Resume: keep what an earlier attempt already wrote, if its tail still matches our bytes.
         var offset: Int64 = 0
@@ -179,6 +171,23 @@ public final class SFTPProvider: StorageProvider {
         // Cancelled after the last byte went: nothing goes under the final name (the bytes stay for a resume).
         try flag.check()
         return WriteReport(digest: expected, movedAside: try c.place(temporary, at: path))
+    }
+
+    /// Before an upload: the site root must be there (checked on every upload; only the folders below it are
+    /// created). A file already at `path` with exactly these bytes is adopted: the report says so, nothing is sent.
+    static func prepareUpload(_ c: SSHConnection, to path: String, expected: ContentDigest, flag: CancellationFlag) throws -> WriteReport? {
+        let root = SiteRoot.containing(path, roots: c.settings.roots, site: c.settings.site)
+        if let root {
+            guard try c.stat(root.path)?.isDirectory == true else {
+                throw ProviderError(.unavailable, "root '\(root.name)' of site '\(root.site)' is \(root.path), which does not exist on \(c.settings.endpoint); create it there (SiteSync never creates a site root) or fix the site's roots")
+            }
+        }
+        try c.createFolders((path as NSString).deletingLastPathComponent, below: root?.path)
+        if let existing = try c.stat(path), !existing.isDirectory, existing.size == expected.size,
+           try remoteDigest(c, path, flag: flag) == expected {
+            return WriteReport(digest: expected, adopted: true)
+        }
+        return nil
     }
 
     /// The SHA-256 of a file on the server, read through the connection (only to adopt a file already there).

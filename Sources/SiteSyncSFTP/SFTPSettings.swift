@@ -21,6 +21,8 @@ public struct SFTPSettings: Sendable {
     public var roots: [String: String]
     public var connectTimeout: Int
     public var bytesPerSecond: Int64?
+    /// Connections a large upload is spread over (see `SFTPProvider.streamedUpload`).
+    public var streams: Int
 
     /// The keys of an `sftp` site.
     public static let schema = ProviderSchema(provider: SFTPProvider.name, options: [
@@ -33,6 +35,8 @@ public struct SFTPSettings: Sendable {
         OptionSpec("known_hosts", .path, help: "a known_hosts file that must list the server (default ~/.ssh/known_hosts)"),
         OptionSpec("host_key_fingerprint", .text, help: "the server key's SHA256:… fingerprint, as `sitesync site check` prints it"),
         OptionSpec("connect_timeout", .integer, default: "15", range: 1...3600, help: "seconds to wait for the server"),
+        OptionSpec("streams", .integer, default: "4", range: 1...16,
+                   help: "connections one upload of 32 MiB or more is spread over (faster on a long link; 1: one connection)"),
     ], exactlyOneOf: [["password", "key_file"]])
 
     public init(site config: SiteConfig, platform: Platform) throws {
@@ -71,6 +75,14 @@ public struct SFTPSettings: Sendable {
             throw fail("roots.\(name)", "'\(root)' must be an absolute path on the server, like /upload")
         }
         connectTimeout = text("connect_timeout").flatMap(Int.init) ?? 15
+        if let n = text("streams") {
+            guard let streams = Int(n), (1...16).contains(streams) else {
+                throw fail("streams", "'\(n)' is not a number of connections from 1 to 16")
+            }
+            self.streams = streams
+        } else {
+            streams = 4
+        }
         bytesPerSecond = config.bandwidthLimit
     }
 

@@ -169,6 +169,46 @@ struct SFTPProviderTests {
         let after = try String(contentsOfFile: "\(server.dir)/sshd.log", encoding: .utf8).components(separatedBy: "Accepted").count
         #expect(after - before <= 1, "30 sequential uploads opened \(after - before) connections")
     }
+
+    @Test("a large upload is spread over several connections, ends verified, and leaves no temporary file")
+    func streamedUpload() async throws {
+        let server = try await SSHServer.started()  // its own: the log counts this test's connections only
+        let dir = try TemporaryDirectory("sftp")
+        let root = "\(dir.path)/root"
+        try server.makeRoot(root)
+        let provider = try SFTPProvider(site: try sftpSite(server, root: root, extra: ["streams": .int(3)]), platform: .current)
+        let source = try dir.file("plate.exr", size: Int(SFTPProvider.streamedUploadSize) + 123_457, seed: 11)
+        let digest = try LocalFiles.digest(of: source)
+        let before = try String(contentsOfFile: "\(server.dir)/sshd.log", encoding: .utf8).components(separatedBy: "Accepted").count
+        let last = Counter()
+        let report = try await provider.upload(localFile: source, to: "\(root)/shots/plate.exr", expected: digest, progress: { last.set($0) })
+        let after = try String(contentsOfFile: "\(server.dir)/sshd.log", encoding: .utf8).components(separatedBy: "Accepted").count
+        #expect(report.digest == digest && !report.adopted)
+        #expect(try LocalFiles.digest(of: "\(root)/shots/plate.exr") == digest)
+        #expect(last.value == digest.size)
+        #expect(after - before >= 3, "spread over \(after - before) connection(s)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(root)/shots") == ["plate.exr"])
+
+        // Bytes that do not match the catalog are never placed, and their temporary file goes.
+        let wrong = ContentDigest(size: digest.size, sha256: String(repeating: "0", count: 64))
+        await #expect(throws: ProviderError.self) {
+            try await provider.upload(localFile: source, to: "\(root)/shots/other.exr", expected: wrong, progress: { _ in })
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(root)/shots") == ["plate.exr"])
+
+        // A missing source is the catalog's mistake about it, said as such.
+        do {
+            try await provider.upload(localFile: "\(dir.path)/gone.exr", to: "\(root)/shots/gone.exr", expected: digest, progress: { _ in })
+            Issue.record("a missing source cannot upload")
+        } catch let e as ProviderError {
+            #expect(e.kind == .sourceMissing, "\(e)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(root)/shots") == ["plate.exr"])
+
+        #expect(throws: ProviderError.self) {
+            try SFTPProvider(site: try sftpSite(server, root: root, extra: ["streams": .int(0)]), platform: .current)
+        }
+    }
 }
 
 /// Tests that stop and restart sshd get their own server.
