@@ -96,7 +96,7 @@ public final class SFTPProvider: StorageProvider {
                        progress: @escaping ProgressHandler) async throws -> WriteReport {
         let limit = settings.bytesPerSecond
         // A bandwidth limit is kept by one stream (the pacing is per transfer).
-        if expected.size >= Self.streamedUploadSize && settings.streams > 1 && limit == nil {
+        if expected.size >= Self.streamedSize && settings.streams > 1 && limit == nil {
             return try await streamedUpload(localFile: localFile, to: path, expected: expected, streams: settings.streams, progress: progress)
         }
         return try await withConnection { c, flag in
@@ -229,26 +229,45 @@ public final class SFTPProvider: StorageProvider {
     }
 
     public func download(_ path: String, to destination: String, progress: @escaping ProgressHandler) async throws -> ContentDigest {
-        let limit = settings.bytesPerSecond
-        return try await withConnection { c, flag in
-            try Self.download(c, path: path, to: destination, continuing: false, limit: limit, flag: flag, progress: progress)
-        }
+        try await download(path, to: destination, continuing: false, progress: progress)
     }
 
     public func download(_ path: String, continuing destination: String, progress: @escaping ProgressHandler) async throws -> ContentDigest {
+        try await download(path, to: destination, continuing: true, progress: progress)
+    }
+
+    /// What a download on one connection did: all of it, or nothing yet because the file is large enough to be
+    /// spread over several connections.
+    enum DownloadStep: Sendable {
+        case done(ContentDigest)
+        case streamed(size: Int64)
+    }
+
+    func download(_ path: String, to destination: String, continuing: Bool, progress: @escaping ProgressHandler) async throws -> ContentDigest {
         let limit = settings.bytesPerSecond
-        return try await withConnection { c, flag in
-            try Self.download(c, path: path, to: destination, continuing: true, limit: limit, flag: flag, progress: progress)
+        // A bandwidth limit is kept by one stream (the pacing is per transfer).
+        let streamFrom: Int64? = settings.streams > 1 && limit == nil ? Self.streamedSize : nil
+        let step = try await withConnection { c, flag in
+            try Self.download(c, path: path, to: destination, continuing: continuing, limit: limit, streamFrom: streamFrom,
+                              flag: flag, progress: progress)
+        }
+        switch step {
+        case .done(let digest):
+            return digest
+        case .streamed(let size):
+            return try await streamedDownload(path, to: destination, size: size, continuing: continuing, streams: settings.streams, progress: progress)
         }
     }
 
+    /// `streamFrom`: a file at least this large is left to `streamedDownload` (nothing is read or written).
     static func download(_ c: SSHConnection, path: String, to destination: String, continuing: Bool, limit: Int64?,
-                         flag: CancellationFlag, progress: ProgressHandler) throws -> ContentDigest {
+                         streamFrom: Int64? = nil, flag: CancellationFlag, progress: ProgressHandler) throws -> DownloadStep {
         guard let sftp = c.sftp else { throw ProviderError(.unavailable, "not connected") }
         guard let attributes = try c.stat(path), !attributes.isDirectory else {
             throw ProviderError(.notFound, "\(path) on site '\(c.settings.site)': no such file")
         }
         let size = attributes.size
+        if let streamFrom, size >= streamFrom { return .streamed(size: size) }
         guard let file = sftp_open(sftp, path, O_RDONLY, 0) else { throw c.error("cannot read", path) }
         defer { sftp_close(file) }
         // Continue after what an earlier attempt kept; the hash still covers every byte.
@@ -311,7 +330,7 @@ public final class SFTPProvider: StorageProvider {
         // The caller flushes the file before it renames it (with other small files' flushes where it can).
         closedOutput = true
         close(output)
-        return ContentDigest(size: done, sha256: LocalFiles.hex(hasher.finalize()))
+        return .done(ContentDigest(size: done, sha256: LocalFiles.hex(hasher.finalize())))
     }
 
     public func delete(_ path: String, pruneUpTo root: String?) async throws {

@@ -170,14 +170,14 @@ struct SFTPProviderTests {
         #expect(after - before <= 1, "30 sequential uploads opened \(after - before) connections")
     }
 
-    @Test("a large upload is spread over several connections, ends verified, and leaves no temporary file")
+    @Test("a large file goes up and comes down over several connections, verified, continuing after a kept prefix, no temporary left")
     func streamedUpload() async throws {
         let server = try await SSHServer.started()  // its own: the log counts this test's connections only
         let dir = try TemporaryDirectory("sftp")
         let root = "\(dir.path)/root"
         try server.makeRoot(root)
         let provider = try SFTPProvider(site: try sftpSite(server, root: root, extra: ["streams": .int(3)]), platform: .current)
-        let source = try dir.file("plate.exr", size: Int(SFTPProvider.streamedUploadSize) + 123_457, seed: 11)
+        let source = try dir.file("plate.exr", size: Int(SFTPProvider.streamedSize) + 123_457, seed: 11)
         let digest = try LocalFiles.digest(of: source)
         let before = try String(contentsOfFile: "\(server.dir)/sshd.log", encoding: .utf8).components(separatedBy: "Accepted").count
         let last = Counter()
@@ -188,6 +188,22 @@ struct SFTPProviderTests {
         #expect(last.value == digest.size)
         #expect(after - before >= 3, "spread over \(after - before) connection(s)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(root)/shots") == ["plate.exr"])
+
+        // Downloads too: read over several connections, put in order, every byte hashed.
+        let local = "\(dir.path)/down/plate.exr"
+        try FileManager.default.createDirectory(atPath: "\(dir.path)/down", withIntermediateDirectories: true)
+        #expect(try await provider.download("\(root)/shots/plate.exr", to: local, progress: { _ in }) == digest)
+        #expect(try LocalFiles.digest(of: local) == digest)
+        // An earlier attempt's prefix is kept and continued after.
+        let prefix = try FileHandle(forReadingFrom: URL(fileURLWithPath: source)).read(upToCount: 5_000_000) ?? Data()
+        try prefix.write(to: URL(fileURLWithPath: local))
+        let first = Counter()
+        first.set(-1)
+        #expect(try await provider.download("\(root)/shots/plate.exr", continuing: local, progress: { done in
+            if first.value < 0 { first.set(done) }
+        }) == digest)
+        #expect(first.value == 5_000_000)
+        #expect(try LocalFiles.digest(of: local) == digest)
 
         // Bytes that do not match the catalog are never placed, and their temporary file goes.
         let wrong = ContentDigest(size: digest.size, sha256: String(repeating: "0", count: 64))
