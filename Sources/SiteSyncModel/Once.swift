@@ -20,6 +20,9 @@ public final class Once<Value: Sendable>: @unchecked Sendable {
         w?.resume(returning: v)
     }
 
+    /// Whether a value is set (the race is over).
+    public var isSet: Bool { lock.withLock { value != nil } }
+
     public func value() async -> Value {
         await withCheckedContinuation { continuation in
             let ready: Value? = lock.withLock {

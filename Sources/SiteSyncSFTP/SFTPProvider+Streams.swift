@@ -162,24 +162,43 @@ extension SFTPProvider {
         }
     }
 
-    /// Blocking: reads the chunks this connection claims, each in full.
+    /// Blocking: reads the chunks this connection claims, `chunksPerStream` requests in flight (one request per
+    /// round trip would bound each connection by the link's latency), each answered in full.
     static func readRanges(_ c: SSHConnection, _ path: String, into feed: RangeFeed, flag: CancellationFlag) throws {
         guard let sftp = c.sftp, let file = sftp_open(sftp, path, O_RDONLY, 0) else { throw c.error("cannot read", path) }
         defer { sftp_close(file) }
-        while let (offset, length) = try feed.claim(flag: flag) {
-            guard sftp_seek64(file, UInt64(offset)) == 0 else { throw c.error("cannot seek in", path) }
-            var data = Data(count: length)
-            var got = 0
-            while got < length {
+        var pending: [(id: UInt32, offset: Int64, length: Int)] = []
+        do {
+            while true {
+                while pending.count < chunksPerStream {
+                    // Wait for a chunk to claim only when nothing is in flight: answers must be read meanwhile.
+                    guard let (offset, length) = try (pending.isEmpty ? feed.claim(flag: flag) : feed.tryClaim()) else { break }
+                    // Seeking only sets where the next request reads from; nothing is sent.
+                    guard sftp_seek64(file, UInt64(offset)) == 0 else { throw c.error("cannot seek in", path) }
+                    let id = sftp_async_read_begin(file, UInt32(length))
+                    guard id >= 0 else { throw c.error("cannot read", path) }
+                    pending.append((UInt32(id), offset, length))
+                }
+                // Nothing in flight and nothing left to claim: this connection's part is done.
+                guard !pending.isEmpty else { return }
+                let (id, offset, length) = pending.removeFirst()
+                try flag.check()
+                var data = Data(count: length)
                 let n = data.withUnsafeMutableBytes { buffer in
-                    buffer.baseAddress.map { sftp_read(file, $0 + got, length - got) } ?? -1
+                    buffer.baseAddress.map { sftp_async_read(file, $0, UInt32(length), id) } ?? -1
                 }
                 if n < 0 { throw c.error("cannot read", path) }
-                // The file ended early: it shrank on the server. What was read fails the hash; stop here.
-                if n == 0 { throw ProviderError(.transient, "\(path) on site '\(c.settings.site)' ended early (it changed while it was read)") }
-                got += n
+                // OpenSSH answers regular-file reads in full: less means the file ended early (it shrank).
+                guard Int(n) == length else {
+                    c.broken = true
+                    throw ProviderError(.transient, "short read from \(path) on site '\(c.settings.site)' (\(n) of \(length) bytes): it changed while it was read")
+                }
+                feed.deliver(offset, data)
             }
-            feed.deliver(offset, data)
+        } catch {
+            // Answers to requests still in flight would arrive on a session we can no longer follow.
+            if !pending.isEmpty { c.broken = true }
+            throw error
         }
     }
 
@@ -226,6 +245,18 @@ extension SFTPProvider {
             }
             if let failure { throw failure }
             guard nextClaim < size else { return nil }
+            let offset = nextClaim
+            let length = Int(min(Int64(SFTPProvider.chunk), size - offset))
+            nextClaim += Int64(length)
+            return (offset, length)
+        }
+
+        /// `claim` without waiting: nil when no chunk may be claimed now.
+        func tryClaim() throws -> (Int64, Int)? {
+            condition.lock()
+            defer { condition.unlock() }
+            if let failure { throw failure }
+            guard nextClaim < size && nextClaim - nextAppend < Int64(capacity * SFTPProvider.chunk) else { return nil }
             let offset = nextClaim
             let length = Int(min(Int64(SFTPProvider.chunk), size - offset))
             nextClaim += Int64(length)

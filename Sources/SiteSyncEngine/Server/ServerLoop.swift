@@ -15,6 +15,9 @@ struct ServerLoop {
         /// Units of both sites' capacity this transfer holds (see `slotUnits`).
         var cost: Int
         var lost = false
+        /// Ends the attempt as stalled without waiting for it (a hung connection or disk may never return).
+        var abandon: @Sendable (_ idleSeconds: Double) -> Void
+        var abandoned = false
     }
 
     /// A transfer slot in units: a large file takes a whole slot, a small one `slotUnits / smallFilesPerSlot`.
@@ -89,6 +92,7 @@ struct ServerLoop {
 
     mutating func tick(_ summary: inout RunSummary) async {
         let now = clock.now()
+        abandonStalled()
         if now.timeIntervalSince(lastRenew) >= leaseDuration / 3 && !running.isEmpty {
             await renew(now)
         } else if now.timeIntervalSince(lastProgressReport) >= 2 && !running.isEmpty {
@@ -417,7 +421,6 @@ struct ServerLoop {
         perSite[target.name, default: 0] += cost
         let sourceGroup = project.alternates.group(of: source.name)
         let clock = self.clock
-        let stallTimeout = engine.environment.stallTimeout
         board.start(item, at: clock.now())
         let catalog = engine.catalog
         let owner = self.owner
@@ -425,12 +428,37 @@ struct ServerLoop {
         let continuation = self.continuation
         let board = self.board
         let attempt = UUID()
+        // The transfer's result, or the stall watchdog's verdict (`tick` checks every running transfer's progress),
+        // whichever comes first.
+        let result = Once<Result<WriteReport, any Error>>()
+        let stallAfter = engine.environment.stallTimeout
+        let abandon: @Sendable (Double) -> Void = { idle in
+            result.resume(.failure(ProviderError(.transient,
+                "stalled: no progress for \(Int(idle)) s (a hung connection or disk?); abandoned, to be tried again")))
+        }
+        let work = Task {
+            do {
+                result.resume(.success(try await transfer.run { board.set(key, $0) }))
+            } catch {
+                result.resume(.failure(error))
+            }
+        }
         let task = Task {
             let started = clock.now()
             let outcome: SyncServer.Outcome
             do {
-                let report = try await Self.watched(key, board: board, stallAfter: stallTimeout) {
-                    try await transfer.run { board.set(key, $0) }
+                let report = try await withTaskCancellationHandler {
+                    try await result.value().get()
+                } onCancel: {
+                    work.cancel()
+                    // The loop no longer watches (it is shutting down): a call that ignores the cancellation is
+                    // still abandoned once stalled, so the shutdown ends.
+                    Task {
+                        while !result.isSet, let idle = board.idleSeconds(key) {
+                            if idle > stallAfter { return abandon(idle) }
+                            try? await Task.sleep(nanoseconds: 200_000_000)
+                        }
+                    }
                 }
                 try Task.checkCancellation()
                 let alternates = project.alternates.alternates(of: item.target)
@@ -447,7 +475,22 @@ struct ServerLoop {
             }
             continuation.yield(.finished(attempt, outcome))
         }
-        running[attempt] = Running(item: item, source: source, target: target, task: task, cost: cost)
+        running[attempt] = Running(item: item, source: source, target: target, task: task, cost: cost, abandon: { idle in
+            abandon(idle)
+            work.cancel()
+        })
+    }
+
+    /// The stall watchdog of every running transfer: one that moves no byte for `stallTimeout` seconds is abandoned
+    /// and reported as a transient failure, so the file is tried again instead of holding its slot forever.
+    mutating func abandonStalled() {
+        let stallAfter = engine.environment.stallTimeout
+        for (attempt, r) in running where !r.abandoned {
+            if let idle = board.idleSeconds(r.item.key), idle > stallAfter {
+                running[attempt]?.abandoned = true
+                r.abandon(idle)
+            }
+        }
     }
 
     /// Records an outcome, waiting out a catalog that cannot be reached for a while (a database restarting): the
@@ -466,37 +509,6 @@ struct ServerLoop {
         }
     }
 
-    /// Runs a transfer under a stall watchdog: one that moves no byte for `stallAfter` seconds is abandoned (a
-    /// hung connection or disk may never return) and reported as a transient failure, so the file is tried again
-    /// instead of holding its slot forever. Cancellation (pause, shutdown) is passed on and waited for.
-    static func watched<T: Sendable>(_ key: FileKey, board: ProgressBoard, stallAfter: TimeInterval,
-                                     _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let outcome = Once<Result<T, any Error>>()
-        let work = Task {
-            do {
-                outcome.resume(.success(try await body()))
-            } catch {
-                outcome.resume(.failure(error))
-            }
-        }
-        let watchdog = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: 200_000_000)
-                if let idle = board.idleSeconds(key), idle > stallAfter {
-                    outcome.resume(.failure(ProviderError(.transient,
-                        "stalled: no progress for \(Int(idle)) s (a hung connection or disk?); abandoned, to be tried again")))
-                    work.cancel()
-                    return
-                }
-            }
-        }
-        defer { watchdog.cancel() }
-        return try await withTaskCancellationHandler {
-            try await outcome.value().get()
-        } onCancel: {
-            work.cancel()
-        }
-    }
 
     /// Applies the failure policy's verdict to the catalog. A source copy found missing or corrupt is marked so
     /// (with its alternates: one storage) before the file goes back to the queue for another source.
