@@ -109,11 +109,15 @@ struct VerifiedTransfer: Sendable {
         }
         do {
             if source.capabilities.contains(.resumableDownloads) {
-                return try await write.run(keepInterrupted: true) { temporary in
-                    try await readingSource { try await source.provider.download(sourcePath, continuing: temporary, progress: progress) }
+                return try await write.run(keepInterrupted: true) { temporary, kept in
+                    try await readingSource {
+                        // Nothing kept: a plain download, without looking for an earlier attempt's bytes.
+                        kept ? try await source.provider.download(sourcePath, continuing: temporary, progress: progress)
+                             : try await source.provider.download(sourcePath, to: temporary, progress: progress)
+                    }
                 }
             }
-            return try await write.run(keepInterrupted: false) { temporary in
+            return try await write.run(keepInterrupted: false) { temporary, _ in
                 try await readingSource { try await source.provider.download(sourcePath, to: temporary, progress: progress) }
             }
         } catch let e as ProviderError where e.kind == .sourceCorrupt {

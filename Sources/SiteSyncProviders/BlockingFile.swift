@@ -46,6 +46,23 @@ public final class BlockingFile: @unchecked Sendable {
         return (file, kept, hasher)
     }
 
+    /// Creates (or truncates) `path` and writes `first` into it, in one blocking-I/O job.
+    public static func create(_ path: String, with first: Data) async throws -> BlockingFile {
+        let fd = try await BlockingIO.run { _ in
+            let fd = try LocalFiles.openForWriting(path)
+            do {
+                try first.withUnsafeBytes { try LocalFiles.writeAll(fd, $0, path: path) }
+            } catch {
+                Glibc.close(fd)
+                throw error
+            }
+            return fd
+        }
+        let file = BlockingFile(path: path, fd: fd)
+        file.written = Int64(first.count)
+        return file
+    }
+
     /// Exactly `count` bytes at `offset`.
     public func read(at offset: Int64, count: Int) async throws -> Data {
         guard count > 0 else { return Data() }

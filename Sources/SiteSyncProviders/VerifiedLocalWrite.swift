@@ -63,10 +63,16 @@ public struct VerifiedLocalWrite: Sendable {
     /// For bodies that stream from the network. `keepInterrupted`: a transfer that broke off keeps its bytes
     /// for the next attempt to continue after (a provider with resumable downloads); anything else starts over.
     /// The body only writes the temporary file: making it durable is done here, for every provider alike.
-    public func run(keepInterrupted: Bool, _ body: (_ temporary: String) async throws -> ContentDigest) async throws -> WriteReport {
+    /// `body` is told whether the temporary file holds bytes of an earlier attempt to continue after (only when
+    /// `keepInterrupted`): when it holds none, a download need not look.
+    public func run(keepInterrupted: Bool, _ body: (_ temporary: String, _ kept: Bool) async throws -> ContentDigest) async throws -> WriteReport {
         do {
-            if let adopted = try await BlockingIO.run({ flag in try prepare(flag: flag) }) { return adopted }
-            return try await place(try await body(temporary))
+            let temporary = self.temporary
+            let (adopted, kept) = try await BlockingIO.run { flag in
+                (try prepare(flag: flag), keepInterrupted && (LocalFiles.regularFileSize(temporary) ?? 0) > 0)
+            }
+            if let adopted { return adopted }
+            return try await place(try await body(temporary, kept))
         } catch {
             throw await failed(error, keepTemporary: keepInterrupted && Self.isInterruption(error))
         }

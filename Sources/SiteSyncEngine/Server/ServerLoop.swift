@@ -375,9 +375,11 @@ struct ServerLoop {
                     budget: budget))
                 for item in items { try start(item, source: source, target: target, cost: budget.cost(ofSize: item.file.size)) }
                 if !items.isEmpty { claimedLastFill = true }
+                // After the claim's own time, not now: a retry that fell due while the claim ran was not claimed,
+                // and must not be missed here either (`--once` would end with it still queued).
                 if items.count < free, let later = try await engine.catalog.nextAttempt(
                     source: source.name, target: target.name, projects: lane.projects, preferred: lane.preferred,
-                    representations: options.representations, after: clock.now()) {
+                    representations: options.representations, after: claimedAt) {
                     due = min(due ?? later, later)
                 }
             }
