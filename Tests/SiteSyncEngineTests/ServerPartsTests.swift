@@ -114,4 +114,17 @@ struct ServerPartsTests {
         health.forget("nas")
         #expect(health.fresh("nas", now: clock.now()) == nil)
     }
+
+    @Test("a transfer that moved a byte just after the watchdog read the time is idle for 0 s, not stalled")
+    func idleNeverWrapsAround() {
+        let board = ProgressBoard()
+        let key = FileKey(fileID: "f1", site: "vendor")
+        #expect(board.idleSeconds(key) == nil)   // not running
+        let before = DispatchTime.now().uptimeNanoseconds
+        board.set(key, 1)
+        // The watchdog's moment, read before the transfer thread recorded its progress.
+        #expect(board.idleSeconds(key, now: 0) == 0)
+        let idle = board.idleSeconds(key, now: before + 3_000_000_000) ?? -1
+        #expect(idle > 2.9 && idle <= 3)
+    }
 }

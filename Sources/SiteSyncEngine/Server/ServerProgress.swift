@@ -67,9 +67,10 @@ final class ProgressBoard: @unchecked Sendable {
     }
 
     /// Seconds since the transfer last moved a byte; nil when it is not running.
-    func idleSeconds(_ key: FileKey) -> Double? {
-        let now = DispatchTime.now().uptimeNanoseconds
-        return lock.withLock { lastMoved[key].map { Double(now &- $0) / 1e9 } }
+    /// `now` is read before the lock, so a transfer thread may record a later moment in between: that is "idle for
+    /// 0 s", never a wrapped-around 584 years that the watchdog would take for a stall.
+    func idleSeconds(_ key: FileKey, now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> Double? {
+        lock.withLock { lastMoved[key].map { now > $0 ? Double(now - $0) / 1e9 : 0 } }
     }
 
     func bytes(_ key: FileKey) -> Int64? { lock.withLock { running[key]?.bytesDone } }
