@@ -3,24 +3,26 @@
 # rclone copy and rclone copy + rclone check, side by side in one run. Release build; page cache dropped before
 # each run when run as root.
 #
-#   bench/local-bench.sh [--big-mib 1024] [--small-count 5000] [--small-kib 4] [--rss-mib 2048]
+#   bench/local-bench.sh [--big-mib 1024] [--small-count 5000] [--small-kib 4] [--rss-mib 2048] [--rounds 3]
 #
 # SiteSync's times include its catalog work, the SHA-256 of every byte and the flush to disk of every file and
 # folder before it is recorded; cp and rsync are followed by `sync` so both sides end durable. Prints MiB/s,
-# files/s and each peer's time over SiteSync's (> 1: SiteSync faster), then the server's peak memory (GNU time's
-# maximum resident set size) while it moves one file of --rss-mib MiB.
+# files/s and each peer's time over SiteSync's (> 1: SiteSync faster), each time the best of --rounds runs, then
+# the server's peak memory (GNU time's maximum resident set size) while it moves one file of --rss-mib MiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIG_MIB=1024
 SMALL_COUNT=5000
 SMALL_KIB=4
 RSS_MIB=2048
+ROUNDS=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --big-mib) BIG_MIB=$2; shift 2 ;;
     --small-count) SMALL_COUNT=$2; shift 2 ;;
     --small-kib) SMALL_KIB=$2; shift 2 ;;
     --rss-mib) RSS_MIB=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -38,17 +40,7 @@ export RCLONE_CONFIG=/dev/null
 cp_sync() { cp -a "$1" "$2"; sync; }
 rsync_sync() { rsync -a "$1/" "$2/"; sync; }
 rclone_check() { rclone copy "$1" "$2"; rclone check "$1" "$2"; }
-for kind in big small; do
-  measure cp_$kind       cp_sync "$W/src/$kind" "$W/cp-$kind"
-  measure rsync_$kind    rsync_sync "$W/src/$kind" "$W/rsync-$kind"
-  measure rclone_$kind   rclone copy "$W/src/$kind" "$W/rclone-$kind"
-  measure rcheck_$kind   rclone_check "$W/src/$kind" "$W/rcheck-$kind"
-done
-
-# SiteSync: the studio publishes (not timed), the studio's server copies everything to the backup site.
 export SITESYNC_CATALOG=$W/catalog.sqlite SITESYNC_LOCAL_SETTINGS=$W/local.yaml SITESYNC_SITE_ID=ws-bench
-mkdir -p "$W/studio" "$W/backup"
-$SITESYNC init >/dev/null
 cat > "$W/studio.yaml" <<YAML
 sites:
   backup: {provider: local_drive, roots: {work: $W/backup}}
@@ -57,13 +49,26 @@ projects:
     sitesync: {active_site: studio, remote_site: studio, always_accessible_on: [backup]}
   bench: {roots: {work: $W/studio}}
 YAML
-$SITESYNC settings import "$W/studio.yaml" >/dev/null
-$SITESYNC publish --project bench --folder f --product big --version 1 --name bin "$W/src/big/big.bin" >/dev/null
-measure sitesync_big $SITESYNC server --once --active-site studio
-$SITESYNC publish --project bench --folder f --product small --version 1 --name bin "$W"/src/small/* >/dev/null
-measure sitesync_small $SITESYNC server --once --active-site studio
-cmp "$W/src/big/big.bin" "$W/backup/bench/f/publish/big/v001/big.bin"
-[ "$(ls "$W/backup/bench/f/publish/small/v001" | wc -l)" -eq "$SMALL_COUNT" ]
+one_round() {
+  rm -rf "$W"/cp-* "$W"/rsync-* "$W"/rclone-* "$W"/rcheck-* "$W/studio" "$W/backup" "$W"/catalog.sqlite* "$W/local.yaml"
+  for kind in big small; do
+    measure cp_$kind       cp_sync "$W/src/$kind" "$W/cp-$kind"
+    measure rsync_$kind    rsync_sync "$W/src/$kind" "$W/rsync-$kind"
+    measure rclone_$kind   rclone copy "$W/src/$kind" "$W/rclone-$kind"
+    measure rcheck_$kind   rclone_check "$W/src/$kind" "$W/rcheck-$kind"
+  done
+  # SiteSync: the studio publishes (not timed), the studio's server copies everything to the backup site.
+  mkdir -p "$W/studio" "$W/backup"
+  $SITESYNC init >/dev/null
+  $SITESYNC settings import "$W/studio.yaml" >/dev/null
+  $SITESYNC publish --project bench --folder f --product big --version 1 --name bin "$W/src/big/big.bin" >/dev/null
+  measure sitesync_big $SITESYNC server --once --active-site studio
+  $SITESYNC publish --project bench --folder f --product small --version 1 --name bin "$W"/src/small/* >/dev/null
+  measure sitesync_small $SITESYNC server --once --active-site studio
+  cmp "$W/src/big/big.bin" "$W/backup/bench/f/publish/big/v001/big.bin"
+  [ "$(ls "$W/backup/bench/f/publish/small/v001" | wc -l)" -eq "$SMALL_COUNT" ]
+}
+rounds $ROUNDS one_round
 # Peak memory: one large file through the server, measured by GNU time.
 rm -f "$W/src/big/big.bin"
 head -c $((RSS_MIB << 20)) /dev/urandom > "$W/src/huge.bin"
@@ -75,7 +80,7 @@ RSS_KIB=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$W/rss.log")
 rate_big() { echo "scale=1; $BIG_MIB / ${T[$1]}" | bc -l; }
 rate_small() { echo "scale=1; $SMALL_COUNT / ${T[$1]}" | bc -l; }
 ratio() { echo "scale=2; ${T[$1]} / ${T[$2]}" | bc -l; }
-printf "\n%-28s %14s %16s\n" "" "1 file of ${BIG_MIB} MiB" "${SMALL_COUNT} x ${SMALL_KIB} KiB"
+printf "\nbest of %s rounds\n%-28s %14s %16s\n" "$ROUNDS" "" "1 file of ${BIG_MIB} MiB" "${SMALL_COUNT} x ${SMALL_KIB} KiB"
 for tool in sitesync cp rsync rclone rcheck; do
   case $tool in
     sitesync) name="SiteSync (verified, durable)" ;; cp) name="cp -a + sync" ;; rsync) name="rsync -a + sync" ;;

@@ -2,21 +2,23 @@
 # S3 benchmark: SiteSync vs rclone (S3 backend, defaults), side by side in one run, against one SeaweedFS server
 # on loopback that this script starts and stops. Release build.
 #
-#   bench/s3-bench.sh [--big-mib 1024] [--small-count 1000] [--small-kib 4]
+#   bench/s3-bench.sh [--big-mib 1024] [--small-count 1000] [--small-kib 4] [--rounds 3]
 #
 # Uploads and downloads one large file and many small files with each tool and prints MiB/s, files/s and the
-# ratio rclone/SiteSync of the times (> 1: SiteSync faster). Wall-clock times include each tool's start and, for
+# ratio rclone/SiteSync of the times (> 1: SiteSync faster), each time the best of --rounds runs. Wall-clock times include each tool's start and, for
 # SiteSync, its catalog work and the SHA-256 of every byte (uploads are also checked with HeadObject).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIG_MIB=1024
 SMALL_COUNT=1000
 SMALL_KIB=4
+ROUNDS=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --big-mib) BIG_MIB=$2; shift 2 ;;
     --small-count) SMALL_COUNT=$2; shift 2 ;;
     --small-kib) SMALL_KIB=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -60,15 +62,19 @@ export RCLONE_CONFIG=/dev/null RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_P
 RC="env -u AWS_CA_BUNDLE rclone"
 $RC mkdir bench:rclone-bench
 $RC mkdir bench:sitesync-bench
-mkdir -p $W/dl-rclone
-measure rclone_big_up     $RC copyto $W/src/big.bin bench:rclone-bench/big.bin
-measure rclone_big_down   $RC copyto bench:rclone-bench/big.bin $W/dl-rclone/big.bin
-measure rclone_small_up   $RC copy $W/src/small bench:rclone-bench/small
-measure rclone_small_down $RC copy bench:rclone-bench/small $W/dl-rclone/small
-cmp $W/src/big.bin $W/dl-rclone/big.bin
 
-# --- SiteSync: publish locally, then `server --once` uploads; a second machine downloads ------------------
-cat > $W/studio.yaml <<YAML
+# Each round writes under new keys: neither tool finds the last round's objects already there.
+one_round() {
+  local R=rclone-bench/round$ROUND
+  rm -rf $W/dl-rclone; mkdir -p $W/dl-rclone
+  measure rclone_big_up     $RC copyto $W/src/big.bin bench:$R/big.bin
+  measure rclone_big_down   $RC copyto bench:$R/big.bin $W/dl-rclone/big.bin
+  measure rclone_small_up   $RC copy $W/src/small bench:$R/small
+  measure rclone_small_down $RC copy bench:$R/small $W/dl-rclone/small
+  cmp $W/src/big.bin $W/dl-rclone/big.bin
+
+  # --- SiteSync: publish locally, then `server --once` uploads; a second machine downloads ----------------
+  cat > $W/studio.yaml <<YAML
 sites:
   cloud:
     provider: s3
@@ -77,16 +83,18 @@ sites:
     access_key_id: $AK
     secret_access_key: $SK
     session_dir: $W/sessions
-    roots: {work: /projects}
+    roots: {work: /projects/round$ROUND}
 projects:
   default: {sitesync: {active_site: local, remote_site: cloud}}
   bench: {roots: {work: $W/studio}}
 YAML
-sitesync_round
+  sitesync_round
+}
+rounds $ROUNDS one_round
 
 # --- report -----------------------------------------------------------------------------------------------
 echo
-echo "S3 (SeaweedFS 4.48) on loopback, $(nproc) cores; ${BIG_MIB} MiB file, ${SMALL_COUNT} x ${SMALL_KIB} KiB files (wall clock)"
+echo "S3 (SeaweedFS 4.48) on loopback, $(nproc) cores; ${BIG_MIB} MiB file, ${SMALL_COUNT} x ${SMALL_KIB} KiB files (wall clock, best of $ROUNDS)"
 printf "%-18s %16s %16s %16s\n" "" "SiteSync" "rclone $(rclone version 2>/dev/null | head -1 | awk '{print $2}')" "rclone/SiteSync"
 row() { # name unit key amount
   local name=$1 unit=$2 key=$3 amount=$4
