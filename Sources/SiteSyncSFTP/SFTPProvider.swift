@@ -114,7 +114,10 @@ public final class SFTPProvider: StorageProvider {
             throw ProviderError(errno == ENOENT ? .sourceMissing : .transient, "cannot read \(localFile): \(LocalFiles.errnoMessage())")
         }
         defer { close(input) }
-        if let adopted = try prepareUpload(c, to: path, expected: expected, flag: flag) { return adopted }
+        // A small file is sent without looking for an identical one first: the look costs a round trip on every
+        // file, the rare identical file is adopted after the rename finds it (`placeOrAdopt`).
+        let lookFirst = expected.size >= sendRatherThanLook
+        if let adopted = try prepareUpload(c, to: path, expected: expected, lookForExisting: lookFirst, flag: flag) { return adopted }
 
         // Resume: keep what an earlier attempt already wrote, if its tail still matches our bytes.
         var offset: Int64 = 0
@@ -124,7 +127,15 @@ public final class SFTPProvider: StorageProvider {
             offset = partial.size
         }
         let flags = offset > 0 ? O_WRONLY : (O_WRONLY | O_CREAT | O_TRUNC)
-        guard let file = sftp_open(sftp, temporary, flags, 0o644) else { throw c.error("cannot write", temporary) }
+        var opened = sftp_open(sftp, temporary, flags, 0o644)
+        if opened == nil && sftp_get_error(sftp) == SSH_FX_NO_SUCH_FILE {
+            // The folder this connection created or saw is gone (deleted, or the root unmounted on the server):
+            // look again from the root, which fails clearly if the root itself is missing.
+            c.knownFolders.removeAll()
+            _ = try prepareUpload(c, to: path, expected: expected, lookForExisting: false, flag: flag)
+            opened = sftp_open(sftp, temporary, flags, 0o644)
+        }
+        guard let file = opened else { throw c.error("cannot write", temporary) }
         var closed = false
         defer { if !closed { sftp_close(file) } }
         if offset > 0 {
@@ -170,20 +181,41 @@ public final class SFTPProvider: StorageProvider {
         }
         // Cancelled after the last byte went: nothing goes under the final name (the bytes stay for a resume).
         try flag.check()
+        return try placeOrAdopt(c, temporary, at: path, expected: expected, flag: flag)
+    }
+
+    /// Files smaller than this are sent without first looking for an identical file at the target.
+    static let sendRatherThanLook: Int64 = 256 * 1024
+
+    /// Renames the verified temporary into place. A file found in the way is adopted when it holds exactly these
+    /// bytes (the temporary is removed), and moved aside otherwise (`place`); it is never overwritten.
+    static func placeOrAdopt(_ c: SSHConnection, _ temporary: String, at path: String, expected: ContentDigest,
+                             flag: CancellationFlag) throws -> WriteReport {
+        guard let sftp = c.sftp else { throw ProviderError(.unavailable, "not connected") }
+        if sftp_rename(sftp, temporary, path) == SSH_OK { return WriteReport(digest: expected) }
+        if let existing = try c.stat(path), !existing.isDirectory, existing.size == expected.size,
+           try remoteDigest(c, path, flag: flag) == expected {
+            try c.unlink(temporary)
+            return WriteReport(digest: expected, adopted: true)
+        }
         return WriteReport(digest: expected, movedAside: try c.place(temporary, at: path))
     }
 
-    /// Before an upload: the site root must be there (checked on every upload; only the folders below it are
-    /// created). A file already at `path` with exactly these bytes is adopted: the report says so, nothing is sent.
-    static func prepareUpload(_ c: SSHConnection, to path: String, expected: ContentDigest, flag: CancellationFlag) throws -> WriteReport? {
+    /// Before an upload: the site root must be there (only the folders below it are created). It is checked
+    /// unless this connection already knows the target folder: then nothing is created, and a folder gone since
+    /// makes the upload look again (see `upload`). With `lookForExisting`, a file already at `path` with exactly
+    /// these bytes is adopted: the report says so, nothing is sent.
+    static func prepareUpload(_ c: SSHConnection, to path: String, expected: ContentDigest, lookForExisting: Bool = true,
+                              flag: CancellationFlag) throws -> WriteReport? {
         let root = SiteRoot.containing(path, roots: c.settings.roots, site: c.settings.site)
-        if let root {
+        let folder = (path as NSString).deletingLastPathComponent
+        if let root, !c.knownFolders.contains(folder) {
             guard try c.stat(root.path)?.isDirectory == true else {
                 throw ProviderError(.unavailable, "root '\(root.name)' of site '\(root.site)' is \(root.path), which does not exist on \(c.settings.endpoint); create it there (SiteSync never creates a site root) or fix the site's roots")
             }
         }
-        try c.createFolders((path as NSString).deletingLastPathComponent, below: root?.path)
-        if let existing = try c.stat(path), !existing.isDirectory, existing.size == expected.size,
+        try c.createFolders(folder, below: root?.path)
+        if lookForExisting, let existing = try c.stat(path), !existing.isDirectory, existing.size == expected.size,
            try remoteDigest(c, path, flag: flag) == expected {
             return WriteReport(digest: expected, adopted: true)
         }

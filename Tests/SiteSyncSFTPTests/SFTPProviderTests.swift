@@ -170,6 +170,34 @@ struct SFTPProviderTests {
         #expect(after - before <= 1, "30 sequential uploads opened \(after - before) connections")
     }
 
+    @Test("a folder deleted behind a pooled connection's back is created again; a root gone since is reported, never created")
+    func knownFolderGone() async throws {
+        let server = try await Shared.server()
+        let dir = try TemporaryDirectory("sftp")
+        let root = "\(dir.path)/root"
+        try server.makeRoot(root)
+        let provider = try SFTPProvider(site: try sftpSite(server, root: root), platform: .current)
+        func put(_ name: String) async throws -> WriteReport {
+            let file = try dir.file("s/\(name)", size: 3000, seed: UInt64(name.count))
+            return try await provider.upload(localFile: file, to: "\(root)/shot/v001/\(name)", expected: try LocalFiles.digest(of: file), progress: { _ in })
+        }
+        _ = try await put("a.exr")
+        // The pooled connection now knows shot/v001; someone removes it on the server.
+        try FileManager.default.removeItem(atPath: "\(root)/shot")
+        _ = try await put("b.exr")
+        #expect(FileManager.default.fileExists(atPath: "\(root)/shot/v001/b.exr"))
+        // The share behind the root goes away: the upload fails clearly and creates nothing.
+        try FileManager.default.removeItem(atPath: root)
+        do {
+            _ = try await put("c.exr")
+            Issue.record("an upload into a vanished root must fail")
+        } catch let error as ProviderError {
+            #expect(error.kind == .unavailable, "\(error)")
+            #expect(error.message.contains("never creates a site root"), "\(error.message)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: root), "the root must not be created")
+    }
+
     @Test("a large file goes up and comes down over several connections, verified, continuing after a kept prefix, no temporary left")
     func streamedUpload() async throws {
         let server = try await SSHServer.started()  // its own: the log counts this test's connections only
