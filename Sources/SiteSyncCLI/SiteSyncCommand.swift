@@ -188,8 +188,9 @@ struct StderrLogHandler: LogHandler {
         let message = event.message
         // The format style is plain Swift; a formatter made per line cost a server more than its transfers.
         let stamp = Date().formatted(.iso8601)
-        // Clears a progress line a terminal may be showing.
-        let clear = isatty(2) == 1 ? "\r\u{1B}[K" : ""
-        FileHandle.standardError.write(Data("\(clear)\(stamp) \(level): \(message)\n".utf8))
+        FileHandle.standardError.write(Data("\(Self.clear)\(stamp) \(level): \(message)\n".utf8))
     }
+
+    /// Clears a progress line a terminal may be showing. Asked once: a server logs a line per file.
+    static let clear = isatty(2) == 1 ? "\r\u{1B}[K" : ""
 }

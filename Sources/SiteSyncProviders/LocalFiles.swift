@@ -62,6 +62,21 @@ public enum LocalFiles {
         return Int64(st.st_size)
     }
 
+    /// The size of the open file `fd` (nil if it cannot be read).
+    public static func fileSize(fd: Int32) -> Int64? {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        return Int64(st.st_size)
+    }
+
+    /// A read buffer for a file of `size` bytes: as large as the file and one byte more (read then finds the end
+    /// at once), at most `chunkSize`. A 1 MiB buffer for a 4 KiB file is an mmap and a munmap per file, and with
+    /// many threads each munmap makes every core flush its TLB.
+    static func readBuffer(forSize size: Int64?) -> UnsafeMutableRawBufferPointer {
+        let wanted = size.map { Int(min(Int64(chunkSize), max($0, 0) + 1)) } ?? chunkSize
+        return .allocate(byteCount: max(wanted, 4096), alignment: 16)
+    }
+
     /// The size of a plain file at `path` itself: nil for a folder, a symbolic link (not followed) or nothing.
     public static func regularFileSize(_ path: String) -> Int64? {
         var st = stat()
@@ -158,11 +173,11 @@ public enum LocalFiles {
         defer { close(fd) }
         var hasher = SHA256()
         var size: Int64 = 0
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+        let buffer = readBuffer(forSize: fileSize(fd: fd))
         defer { buffer.deallocate() }
         while true {
             try flag?.check()
-            let n = read(fd, buffer.baseAddress, chunkSize)
+            let n = read(fd, buffer.baseAddress, buffer.count)
             if n < 0 { if errno == EINTR { continue }; throw error("cannot read", path) }
             if n == 0 { break }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
@@ -194,17 +209,18 @@ public enum LocalFiles {
         defer { if !closed { close(output) } }
         let throttle = Throttle(bytesPerSecond)
         let copied: (size: Int64, sha256: String)
-        if (fileSize(source) ?? 0) >= pipelinedCopySize {
+        let size = fileSize(fd: input)
+        if (size ?? 0) >= pipelinedCopySize {
             copied = try pipelinedCopy(input: input, output: output, source: source, destination: destination,
                                        throttle: throttle, flag: flag, progress: progress)
         } else {
             var hasher = SHA256()
             var done: Int64 = 0
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+            let buffer = readBuffer(forSize: size)
             defer { buffer.deallocate() }
             while true {
                 try flag.check()
-                let n = read(input, buffer.baseAddress, chunkSize)
+                let n = read(input, buffer.baseAddress, buffer.count)
                 if n < 0 { if errno == EINTR { continue }; throw error("cannot read", source) }
                 if n == 0 { break }
                 let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])

@@ -23,21 +23,20 @@ public struct SourceHashes: Sendable {
             var sha1 = kind == "sha1" ? Insecure.SHA1() : nil
             var md5 = kind == "md5" ? Insecure.MD5() : nil
             var size: Int64 = 0
-            var buffer = [UInt8](repeating: 0, count: LocalFiles.chunkSize)
+            let buffer = LocalFiles.readBuffer(forSize: LocalFiles.fileSize(fd: fd))
+            defer { buffer.deallocate() }
             while true {
                 try flag.check()
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                let n = read(fd, buffer.baseAddress, buffer.count)
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw ProviderError(.sourceMissing, "cannot read \(path): \(LocalFiles.errnoMessage())")
                 }
                 if n == 0 { break }
-                buffer.withUnsafeBytes { raw in
-                    let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<n])
-                    sha256.update(bufferPointer: chunk)
-                    sha1?.update(bufferPointer: chunk)
-                    md5?.update(bufferPointer: chunk)
-                }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                sha256.update(bufferPointer: chunk)
+                sha1?.update(bufferPointer: chunk)
+                md5?.update(bufferPointer: chunk)
                 size += Int64(n)
             }
             let hex = LocalFiles.hex(sha256.finalize())
