@@ -55,8 +55,9 @@ struct PostgresCatalogTests {
 
     @Test("a database that does not answer is a clear error within 10 s; a missing schema says to run init")
     func unreachable() async throws {
+        let closed = try ClosedPort()   // held: no server another test starts can take the port meanwhile
         let started = Date()
-        let catalog = try PostgresCatalog(url: "postgres://nobody@127.0.0.1:\(SSHServer.freePort())/none", create: false)
+        let catalog = try PostgresCatalog(url: "postgres://nobody@127.0.0.1:\(closed.port)/none", create: false)
         await #expect(throws: CatalogError.self) { _ = try await catalog.projects() }
         #expect(Date().timeIntervalSince(started) < 12)
         let url = try await SharedPostgres.database()

@@ -92,8 +92,9 @@ struct S3FaultTests {
 
     @Test("nothing listening: the site is unavailable, said in one line")
     func nothingListening() async throws {
+        let closed = try ClosedPort()
         do {
-            _ = try await Self.provider("http://127.0.0.1:\(SSHServer.freePort())").stat("/studio/a.exr")
+            _ = try await Self.provider("http://127.0.0.1:\(closed.port)").stat("/studio/a.exr")
             Issue.record("must fail")
         } catch let e as ProviderError {
             #expect(e.kind == .unavailable && e.message.contains("cannot reach") && !e.message.contains("\n"), "\(e)")
