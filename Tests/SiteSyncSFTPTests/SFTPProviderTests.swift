@@ -265,18 +265,20 @@ struct SFTPRestartTests {
         let root = "\(dir.path)/root"
         try server.makeRoot(root)
         var site = try sftpSite(server, root: root)
-        // 24 MiB at 4 MiB/s: about 6 s, so a poll delayed by a loaded machine still sees the upload under way.
-        site.bandwidthLimit = 4 << 20
+        site.bandwidthLimit = 16 << 20
         let provider = try SFTPProvider(site: site, platform: .current)
         let source = try dir.file("big.bin", size: 24 << 20, seed: 77)
         let digest = try LocalFiles.digest(of: source)
         let target = "\(root)/shots/big.bin"
         let temporary = "\(root)/shots/.big.bin.sitesync.part"
-        let upload = Task { try await provider.upload(localFile: source, to: target, expected: digest, progress: { _ in }) }
-        try await eventually("part of the file to be on the server") {
-            (LocalFiles.fileSize(temporary) ?? 0) > 4 << 20
+        // The server dies once 4 MiB are on it, killed from the upload's own progress report (a poll from the test
+        // could run late on a loaded machine, after the whole file went).
+        let killed = Counter()
+        let upload = Task {
+            try await provider.upload(localFile: source, to: target, expected: digest, progress: { done in
+                if done > 4 << 20 && killed.value == 0 { killed.set(1); server.kill() }
+            })
         }
-        await server.killAll()
         let result = await upload.result
         if case .success = result { Issue.record("the upload cannot have succeeded with the server killed") }
         #expect(!FileManager.default.fileExists(atPath: target), "nothing under the final name")
@@ -307,9 +309,13 @@ struct SFTPRestartTests {
         site.bandwidthLimit = 8 << 20
         let provider = try SFTPProvider(site: site, platform: .current)
         let local = "\(dir.path)/partial.bin"
-        let download = Task { try await provider.download(remote, continuing: local, progress: { _ in }) }
-        try await eventually("part of the file to arrive") { (LocalFiles.fileSize(local) ?? 0) > 6 << 20 }
-        await server.killAll()
+        // Killed from the download's own progress report once 6 MiB are written (see the upload test).
+        let killed = Counter()
+        let download = Task {
+            try await provider.download(remote, continuing: local, progress: { done in
+                if done > 6 << 20 && killed.value == 0 { killed.set(1); server.kill() }
+            })
+        }
         let result = await download.result
         if case .success = result { Issue.record("the download cannot have succeeded with the server killed") }
         let kept = LocalFiles.fileSize(local) ?? 0
