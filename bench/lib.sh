@@ -13,10 +13,13 @@ measure() {
   if [ -z "${T[$key]:-}" ] || [ "$(echo "$t < ${T[$key]}" | bc -l)" -eq 1 ]; then T[$key]=$t; fi
 }
 
+# valid_rounds N: ends the script with one line unless N (a script's --rounds) is a whole number of at least 1.
+valid_rounds() { [[ "$1" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds takes a whole number of at least 1, not '$1'" >&2; exit 2; }; }
+
 # rounds N FUNCTION: runs FUNCTION N times (the argument of a script's --rounds), saying which round it is in.
 rounds() {
   local n=$1 f=$2 r
-  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds takes a whole number of at least 1, not '$n'" >&2; exit 2; }
+  valid_rounds "$n"
   for r in $(seq "$n"); do ROUND=$r; echo "round $r of $n..."; $f; done
 }
 

@@ -26,6 +26,8 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+source bench/lib.sh
+valid_rounds "$ROUNDS"
 scripts/install-deps.sh bench >/dev/null
 swift build -c release --product sitesync >/dev/null
 SITESYNC=$PWD/.build/release/sitesync
@@ -33,7 +35,6 @@ W=$(mktemp -d /tmp/sitesync-local-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 echo "generating ${BIG_MIB} MiB and ${SMALL_COUNT} x ${SMALL_KIB} KiB files in $W..."
 mkdir -p "$W/src/small" "$W/src/big"
-source bench/lib.sh
 make_sources "$W/src/big/big.bin" $BIG_MIB "$W/src/small" $SMALL_COUNT $SMALL_KIB
 export RCLONE_CONFIG=/dev/null
 

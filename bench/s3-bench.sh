@@ -22,6 +22,8 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+source bench/lib.sh
+valid_rounds "$ROUNDS"
 scripts/install-deps.sh bench
 swift build -c release --product sitesync >/dev/null
 SITESYNC=$PWD/.build/release/sitesync
@@ -52,7 +54,6 @@ ENDPOINT=http://127.0.0.1:$S3P
 
 echo "generating ${BIG_MIB} MiB and ${SMALL_COUNT} x ${SMALL_KIB} KiB files..."
 mkdir -p $W/src/small
-source bench/lib.sh
 make_sources $W/src/big.bin $BIG_MIB $W/src/small $SMALL_COUNT $SMALL_KIB
 
 

@@ -20,13 +20,14 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+source bench/lib.sh
+valid_rounds "$ROUNDS"
 [ "$(id -u)" -eq 0 ] || { echo "run as root: the benchmark starts sshd with a test user" >&2; exit 1; }
 scripts/install-deps.sh bench
 swift build -c release --product sitesync >/dev/null
 SITESYNC=$PWD/.build/release/sitesync
 
 W=$(mktemp -d /tmp/sitesync-bench.XXXXXX)
-source bench/lib.sh
 start_sshd
 cleanup() { stop_sshd; rm -rf "$W"; }
 trap cleanup EXIT

@@ -30,13 +30,14 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+source bench/lib.sh
+valid_rounds "$ROUNDS"
 [ "$(id -u)" -eq 0 ] || { echo "run as root: the benchmark starts sshd with a test user" >&2; exit 1; }
 scripts/install-deps.sh bench
 swift build -c release --product sitesync >/dev/null
 SITESYNC=$PWD/.build/release/sitesync
 
 W=$(mktemp -d /tmp/sitesync-wan-bench.XXXXXX)
-source bench/lib.sh
 start_sshd
 LINK=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 bench/wan-proxy.py --listen 127.0.0.1:$LINK --to 127.0.0.1:$PORT --rtt-ms $RTT_MS --rate-mbit $RATE_MBIT &
