@@ -77,7 +77,9 @@ struct WorkfileTests {
         let started = Date()
         let result = try await anna.workfile(project: "robots", folder: "chars/anna", task: "modeling", host: "maya", wait: 60)
         #expect(result.action == .created)
-        #expect(Date().timeIntervalSince(started) < 5)
+        // It returned once the server's transfers were done, long before its 60 s wait ran out (a bound with room
+        // for a machine loaded by the other suites running in parallel).
+        #expect(Date().timeIntervalSince(started) < 30)
         running.cancel()
         let summary = try await running.value
         #expect(summary.moved.count == 3, "the running server moved the workfile and its two inputs: \(summary.moved.map(\.path))")
