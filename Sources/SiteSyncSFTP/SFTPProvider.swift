@@ -193,8 +193,7 @@ public final class SFTPProvider: StorageProvider {
                              flag: CancellationFlag) throws -> WriteReport {
         guard let sftp = c.sftp else { throw ProviderError(.unavailable, "not connected") }
         if sftp_rename(sftp, temporary, path) == SSH_OK { return WriteReport(digest: expected) }
-        if let existing = try c.stat(path), !existing.isDirectory, existing.size == expected.size,
-           try remoteDigest(c, path, flag: flag) == expected {
+        if try holds(c, path, exactly: expected, flag: flag) {
             try c.unlink(temporary)
             return WriteReport(digest: expected, adopted: true)
         }
@@ -215,11 +214,16 @@ public final class SFTPProvider: StorageProvider {
             }
         }
         try c.createFolders(folder, below: root?.path)
-        if lookForExisting, let existing = try c.stat(path), !existing.isDirectory, existing.size == expected.size,
-           try remoteDigest(c, path, flag: flag) == expected {
+        if lookForExisting, try holds(c, path, exactly: expected, flag: flag) {
             return WriteReport(digest: expected, adopted: true)
         }
         return nil
+    }
+
+    /// A plain file is at `path` on the server with exactly these bytes (size first, then its SHA-256 read back).
+    static func holds(_ c: SSHConnection, _ path: String, exactly expected: ContentDigest, flag: CancellationFlag) throws -> Bool {
+        guard let existing = try c.stat(path), !existing.isDirectory, existing.size == expected.size else { return false }
+        return try remoteDigest(c, path, flag: flag) == expected
     }
 
     /// The SHA-256 of a file on the server, read through the connection (only to adopt a file already there).
