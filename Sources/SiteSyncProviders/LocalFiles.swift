@@ -1,3 +1,4 @@
+import CFileSystem
 import Crypto
 import Foundation
 #if canImport(Glibc)
@@ -198,12 +199,26 @@ public enum LocalFiles {
     }
 
     /// Copies `source` to `destination` (created or truncated), hashing on the way, then flushes it to disk.
-    /// `bytesPerSecond` throttles; `progress` gets bytes done about every chunk.
+    /// `bytesPerSecond` throttles; `progress` gets bytes done about every chunk. `flush: false`: the caller makes
+    /// the file durable itself, together with others (`LocalWriteBatch`).
     public static func copy(from source: String, to destination: String, bytesPerSecond: Int64?,
-                            flag: CancellationFlag, progress: ProgressHandler) throws -> ContentDigest {
-        let input = open(source, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw error("cannot read", source) }
+                            flag: CancellationFlag, progress: ProgressHandler, flush: Bool = true) throws -> ContentDigest {
+        let input = try openForReading(source)
         defer { close(input) }
+        return try copy(input: input, source: source, to: destination, bytesPerSecond: bytesPerSecond, flag: flag,
+                        progress: progress, flush: flush)
+    }
+
+    /// Opens a file to read; the error names it.
+    public static func openForReading(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw error("cannot read", path) }
+        return fd
+    }
+
+    /// As `copy(from:to:…)`, from `input`, open on `source` (which names it in errors); `input` stays open.
+    public static func copy(input: Int32, source: String, to destination: String, bytesPerSecond: Int64?,
+                            flag: CancellationFlag, progress: ProgressHandler, flush: Bool = true) throws -> ContentDigest {
         let output = try openForWriting(destination)
         var closed = false
         defer { if !closed { close(output) } }
@@ -233,7 +248,9 @@ public enum LocalFiles {
             copied = (done, hex(hasher.finalize()))
         }
         // The bytes must be on disk before the rename makes them visible under the final name.
-        guard fsync(output) == 0 else { throw error("cannot flush", destination) }
+        if flush {
+            guard fsync(output) == 0 else { throw error("cannot flush", destination) }
+        }
         closed = true
         guard close(output) == 0 else { throw error("cannot close", destination) }
         return ContentDigest(size: copied.size, sha256: copied.sha256)

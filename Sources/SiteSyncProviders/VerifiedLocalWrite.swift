@@ -78,10 +78,14 @@ public struct VerifiedLocalWrite: Sendable {
         }
     }
 
-    /// Copies a local file into place, as `run(flag:_:)` with `LocalFiles.copy` does, in one blocking-I/O job;
-    /// only the folder's flush after the rename is shared with the other files in flight (see `place`).
+    /// Copies a local file into place, as `run(flag:_:)` with `LocalFiles.copy` does. A small file joins the
+    /// files in flight in one `LocalWriteBatch`; a large one (or one under a bandwidth limit) is a blocking-I/O job
+    /// of its own, sharing only the folder's flush after the rename with the other files (see `place`).
     public func copy(from sourcePath: String, bytesPerSecond: Int64?, progress: @escaping ProgressHandler) async throws -> WriteReport {
         do {
+            if bytesPerSecond == nil, let size = expected?.size, size <= LocalWriteBatch.largestFile, LocalWriteBatch.takes(root) {
+                return try await LocalWriteBatch.submit(self, .copy(source: sourcePath, progress: progress))
+            }
             let (report, renamed) = try await BlockingIO.run { flag -> (WriteReport, Bool) in
                 if let adopted = try prepare(flag: flag) { return (adopted, false) }
                 guard LocalFiles.exists(sourcePath) else { throw ProviderError(.sourceMissing, "\(source) is not there to copy") }
@@ -96,10 +100,14 @@ public struct VerifiedLocalWrite: Sendable {
         }
     }
 
-    /// Makes the temporary file's bytes durable, verifies them and renames the file into place (one blocking-I/O
-    /// job), then makes the new name durable; only then is it reported written. The folder's flush is shared with
+    /// Makes the temporary file's bytes durable, verifies them and renames the file into place (a small file in a
+    /// `LocalWriteBatch`, a large one in a blocking-I/O job of its own), then makes the new name durable; only then is
+    /// it reported written. The folder's flush is shared with
     /// the other files renamed into it meanwhile (`GroupFlush`): one flush of a folder carries all its new names.
     func place(_ digest: ContentDigest) async throws -> WriteReport {
+        if digest.size <= LocalWriteBatch.largestFile, LocalWriteBatch.takes(root) {
+            return try await LocalWriteBatch.submit(self, .written(digest))
+        }
         let temporary = self.temporary
         let report = try await BlockingIO.run { flag in
             try LocalFiles.syncFile(temporary)
@@ -121,12 +129,26 @@ public struct VerifiedLocalWrite: Sendable {
 
     /// The folder exists below a root that is really there; a file already holding the expected bytes is adopted.
     func prepare(flag: CancellationFlag?) throws -> WriteReport? {
+        var ready: Set<String> = []
+        return try prepare(flag: flag, ready: &ready)
+    }
+
+    /// As `prepare(flag:)`; `ready` holds the roots checked and folders made by earlier writes of the same batch,
+    /// a few milliseconds ago: they are not looked at again for every file.
+    func prepare(flag: CancellationFlag?, ready: inout Set<String>) throws -> WriteReport? {
         let folder = LocalFiles.folder(of: finalPath)
         if let root {
-            try LocalRoots.shared.check(root)
-            try LocalFiles.createFolders(folder, below: root.path)
-        } else {
+            if !ready.contains(root.path) {
+                try LocalRoots.shared.check(root)
+                ready.insert(root.path)
+            }
+            if !ready.contains(folder) {
+                try LocalFiles.createFolders(folder, below: root.path)
+                ready.insert(folder)
+            }
+        } else if !ready.contains(folder) {
             try LocalFiles.createDirectories(folder)
+            ready.insert(folder)
         }
         // Only a plain file is adopted: a symbolic link in its place is in the way, whatever it points at.
         if let expected, LocalFiles.regularFileSize(finalPath) == expected.size,
