@@ -180,7 +180,7 @@ struct ServerLoop {
                 logger.info("made \(moved.path) on \(moved.target) from the identical \(identical) already there (\(ByteCount.format(moved.size)) not sent)")
             } else {
                 summary.moved.append(moved)
-                logger.info("synced \(moved.path) \(moved.source) → \(moved.target) (\(ByteCount.format(moved.size)) in \(String(format: "%.2f", moved.seconds)) s)")
+                logger.info("synced \(moved.path) \(moved.source) → \(moved.target) (\(ByteCount.format(moved.size)) in \(ByteCount.decimal(moved.seconds, places: 2)) s)")
             }
         case .failed(let message, let permanent, let siteTrouble, let damaged):
             board.finish(key, synced: nil, failed: permanent)
