@@ -42,40 +42,46 @@ cp_sync() { cp -a "$1" "$2"; sync; }
 rsync_sync() { rsync -a "$1/" "$2/"; sync; }
 rclone_check() { rclone copy "$1" "$2"; rclone check "$1" "$2"; }
 export SITESYNC_CATALOG=$W/catalog.sqlite SITESYNC_LOCAL_SETTINGS=$W/local.yaml SITESYNC_SITE_ID=ws-bench
-cat > "$W/studio.yaml" <<YAML
+# Each round writes its many small files into folders of its own, deleted only at the end. Deleting thousands of
+# files just before a measured run slows it: ext4 (without a journal, as here) skips inodes freed in the last ~30 s
+# when it allocates new ones, and that scan was most of the time of whichever tool came next. Only the large
+# files (one inode each) are deleted between rounds.
+one_round() {
+  local R="$W/r$ROUND"
+  rm -rf "$W"/r*/*-big "$W"/r*/backup/bench/f/publish/big "$W"/catalog.sqlite* "$W/local.yaml"
+  mkdir -p "$R/studio" "$R/backup"
+  for kind in big small; do
+    measure cp_$kind       cp_sync "$W/src/$kind" "$R/cp-$kind"
+    measure rsync_$kind    rsync_sync "$W/src/$kind" "$R/rsync-$kind"
+    measure rclone_$kind   rclone copy "$W/src/$kind" "$R/rclone-$kind"
+    measure rcheck_$kind   rclone_check "$W/src/$kind" "$R/rcheck-$kind"
+  done
+  # SiteSync: the studio publishes (not timed), the studio's server copies everything to the backup site.
+  cat > "$W/studio.yaml" <<YAML
 sites:
-  backup: {provider: local_drive, roots: {work: $W/backup}}
+  backup: {provider: local_drive, roots: {work: $R/backup}}
 projects:
   default:
     sitesync: {active_site: studio, remote_site: studio, always_accessible_on: [backup]}
-  bench: {roots: {work: $W/studio}}
+  bench: {roots: {work: $R/studio}}
 YAML
-one_round() {
-  rm -rf "$W"/cp-* "$W"/rsync-* "$W"/rclone-* "$W"/rcheck-* "$W/studio" "$W/backup" "$W"/catalog.sqlite* "$W/local.yaml"
-  for kind in big small; do
-    measure cp_$kind       cp_sync "$W/src/$kind" "$W/cp-$kind"
-    measure rsync_$kind    rsync_sync "$W/src/$kind" "$W/rsync-$kind"
-    measure rclone_$kind   rclone copy "$W/src/$kind" "$W/rclone-$kind"
-    measure rcheck_$kind   rclone_check "$W/src/$kind" "$W/rcheck-$kind"
-  done
-  # SiteSync: the studio publishes (not timed), the studio's server copies everything to the backup site.
-  mkdir -p "$W/studio" "$W/backup"
   $SITESYNC init >/dev/null
   $SITESYNC settings import "$W/studio.yaml" >/dev/null
   $SITESYNC publish --project bench --folder f --product big --version 1 --name bin "$W/src/big/big.bin" >/dev/null
   measure sitesync_big $SITESYNC server --once --active-site studio
   $SITESYNC publish --project bench --folder f --product small --version 1 --name bin "$W"/src/small/* >/dev/null
   measure sitesync_small $SITESYNC server --once --active-site studio
-  cmp "$W/src/big/big.bin" "$W/backup/bench/f/publish/big/v001/big.bin"
-  [ "$(ls "$W/backup/bench/f/publish/small/v001" | wc -l)" -eq "$SMALL_COUNT" ]
+  cmp "$W/src/big/big.bin" "$R/backup/bench/f/publish/big/v001/big.bin"
+  [ "$(ls "$R/backup/bench/f/publish/small/v001" | wc -l)" -eq "$SMALL_COUNT" ]
 }
 rounds $ROUNDS one_round
-# Peak memory: one large file through the server, measured by GNU time.
+# Peak memory: one large file through the server (last round's settings), measured by GNU time.
+R="$W/r$ROUNDS"
 rm -f "$W/src/big/big.bin"
 head -c $((RSS_MIB << 20)) /dev/urandom > "$W/src/huge.bin"
 $SITESYNC publish --project bench --folder f --product huge --version 1 --name bin "$W/src/huge.bin" >/dev/null
 /usr/bin/time -v $SITESYNC server --once --active-site studio > "$W/rss.log" 2>&1
-cmp "$W/src/huge.bin" "$W/backup/bench/f/publish/huge/v001/huge.bin"
+cmp "$W/src/huge.bin" "$R/backup/bench/f/publish/huge/v001/huge.bin"
 RSS_KIB=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$W/rss.log")
 
 rate_big() { echo "scale=1; $BIG_MIB / ${T[$1]}" | bc -l; }
