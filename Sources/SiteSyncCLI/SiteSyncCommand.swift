@@ -184,11 +184,47 @@ struct StderrLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        let level = event.level
-        let message = event.message
-        // The format style is plain Swift; a formatter made per line cost a server more than its transfers.
-        let stamp = Date().formatted(.iso8601)
-        FileHandle.standardError.write(Data("\(Self.clear)\(stamp) \(level): \(message)\n".utf8))
+        var line = "\(Self.clear)\(Self.stamps.now()) \(event.level): \(event.message)\n"
+        // One write(2) of the whole line: lines from several threads never interleave, and no Data is made.
+        line.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let n = write(2, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
+                if n > 0 { offset += n } else if n < 0, errno == EINTR { continue } else { break }
+            }
+        }
+    }
+
+    /// The time stamp is made once a second: a server logs a line per file, and Foundation's ISO 8601 style
+    /// made per line was a few per cent of a server's CPU on thousands of small files.
+    static let stamps = TimeStamps()
+
+    final class TimeStamps: @unchecked Sendable {
+        private let lock = NSLock()
+        private var second = Int.min
+        private var text = ""
+
+        /// `2026-11-25T10:00:00Z` (UTC).
+        func now() -> String {
+            var spec = timespec()
+            clock_gettime(CLOCK_REALTIME, &spec)
+            let now = Int(spec.tv_sec)
+            return lock.withLock {
+                if now != second {
+                    second = now
+                    text = Self.format(now)
+                }
+                return text
+            }
+        }
+
+        static func format(_ seconds: Int) -> String {
+            var time = time_t(seconds)
+            var parts = tm()
+            gmtime_r(&time, &parts)
+            func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+            return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+        }
     }
 
     /// Clears a progress line a terminal may be showing. Asked once: a server logs a line per file.

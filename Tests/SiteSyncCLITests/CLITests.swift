@@ -278,6 +278,11 @@ struct CLITests {
         // The artist's server uploads to studio and copies to backup.
         let first = try await anna.run("server", "--once")
         #expect(first.stdout.contains("moved 4 file(s)"), "\(first.stdout)")
+        // Each log line is one line: a UTC time stamp, the level, the message.
+        let logLines = first.stderr.split(separator: "\n").map(String.init)
+        #expect(logLines.contains { $0.contains(" info: synced ") })
+        #expect(logLines.allSatisfy { $0.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (trace|debug|info|notice|warning|error|critical): .+/) != nil },
+                "\(first.stderr)")
         let studioCopy = "\(dir.path)/studio/robots/chars/anna/publish/modelMain/v003/anna_model.ma"
         #expect(FileManager.default.contents(atPath: studioCopy) == FileManager.default.contents(atPath: ma))
         #expect(FileManager.default.fileExists(atPath: "\(dir.path)/backup/robots/chars/anna/publish/modelMain/v003/anna_diffuse.tex"))
