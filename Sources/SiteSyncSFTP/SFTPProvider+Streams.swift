@@ -218,16 +218,54 @@ extension SFTPProvider {
         return ContentDigest(size: done, sha256: LocalFiles.hex(hasher.finalize()))
     }
 
+    /// The lock and condition the threads of one streamed transfer share: the first failure on any side stops
+    /// them all, and a cancelled transfer wakes whoever waits.
+    final class TransferCondition: @unchecked Sendable {
+        private let condition = NSCondition()
+        /// Read and set with the lock held.
+        private(set) var failure: (any Error)?
+
+        func withLock<T>(_ body: () throws -> T) rethrows -> T {
+            condition.lock()
+            defer { condition.unlock() }
+            return try body()
+        }
+
+        /// With the lock held: throws the failure, if any.
+        func check() throws {
+            if let failure { throw failure }
+        }
+
+        /// With the lock held: waits a little for a `broadcast` (the lock held again on return); a cancelled
+        /// transfer becomes everyone's failure.
+        func wait(_ flag: CancellationFlag) throws {
+            _ = condition.wait(until: Date().addingTimeInterval(0.1))
+            if flag.isCancelled {
+                if failure == nil { failure = ProviderError(.cancelled, "transfer cancelled") }
+                condition.broadcast()
+            }
+        }
+
+        /// With the lock held.
+        func broadcast() { condition.broadcast() }
+
+        func fail(_ error: any Error) {
+            withLock {
+                if failure == nil { failure = error }
+                condition.broadcast()
+            }
+        }
+    }
+
     /// Chunks of a download between the connections that read them and the thread that appends them in order. A
     /// connection claims the next chunk only while fewer than `capacity` wait to be appended (memory stays bounded).
     final class RangeFeed: @unchecked Sendable {
-        private let condition = NSCondition()
+        private let shared = TransferCondition()
         private var nextClaim: Int64
         private var nextAppend: Int64
         private let size: Int64
         private let capacity: Int
         private var arrived: [Int64: Data] = [:]
-        private var failure: (any Error)?
 
         init(from start: Int64, size: Int64, capacity: Int) {
             nextClaim = start
@@ -238,25 +276,25 @@ extension SFTPProvider {
 
         /// The next chunk to read (offset, length); nil when every chunk is claimed.
         func claim(flag: CancellationFlag) throws -> (Int64, Int)? {
-            condition.lock()
-            defer { condition.unlock() }
-            while nextClaim < size && nextClaim - nextAppend >= Int64(capacity * SFTPProvider.chunk) && failure == nil {
-                try wait(flag)
+            try shared.withLock {
+                while nextClaim < size && !mayClaim && shared.failure == nil {
+                    try shared.wait(flag)
+                }
+                return try claimLocked()
             }
-            if let failure { throw failure }
-            guard nextClaim < size else { return nil }
-            let offset = nextClaim
-            let length = Int(min(Int64(SFTPProvider.chunk), size - offset))
-            nextClaim += Int64(length)
-            return (offset, length)
         }
 
         /// `claim` without waiting: nil when no chunk may be claimed now.
         func tryClaim() throws -> (Int64, Int)? {
-            condition.lock()
-            defer { condition.unlock() }
-            if let failure { throw failure }
-            guard nextClaim < size && nextClaim - nextAppend < Int64(capacity * SFTPProvider.chunk) else { return nil }
+            try shared.withLock { try claimLocked() }
+        }
+
+        /// Fewer than `capacity` chunks wait to be appended (lock held).
+        private var mayClaim: Bool { nextClaim - nextAppend < Int64(capacity * SFTPProvider.chunk) }
+
+        private func claimLocked() throws -> (Int64, Int)? {
+            try shared.check()
+            guard nextClaim < size && mayClaim else { return nil }
             let offset = nextClaim
             let length = Int(min(Int64(SFTPProvider.chunk), size - offset))
             nextClaim += Int64(length)
@@ -264,41 +302,28 @@ extension SFTPProvider {
         }
 
         func deliver(_ offset: Int64, _ data: Data) {
-            condition.lock()
-            arrived[offset] = data
-            condition.broadcast()
-            condition.unlock()
+            shared.withLock {
+                arrived[offset] = data
+                shared.broadcast()
+            }
         }
 
         /// The chunk that comes next in the file, once read; nil after the last one.
         func next(flag: CancellationFlag) throws -> Data? {
-            condition.lock()
-            defer { condition.unlock() }
-            guard nextAppend < size else { return nil }
-            while arrived[nextAppend] == nil && failure == nil {
-                try wait(flag)
-            }
-            if let failure { throw failure }
-            guard let data = arrived.removeValue(forKey: nextAppend) else { return nil }
-            nextAppend += Int64(data.count)
-            condition.broadcast()
-            return data
-        }
-
-        func fail(_ error: any Error) {
-            condition.lock()
-            if failure == nil { failure = error }
-            condition.broadcast()
-            condition.unlock()
-        }
-
-        private func wait(_ flag: CancellationFlag) throws {
-            _ = condition.wait(until: Date().addingTimeInterval(0.1))
-            if flag.isCancelled {
-                if failure == nil { failure = ProviderError(.cancelled, "transfer cancelled") }
-                condition.broadcast()
+            try shared.withLock {
+                guard nextAppend < size else { return nil }
+                while arrived[nextAppend] == nil && shared.failure == nil {
+                    try shared.wait(flag)
+                }
+                try shared.check()
+                guard let data = arrived.removeValue(forKey: nextAppend) else { return nil }
+                nextAppend += Int64(data.count)
+                shared.broadcast()
+                return data
             }
         }
+
+        func fail(_ error: any Error) { shared.fail(error) }
     }
 
     struct Chunk: Sendable {
@@ -309,60 +334,45 @@ extension SFTPProvider {
     /// Chunks between the reading thread and the connections' threads: at most `capacity` wait; the first
     /// failure on either side stops both.
     final class ChunkFeed: @unchecked Sendable {
-        private let condition = NSCondition()
+        private let shared = TransferCondition()
         private var chunks: [Chunk] = []
         private var finished = false
-        private var failure: (any Error)?
         private let capacity: Int
 
         init(capacity: Int) { self.capacity = capacity }
 
         func put(_ chunk: Chunk, flag: CancellationFlag) throws {
-            condition.lock()
-            defer { condition.unlock() }
-            while chunks.count >= capacity && failure == nil {
-                try waitChecking(flag)
+            try shared.withLock {
+                while chunks.count >= capacity && shared.failure == nil {
+                    try shared.wait(flag)
+                }
+                try shared.check()
+                chunks.append(chunk)
+                shared.broadcast()
             }
-            if let failure { throw failure }
-            chunks.append(chunk)
-            condition.broadcast()
         }
 
         /// The next chunk; nil once the reader has finished and every chunk is taken.
         func take(flag: CancellationFlag) throws -> Chunk? {
-            condition.lock()
-            defer { condition.unlock() }
-            while chunks.isEmpty && !finished && failure == nil {
-                try waitChecking(flag)
+            try shared.withLock {
+                while chunks.isEmpty && !finished && shared.failure == nil {
+                    try shared.wait(flag)
+                }
+                try shared.check()
+                guard !chunks.isEmpty else { return nil }
+                shared.broadcast()
+                return chunks.removeFirst()
             }
-            if let failure { throw failure }
-            guard !chunks.isEmpty else { return nil }
-            condition.broadcast()
-            return chunks.removeFirst()
         }
 
         func finish() {
-            condition.lock()
-            finished = true
-            condition.broadcast()
-            condition.unlock()
-        }
-
-        func fail(_ error: any Error) {
-            condition.lock()
-            if failure == nil { failure = error }
-            condition.broadcast()
-            condition.unlock()
-        }
-
-        /// Waits a little (the lock held on return); a cancelled transfer stops its waiters.
-        private func waitChecking(_ flag: CancellationFlag) throws {
-            _ = condition.wait(until: Date().addingTimeInterval(0.1))
-            if flag.isCancelled {
-                if failure == nil { failure = ProviderError(.cancelled, "transfer cancelled") }
-                condition.broadcast()
+            shared.withLock {
+                finished = true
+                shared.broadcast()
             }
         }
+
+        func fail(_ error: any Error) { shared.fail(error) }
     }
 
     /// Bytes the connections have written, reported as the transfer's progress.
