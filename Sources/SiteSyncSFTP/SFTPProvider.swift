@@ -65,7 +65,7 @@ public final class SFTPProvider: StorageProvider {
         guard !roots.isEmpty else {
             throw ProviderError(.configuration, "site '\(siteName)' has no roots; add e.g. `roots: {work: /upload}`")
         }
-        return try await withConnection { c, _ in
+        var lines = try await withConnection { c, _ in
             var lines = ["connected to \(c.settings.endpoint)", "host key \(c.fingerprint) (verified by \(c.verifiedBy))"]
             for (name, root) in roots.sorted(by: { $0.key < $1.key }) {
                 guard let a = try c.stat(root), a.isDirectory else {
@@ -83,6 +83,11 @@ public final class SFTPProvider: StorageProvider {
             }
             return lines
         }
+        if let roundTrip = await pool.roundTrip, settings.streams > 1 {
+            let up = await streams(requestsInFlight: 1), down = await streams(requestsInFlight: Self.chunksPerStream)
+            lines.append("round trip \(ByteCount.decimal(roundTrip * 1000, places: 1)) ms: files of \(ByteCount.format(Self.streamedSize)) or more go up over \(up) connection(s), down over \(down) (streams: \(settings.streams) at most)")
+        }
+        return lines
     }
 
     public func stat(_ path: String) async throws -> RemoteFileInfo? {
@@ -97,7 +102,8 @@ public final class SFTPProvider: StorageProvider {
         let limit = settings.bytesPerSecond
         // A bandwidth limit is kept by one stream (the pacing is per transfer).
         if expected.size >= Self.streamedSize && settings.streams > 1 && limit == nil {
-            return try await streamedUpload(localFile: localFile, to: path, expected: expected, streams: settings.streams, progress: progress)
+            return try await streamedUpload(localFile: localFile, to: path, expected: expected,
+                                            streams: await streams(requestsInFlight: 1), progress: progress)
         }
         return try await withConnection { c, flag in
             try Self.upload(c, localFile: localFile, to: path, expected: expected, limit: limit, flag: flag, progress: progress)
@@ -291,7 +297,8 @@ public final class SFTPProvider: StorageProvider {
         case .done(let digest):
             return digest
         case .streamed(let size):
-            return try await streamedDownload(path, to: destination, size: size, continuing: continuing, streams: settings.streams, progress: progress)
+            return try await streamedDownload(path, to: destination, size: size, continuing: continuing,
+                                              streams: await streams(requestsInFlight: Self.chunksPerStream), progress: progress)
         }
     }
 
@@ -388,9 +395,20 @@ actor ConnectionPool {
         self.keep = keep
     }
 
+    /// The shortest round trip measured on this site's connections: the link's latency, without the moments a
+    /// busy server or machine added to some of them.
+    private(set) var roundTrip: Double?
+    /// Connections that measured it: the first few do (two requests each, a few round trips in all), the
+    /// rest of a long-running server's connections need not.
+    private var measured = 0
+
     func checkout() async throws -> SSHConnection {
         if let connection = idle.popLast() { return connection }
-        return try await SSHConnection.open(settings)
+        let measure = measured < 4
+        if measure { measured += 1 }
+        let connection = try await SSHConnection.open(settings, measure: measure)
+        if let time = connection.roundTrip { roundTrip = min(roundTrip ?? time, time) }
+        return connection
     }
 
     func checkin(_ connection: SSHConnection) {

@@ -36,7 +36,7 @@ public struct SFTPSettings: Sendable {
         OptionSpec("host_key_fingerprint", .text, help: "the server key's SHA256:… fingerprint, as `sitesync site check` prints it"),
         OptionSpec("connect_timeout", .integer, default: "15", range: 1...3600, help: "seconds to wait for the server"),
         OptionSpec("streams", .integer, default: "8", range: 1...16,
-                   help: "connections one upload or download of 32 MiB or more is spread over (faster on a long link; 1: one)"),
+                   help: "the most connections one upload or download of 32 MiB or more is spread over; fewer on a short round trip (1: one)"),
     ], exactlyOneOf: [["password", "key_file"]])
 
     public init(site config: SiteConfig, platform: Platform) throws {

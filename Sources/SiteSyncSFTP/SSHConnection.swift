@@ -39,10 +39,11 @@ final class SSHConnection: @unchecked Sendable {
         }
     }
 
-    /// Connects, verifies the host key, authenticates and opens SFTP.
-    static func open(_ settings: SFTPSettings) async throws -> SSHConnection {
+    /// Connects, verifies the host key, authenticates and opens SFTP; `measure`: then times two requests
+    /// (`roundTrip`, the shorter).
+    static func open(_ settings: SFTPSettings, measure: Bool = false) async throws -> SSHConnection {
         let connection = SSHConnection(settings: settings)
-        try await connection.run { c, _ in try c.establish() }
+        try await connection.run { c, _ in try c.establish(measure: measure) }
         return connection
     }
 
@@ -65,7 +66,7 @@ final class SSHConnection: @unchecked Sendable {
         return String(cString: ssh_get_error(UnsafeMutableRawPointer(session)))
     }
 
-    private func establish() throws {
+    private func establish(measure: Bool) throws {
         guard let s = ssh_new() else { throw ProviderError(.transient, "cannot create an SSH session") }
         session = s
         var port = UInt32(settings.port)
@@ -97,6 +98,22 @@ final class SSHConnection: @unchecked Sendable {
         guard sftp_init(sftp) == SSH_OK else {
             throw ProviderError(.configuration, "\(settings.endpoint): the server refused SFTP (is the sftp subsystem enabled?): \(sessionError)")
         }
+        if measure { roundTrip = [measureRoundTrip(sftp), measureRoundTrip(sftp)].compactMap { $0 }.min() }
+    }
+
+    /// Seconds one request takes to be answered on this connection, when it was asked to measure it as it
+    /// opened (nil otherwise, or if the requests failed): how many connections a large file is spread over
+    /// depends on it.
+    private(set) var roundTrip: Double?
+
+    /// Times one cheap request (where "." is). The answer to `sftp_init` is not used: it also waits for the
+    /// server to start its SFTP process.
+    private func measureRoundTrip(_ sftp: sftp_session) -> Double? {
+        let start = DispatchTime.now().uptimeNanoseconds
+        guard let path = sftp_canonicalize_path(sftp, ".") else { return nil }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        ssh_string_free_char(path)
+        return seconds
     }
 
     private func verifyHostKey(_ s: ssh_session) throws {
