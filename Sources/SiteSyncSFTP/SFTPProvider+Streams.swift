@@ -48,7 +48,7 @@ extension SFTPProvider {
         Self.streams(roundTrip: await pool.roundTrip, requestsInFlight: requestsInFlight, atMost: settings.streams)
     }
 
-    func streamedUpload(localFile: String, to path: String, expected: ContentDigest, streams: Int,
+    func streamedUpload(localFile: String, to path: String, expected: ContentDigest,
                         progress: @escaping ProgressHandler) async throws -> WriteReport {
         let (folder, name) = ((path as NSString).deletingLastPathComponent, (path as NSString).lastPathComponent)
         let temporary = folder + "/." + name + ".streams.sitesync.part"
@@ -61,6 +61,9 @@ extension SFTPProvider {
             return nil
         }
         if let prepared { return prepared }
+        // Decided after that first request: a site's first connection (a server's first file) has measured the
+        // round trip by now.
+        let streams = await streams(requestsInFlight: 1)
         do {
             let feed = ChunkFeed(capacity: streams * Self.chunksPerStream)
             let sent = SentBytes(progress)

@@ -102,8 +102,7 @@ public final class SFTPProvider: StorageProvider {
         let limit = settings.bytesPerSecond
         // A bandwidth limit is kept by one stream (the pacing is per transfer).
         if expected.size >= Self.streamedSize && settings.streams > 1 && limit == nil {
-            return try await streamedUpload(localFile: localFile, to: path, expected: expected,
-                                            streams: await streams(requestsInFlight: 1), progress: progress)
+            return try await streamedUpload(localFile: localFile, to: path, expected: expected, progress: progress)
         }
         return try await withConnection { c, flag in
             try Self.upload(c, localFile: localFile, to: path, expected: expected, limit: limit, flag: flag, progress: progress)
