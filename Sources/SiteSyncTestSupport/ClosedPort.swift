@@ -10,7 +10,9 @@ public final class ClosedPort: @unchecked Sendable {
     public let port: Int
     private let fd: Int32
 
-    public init() throws {
+    /// `silent`: the socket listens but never accepts, so a client's connection opens (the kernel completes the
+    /// handshake) and then hears nothing: a server that hangs, which only a client's own deadline ends.
+    public init(silent: Bool = false) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -19,7 +21,8 @@ public final class ClosedPort: @unchecked Sendable {
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
         guard fd >= 0, bound == 0,
-              withUnsafeMutablePointer(to: &addr, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }) == 0 else {
+              withUnsafeMutablePointer(to: &addr, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }) == 0,
+              !silent || listen(fd, 16) == 0 else {
             if fd >= 0 { close(fd) }
             throw SSHServer.Failure.failed("cannot reserve a loopback port: \(String(cString: strerror(errno)))")
         }

@@ -53,20 +53,16 @@ struct PostgresCatalogTests {
         try await CatalogConformance.skewedClocks { try PostgresCatalog(url: url, create: false) }
     }
 
-    @Test("a database that does not answer is a clear error within its connect_timeout; a missing schema says to run init")
+    @Test("a database that refuses the connection is a clear error; a missing schema says to run init")
     func unreachable() async throws {
         let closed = try ClosedPort()   // held: no server another test starts can take the port meanwhile
-        let started = Date()
-        // A short deadline, and room above it: in a fresh-clone CI run the default 10 s one took 16.3 s while the
-        // parallel tests kept both cores (and the timer's thread) busy.
-        let catalog = try PostgresCatalog(url: "postgres://nobody@127.0.0.1:\(closed.port)/none?connect_timeout=2", create: false)
+        let catalog = try PostgresCatalog(url: "postgres://nobody@127.0.0.1:\(closed.port)/none", create: false)
         do {
             _ = try await catalog.projects()
             Issue.record("a database that does not answer cannot list projects")
         } catch let e as CatalogError {
             #expect(e.errorKind == .unavailable && "\(e)".contains("is the database running"), "\(e)")
         }
-        #expect(Date().timeIntervalSince(started) < 10)
         let url = try await SharedPostgres.database()
         do {
             _ = try await PostgresCatalog(url: url, create: false).projects()
@@ -147,5 +143,25 @@ struct SQLiteSharedTests {
         let path = "\(dir.path)/catalog.sqlite"
         _ = try SQLiteCatalog(path: path)
         try await CatalogConformance.runShared(name) { try SQLiteCatalog(path: path, create: false) }
+    }
+}
+
+/// The deadline promise, measured on a machine not busy with other tests (run after them, by `scripts/test.sh`):
+/// in the parallel run, tests building fixtures on Swift's two cooperative threads delay every timer by seconds.
+@Suite("PostgreSQL catalog timing (run alone)", .serialized)
+struct PostgresCatalogTimingAloneTests {
+    @Test("a database that accepts the connection and never answers is a clear error once its connect_timeout passes")
+    func silentDatabase() async throws {
+        let silent = try ClosedPort(silent: true)
+        let started = Date()
+        let catalog = try PostgresCatalog(url: "postgres://nobody@127.0.0.1:\(silent.port)/none?connect_timeout=2", create: false)
+        do {
+            _ = try await catalog.projects()
+            Issue.record("a database that never answers cannot list projects")
+        } catch let e as CatalogError {
+            #expect(e.errorKind == .unavailable && "\(e)".contains("within 2 s") && "\(e)".contains("is the database running"), "\(e)")
+        }
+        let took = Date().timeIntervalSince(started)
+        #expect(took >= 1.9 && took < 5, "took \(took) s")
     }
 }
