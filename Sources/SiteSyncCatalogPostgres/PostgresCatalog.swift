@@ -174,25 +174,11 @@ public final class PostgresCatalog: Catalog {
         return "\(e.code)"
     }
 
-    /// Runs `body` but gives up after `seconds`; the caller is never held by a connection attempt that ignores
-    /// cancellation (a task group would wait for it).
+    /// Runs `body` but gives up after `seconds` (a connection attempt may ignore cancellation).
     static func withDeadline<T: Sendable>(_ seconds: Double, what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let once = Once<Result<T, any Error>>()
-        let work = Task {
-            do { once.resume(.success(try await body())) } catch { once.resume(.failure(error)) }
-        }
-        let timer = Task {
-            try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
-            once.resume(.failure(CatalogError.unavailable("could not \(what) within \(Int(seconds)) s; is the database running and the address right?")))
-        }
-        let result = await withTaskCancellationHandler {
-            await once.value()
-        } onCancel: {
-            once.resume(.failure(CancellationError()))
-        }
-        work.cancel()
-        timer.cancel()
-        return try result.get()
+        try await SiteSyncModel.withDeadline(seconds, late: {
+            CatalogError.unavailable("could not \(what) within \(Int(seconds)) s; is the database running and the address right?")
+        }, body)
     }
 
     /// The first contact and schema check, shared by concurrent callers; after a failure the next call tries

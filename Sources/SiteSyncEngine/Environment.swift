@@ -19,11 +19,15 @@ public struct SiteSyncEnvironment: Sendable {
     public var stallTimeout: TimeInterval
     /// How often a server looks for copies due for their background scrub (sites with `scrub_every_days`).
     public var scrubInterval: TimeInterval
+    /// How long a site's check may take (reachable, roots there, credentials accepted) before the site counts as
+    /// unavailable: a server that accepts connections and never answers must not hold anything up for longer.
+    public var siteCheckTimeout: TimeInterval
     public var clock: any WallClock
 
     public init(catalogLocation: String, localSettingsPath: String, siteIDOverride: String? = nil,
                 stagingDirectory: String? = nil, leaseDuration: TimeInterval = 60, pollInterval: TimeInterval = 0.1,
-                stallTimeout: TimeInterval = 300, scrubInterval: TimeInterval = 60, clock: any WallClock = SystemClock()) {
+                stallTimeout: TimeInterval = 300, scrubInterval: TimeInterval = 60, siteCheckTimeout: TimeInterval = 60,
+                clock: any WallClock = SystemClock()) {
         self.catalogLocation = catalogLocation
         self.localSettingsPath = localSettingsPath
         self.siteIDOverride = siteIDOverride
@@ -32,6 +36,7 @@ public struct SiteSyncEnvironment: Sendable {
         self.pollInterval = pollInterval
         self.stallTimeout = stallTimeout
         self.scrubInterval = scrubInterval
+        self.siteCheckTimeout = siteCheckTimeout
         self.clock = clock
     }
 

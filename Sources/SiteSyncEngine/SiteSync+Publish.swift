@@ -32,7 +32,7 @@ extension SiteSync {
         let active = try p.site(p.sync.activeSite)
         let provider = try registry.make(active, platform: p.platform)
         do {
-            _ = try await provider.check()
+            _ = try await check(provider, site: active.name)
         } catch {
             throw SiteSyncError(ErrorKind.of(error) == .invalidInput ? .invalidInput : .unavailable,
                                 "cannot publish to the active site '\(active.name)': \(error)")

@@ -35,6 +35,15 @@ extension SiteSync {
         let p = try await self.project(try await defaultProjectName(project))
         let site = try p.site(name)
         let provider = try registry.make(site, platform: p.platform)
-        return try await provider.check()
+        return try await check(provider, site: site.name)
+    }
+
+    /// The provider's check, within `siteCheckTimeout`: a server that accepted the connection and never answers
+    /// makes the site unavailable instead of holding up the caller (a server loop, `site check`, a publish).
+    func check(_ provider: any StorageProvider, site: String) async throws -> [String] {
+        let seconds = environment.siteCheckTimeout
+        return try await withDeadline(seconds, late: {
+            ProviderError(.unavailable, "site '\(site)' did not answer within \(ByteCount.decimal(seconds, places: 0)) s (it may accept connections and never reply); check that its server is up and its address is right")
+        }) { try await provider.check() }
     }
 }

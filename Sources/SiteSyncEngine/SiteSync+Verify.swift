@@ -126,7 +126,7 @@ extension SiteSync {
     /// The site can be read back: reachable, and — for a local folder — its root not empty while the catalog lists
     /// copies there (an unmounted share is not "every copy missing"; nothing is marked or queued for it).
     func readyForChecks(_ config: SiteConfig, provider: any StorageProvider, project: EffectiveProject) async throws {
-        _ = try await provider.check()
+        _ = try await check(provider, site: config.name)
         if registry.capabilities(of: config).contains(.localFolder) {
             let roots = Array(config.rootPaths(on: project.platform).values)
             if try await BlockingIO.run({ _ in roots.allSatisfy(LocalFiles.isEmptyFolder) }) {

@@ -210,6 +210,54 @@ struct PromiseTests {
         #expect(!again.unavailable.keys.contains("studio"), "studio is fine for robots: \(again.unavailable)")
     }
 
+    /// An S3 site whose endpoint accepts connections and never answers (found by a new user: it held the whole server,
+    /// the other sites' work and SIGTERM, for ten minutes).
+    static func silentCloud(_ port: Int) -> String {
+        TestStudio.standard.replacingOccurrences(of: "sites:\n", with: """
+            sites:
+              cloud: {provider: s3, endpoint: "http://127.0.0.1:\(port)", bucket: studio-sync, access_key_id: k, secret_access_key: s, roots: {work: /p}}
+
+            """).replacingOccurrences(of: "always_accessible_on: [backup]", with: "always_accessible_on: [backup, cloud]")
+    }
+
+    @Test("a site that accepts connections and never answers holds up neither the other sites nor a shutdown")
+    func silentSiteBlocksNone() async throws {
+        let silent = try ClosedPort(silent: true)
+        let studio = try await TestStudio(settings: Self.silentCloud(silent.port))
+        // A check that would outlast the test: only the loop's not waiting for it lets the rest go on.
+        let anna = try studio.machine("ws-anna", siteCheckTimeout: 3600)
+        let rep = try await studio.publish(anna, files: [try studio.source("s.ma")])
+        let server = Background(anna)
+        try await eventually("studio and backup synced while cloud's check hangs", timeout: 60) {
+            studio.verified(rep, on: "studio") && studio.verified(rep, on: "backup")
+        }
+        #expect(try await state(anna, rep.representation.id, site: "cloud")?.status == .queued)
+        let stopping = Date()
+        _ = try await server.stop()
+        // Without the fix the stop waited for the check: minutes (the HTTP client's read timeout, then retries).
+        #expect(Date().timeIntervalSince(stopping) < 30, "stopping took \(Date().timeIntervalSince(stopping)) s")
+    }
+
+    @Test("a site check that never answers makes the site unavailable once its time is up, with the fix named")
+    func silentSiteTimesOut() async throws {
+        let silent = try ClosedPort(silent: true)
+        let studio = try await TestStudio(settings: Self.silentCloud(silent.port))
+        let anna = try studio.machine("ws-anna", siteCheckTimeout: 2)
+        let rep = try await studio.publish(anna, files: [try studio.source("t.ma")])
+        let summary = try await studio.once(anna)
+        #expect(studio.verified(rep, on: "studio") && studio.verified(rep, on: "backup"))
+        let problem = try #require(summary.unavailable["cloud"], "\(summary.unavailable)")
+        #expect(problem.contains("did not answer within 2 s") && problem.contains("address"), "\(problem)")
+        #expect(!summary.succeeded)
+        #expect(try await state(anna, rep.representation.id, site: "cloud")?.status == .queued)
+        do {
+            _ = try await anna.checkSite("cloud", project: "robots")
+            Issue.record("a site that never answers passed its check")
+        } catch {
+            #expect(ErrorKind.of(error) == .unavailable && "\(error)".contains("did not answer within 2 s"), "\(error)")
+        }
+    }
+
     // MARK: 7. Identity
 
     @Test("a site id equal to a configured or built-in site is refused; an empty local settings file is an error")

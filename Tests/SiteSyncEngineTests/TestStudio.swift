@@ -37,10 +37,10 @@ final class TestStudio: @unchecked Sendable {
 
     /// The engine as machine `id` sees it; its own site's root is `$DIR/<id>`.
     func machine(_ id: String, create: Bool = false, active: String? = nil, remote: String? = nil,
-                 scrubInterval: TimeInterval = 60) throws -> SiteSync {
+                 scrubInterval: TimeInterval = 60, siteCheckTimeout: TimeInterval = 60) throws -> SiteSync {
         let env = SiteSyncEnvironment(catalogLocation: catalogPath, localSettingsPath: "\(dir.path)/\(id).yaml",
                                       siteIDOverride: id, leaseDuration: leaseSeconds, pollInterval: 0.05,
-                                      scrubInterval: scrubInterval)
+                                      scrubInterval: scrubInterval, siteCheckTimeout: siteCheckTimeout)
         for sub in ["studio", "backup", id] { _ = try dir.sub(sub) }
         let engine = try SiteSyncStandard.open(env, create: create)
         _ = try engine.setLocal(project: nil, roots: ["work": "\(dir.path)/\(id)"], activeSite: active, remoteSite: remote)

@@ -57,6 +57,8 @@ struct ServerLoop {
     /// Providers per site name, one per distinct configuration (projects may override a site's settings).
     var providers: [String: [(SiteConfig, any StorageProvider)]] = [:]
     var health = SiteHealth<SiteConfig>()
+    /// Sites whose check runs in the background (see `isHealthy`).
+    var checking: Set<SiteConfig> = []
     var serverPaused = false
     var warned: Set<String> = []
 
@@ -85,8 +87,8 @@ struct ServerLoop {
     /// end many at a time; claiming after each would cost a catalog transaction per file.
     var worthRefilling: Bool { freedSinceFill >= Self.slotUnits || running.isEmpty }
 
-    /// Nothing running, nothing claimed last time and nothing waiting out a backoff.
-    var idle: Bool { running.isEmpty && !claimedLastFill && nextDue == nil }
+    /// Nothing running, nothing claimed last time, nothing waiting out a backoff and no site check unanswered.
+    var idle: Bool { running.isEmpty && !claimedLastFill && nextDue == nil && checking.isEmpty }
 
     var leaseDuration: TimeInterval { engine.environment.leaseDuration }
 
@@ -284,37 +286,65 @@ struct ServerLoop {
         return provider
     }
 
-    /// Whether the site can be used now; checked only when its last check is stale (see `SiteHealth`).
-    mutating func isHealthy(_ site: SiteConfig, _ summary: inout RunSummary) async -> Bool {
+    /// Whether the site can be used now, from its last check while that is fresh (see `SiteHealth`). A stale or
+    /// missing check is started in the background and the answer is "not yet": a site that takes its time to answer,
+    /// or never does, holds up neither the other sites' work nor a shutdown. Its `.checked` event fills again.
+    mutating func isHealthy(_ site: SiteConfig, _ summary: inout RunSummary) -> Bool {
         let label = plan.label(site)
         if let known = health.fresh(site, now: clock.now()) {
             if !known.ok { summary.unavailable[label] = known.message }
             board.setUnavailable(label, known.ok ? nil : known.message, checkedAt: known.at)
             return known.ok
         }
+        startCheck(site, &summary)
+        return false
+    }
+
+    /// Checks the site off the loop (bounded by `siteCheckTimeout`) and reports with a `.checked` event.
+    mutating func startCheck(_ site: SiteConfig, _ summary: inout RunSummary) {
+        guard !checking.contains(site) else { return }
+        let provider: any StorageProvider
         do {
+            provider = try self.provider(for: site)
+        } catch {
+            checked(site, problem: "\(error)", &summary)
+            return
+        }
+        checking.insert(site)
+        let (engine, continuation, logger) = (self.engine, self.continuation, self.logger)
+        Task {
+            var problem: String?
             do {
-                _ = try await provider(for: site).check()
+                _ = try await engine.check(provider, site: site.name)
             } catch let e as ProviderError where e.kind == .quota {
                 // Rate-limited while checking: the site works, it is only busy; transfers wait out the quota.
                 logger.info("site \(site.name) is rate-limiting: \(e.message)")
+            } catch {
+                problem = "\(error)"
             }
-            if let before = health.record(site, ok: true, now: clock.now()), !before.ok {
+            continuation.yield(.checked(site, problem: problem))
+        }
+    }
+
+    /// Records a site's check: `problem` nil when it works.
+    mutating func checked(_ site: SiteConfig, problem: String?, _ summary: inout RunSummary) {
+        checking.remove(site)
+        let label = plan.label(site)
+        let now = clock.now()
+        if let problem {
+            if health.record(site, ok: false, message: problem, now: now)?.message != problem {
+                logger.warning("site \(label) is unavailable: \(problem)")
+            }
+            summary.unavailable[label] = problem
+            board.setUnavailable(label, problem, checkedAt: now)
+            engine.metrics.site(label, up: false)
+        } else {
+            if let before = health.record(site, ok: true, now: now), !before.ok {
                 logger.info("site \(label) is available again")
             }
             summary.unavailable[label] = nil
-            board.setUnavailable(label, nil, checkedAt: clock.now())
+            board.setUnavailable(label, nil, checkedAt: now)
             engine.metrics.site(label, up: true)
-            return true
-        } catch {
-            let message = "\(error)"
-            if health.record(site, ok: false, message: message, now: clock.now())?.message != message {
-                logger.warning("site \(label) is unavailable: \(message)")
-            }
-            summary.unavailable[label] = message
-            board.setUnavailable(label, message, checkedAt: clock.now())
-            engine.metrics.site(label, up: false)
-            return false
         }
     }
 
@@ -358,10 +388,13 @@ struct ServerLoop {
                                                                        projects: lane.projects, preferred: lane.preferred,
                                                                        representations: options.representations, after: .distantPast)
                     guard pending != nil else { continue }
-                    guard await isHealthy(source, &summary), await isHealthy(target, &summary) else {
-                        // A long-running server comes back for it when the site is due for another check;
-                        // `--once` reports it instead of waiting for an outage to end.
-                        if !options.once {
+                    // Both asked (not `&&`): the two checks then run at once.
+                    let (sourceUp, targetUp) = (isHealthy(source, &summary), isHealthy(target, &summary))
+                    guard sourceUp && targetUp else {
+                        // A check still running fills again when it reports. A site found down: a long-running
+                        // server comes back for it when it is due for another check; `--once` reports it instead
+                        // of waiting for an outage to end.
+                        if !options.once && !checking.contains(source) && !checking.contains(target) {
                             let recheck = clock.now().addingTimeInterval(SiteHealth<SiteConfig>.recheckUnhealthy)
                             due = min(due ?? recheck, recheck)
                         }

@@ -62,6 +62,8 @@ public final class SyncServer: Service, Sendable {
         /// An attempt ended. Keyed by attempt, not by file: a retry of the same file can start before the
         /// loop has read the end of the previous attempt.
         case finished(UUID, Outcome)
+        /// A site's background check answered: `problem` nil when the site works.
+        case checked(SiteConfig, problem: String?)
         case shutdown
     }
 
@@ -100,6 +102,9 @@ public final class SyncServer: Service, Sendable {
                 case .finished(let attempt, let outcome):
                     loop.finish(attempt, outcome, into: &summary)
                     if !loop.stopping && loop.worthRefilling { await loop.fill(&summary, force: false, refresh: false) }
+                case .checked(let site, let problem):
+                    loop.checked(site, problem: problem, &summary)
+                    if !loop.stopping { await loop.fill(&summary, force: false, refresh: false) }
                 case .tick:
                     guard !loop.stopping else { break }
                     await loop.tick(&summary)
