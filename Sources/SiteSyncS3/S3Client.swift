@@ -233,6 +233,9 @@ struct S3Client: Sendable {
             return ProviderError(.notFound, text)
         case "InvalidStorageClass":
             return ProviderError(.configuration, "\(text); fix sites.\(site).storage_class")
+        case "InvalidObjectState":
+            // An archived object (GLACIER, DEEP_ARCHIVE, …): not a credentials problem, and no retry helps.
+            return ProviderError(.configuration, "\(text): the object is archived and must be restored (S3 RestoreObject) before it can be read; a site SiteSync reads from needs a storage class readable at once (STANDARD, STANDARD_IA, GLACIER_IR, …): fix sites.\(site).storage_class")
         case "BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest":
             return ProviderError(.integrity, "\(text) (the bytes changed on the way)")
         case "QuotaExceeded", "ServiceQuotaExceeded":

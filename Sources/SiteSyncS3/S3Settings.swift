@@ -72,6 +72,10 @@ public struct S3Settings: Sendable {
                     problems.append("endpoint: '\(endpoint)' has a query; give the server alone, like https://minio.studio.lan:9000")
                 } else if url.host?.isEmpty ?? true {
                     problems.append("endpoint: '\(endpoint)' names no server; write it like https://minio.studio.lan:9000")
+                } else if options["path_style"]?.booleanValue == false, let host = url.host,
+                          host == "localhost" || host.contains(":") || host.split(separator: ".").allSatisfy({ Int($0) != nil }) {
+                    // Virtual-hosted addressing asks for BUCKET.HOST: a name an address cannot have.
+                    problems.append("path_style: false puts the bucket in the host name (BUCKET.\(host)), which '\(host)' cannot take; remove path_style (true is the default with an endpoint) or give the endpoint's DNS name")
                 }
             } else {
                 problems.append("endpoint: '\(endpoint)' is not an address like https://s3.example.com:9000")

@@ -194,6 +194,23 @@ struct S3ProviderTests {
         }
     }
 
+    @Test("an archived object (GLACIER) is a configuration error naming the storage class, not the credentials")
+    func archivedObject() async throws {
+        // moto keeps GLACIER objects unreadable until restored, as AWS does; SeaweedFS has no archive classes.
+        let s = try await Self.setUp(.moto)
+        let p = try s.provider(["storage_class": .string("GLACIER")])
+        let src = try s.dir.file("cold.bin", size: 10_000)
+        let digest = try LocalFiles.digest(of: src)
+        _ = try await p.upload(localFile: src, to: s.path("cold.bin"), expected: digest, progress: { _ in })
+        do {
+            _ = try await p.download(s.path("cold.bin"), to: s.dir.path + "/back.bin", progress: { _ in })
+            Issue.record("an archived object was read")
+        } catch let e as ProviderError {
+            #expect(e.kind == .configuration && e.message.contains("archived") && e.message.contains("sites.cloud.storage_class")
+                    && !e.message.contains("secret"), "\(e)")
+        }
+    }
+
     @Test("a wrong secret is a configuration error that names the key and never shows the secret")
     func wrongSecret() async throws {
         let s = try await Self.setUp(.seaweedfs)

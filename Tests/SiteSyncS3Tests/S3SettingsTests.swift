@@ -154,6 +154,8 @@ struct S3SettingsImportTests {
             ("bucket: ab, roots: {work: /p}", "not an S3 bucket name"),
             ("bucket: plates, storage_class: FLOPPY, roots: {work: /p}", "not an S3 storage class"),
             ("bucket: plates, roots: {work: /a/../b}", "'..' part"),
+            ("bucket: plates, endpoint: 'http://127.0.0.1:9000', path_style: false, roots: {work: /p}", "cannot take"),
+            ("bucket: plates, endpoint: 'http://localhost:9000', path_style: false, roots: {work: /p}", "remove path_style"),
         ] {
             let text = try problems(site)
             #expect(text.contains("sites.cloud") && text.contains(expected), "\(site): \(text)")
@@ -161,6 +163,8 @@ struct S3SettingsImportTests {
         }
         // Storage other than AWS names its buckets and classes its own way.
         #expect(try problems("bucket: Studio_Sync, endpoint: 'https://ceph.lan', storage_class: COLD, roots: {work: /p}").isEmpty)
+        // A DNS name can take the bucket in front of it.
+        #expect(try problems("bucket: plates, endpoint: 'https://s3.studio.lan', path_style: false, roots: {work: /p}").isEmpty)
     }
 }
 
