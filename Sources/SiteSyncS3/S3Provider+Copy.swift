@@ -29,7 +29,10 @@ extension S3Provider {
         let copySource = "/" + SigV4.encode(settings.bucket) + "/" + SigV4.encode(sourceKey, keepSlash: true)
         let r = try await client.send("copy \(client.describe(sourceKey)) to \(destination)", .PUT, key: key,
                                       headers: [("x-amz-copy-source", copySource), ("x-amz-copy-source-if-match", source.etag),
-                                                ("x-amz-metadata-directive", "REPLACE")] + objectHeaders(expected),
+                                                ("x-amz-metadata-directive", "REPLACE"),
+                                                // S3 computes the copy's SHA-256 itself: the proof below, without reading
+                                                // back a multipart source's copy (whose entity tag is not the source's).
+                                                ("x-amz-checksum-algorithm", "SHA256")] + objectHeaders(expected),
                                       accept: [412])
         if r.status == 412 {
             throw ProviderError(.sourceCorrupt, "\(client.describe(sourceKey)) changed while it was copied")
@@ -39,13 +42,14 @@ extension S3Provider {
     }
 
     /// The copy holds the expected bytes: its entity tag is the source's MD5 (both written in one request), or S3
-    /// reports its own SHA-256 for it, or else it is read back and hashed. Anything else removes it.
+    /// reports its own SHA-256 for it (computed for the copy, never the one stored with it), or else it is read back
+    /// and hashed. Anything else removes it.
     func prove(_ key: String, destination: String, copiedFrom source: Head, _ expected: ContentDigest) async throws {
         guard let copy = try await head(key) else {
             throw ProviderError(.transient, "\(client.describe(key)) is not there after S3 copied it; the next try looks again")
         }
         let sameMD5 = !source.etag.contains("-") && !source.etag.isEmpty && copy.etag == source.etag
-        if copy.size == expected.size, sameMD5 { return }
+        if copy.size == expected.size, sameMD5 || copy.serverSHA256 == expected.sha256 { return }
         if copy.size == expected.size, try await hashObject(key, size: copy.size, etag: copy.etag) == expected { return }
         _ = try? await client.send("remove the bad copy \(client.describe(key))", .DELETE, key: key, accept: [404])
         throw ProviderError(.integrity, "S3's copy \(client.describe(key)) does not hold \(expected)")

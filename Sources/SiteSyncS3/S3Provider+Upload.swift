@@ -162,6 +162,7 @@ extension S3Provider {
         for try await buffer in response.body {
             buffer.withUnsafeReadableBytes { sha.update(bufferPointer: $0) }
             n += Int64(buffer.readableBytes)
+            readBack.add(Int64(buffer.readableBytes))
         }
         return ContentDigest(size: n, sha256: LocalFiles.hex(sha.finalize()))
     }

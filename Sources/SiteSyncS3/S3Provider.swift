@@ -31,6 +31,8 @@ public final class S3Provider: StorageProvider {
     let logger: Logger
     /// Bytes sent in part and object bodies by this provider (tests compare a resumed upload's with the file's).
     let sent = ByteCounter()
+    /// Bytes read back to prove an object (tests check that a server-side copy S3 vouches for reads nothing).
+    let readBack = ByteCounter()
     /// What `check` found out about `If-None-Match` on this server.
     let conditionalWrites = ConditionalWrites()
 
@@ -112,6 +114,8 @@ public final class S3Provider: StorageProvider {
         var modified: Date?
         /// S3's own whole-object SHA-256 (a single-request upload with a checksum), else the one SiteSync stored.
         var sha256: String?
+        /// S3's own whole-object SHA-256 alone: what S3 computed, never a claim stored with the object.
+        var serverSHA256: String?
     }
 
     func head(_ key: String) async throws -> Head? {
@@ -119,18 +123,19 @@ public final class S3Provider: StorageProvider {
                                       headers: [("x-amz-checksum-mode", "ENABLED")], accept: [404])
         guard r.status != 404 else { return nil }
         let size = Int64(r.header("Content-Length") ?? "") ?? 0
-        var sha: String?
+        var sha: String?, server: String?
         let etag = r.header("ETag") ?? ""
         // S3's own SHA-256 of the whole object exists only for an object written in one request (a multipart
         // object's ETag ends in -N, and its checksum, if any, is of the parts).
         if !etag.contains("-"), let checksum = r.header("x-amz-checksum-sha256"), !checksum.contains("-"),
            let bytes = Data(base64Encoded: checksum), bytes.count == 32 {
             sha = LocalFiles.hex(bytes)
+            server = sha
         } else if let stored = r.header("x-amz-meta-sha256")?.lowercased(), stored.count == 64,
                   stored.allSatisfy({ $0.isHexDigit }) {
             sha = stored
         }
-        return Head(size: size, etag: etag, modified: r.header("Last-Modified").flatMap(S3Time.http), sha256: sha)
+        return Head(size: size, etag: etag, modified: r.header("Last-Modified").flatMap(S3Time.http), sha256: sha, serverSHA256: server)
     }
 
     public func stat(_ path: String) async throws -> RemoteFileInfo? {
