@@ -46,20 +46,11 @@ trap 'rm -rf "$W"' EXIT
 echo "generating ${COUNT} x ${KIB} KiB files in $W..."
 make_sources "$W/src/unused.bin" 1 "$W/src/small" "$COUNT" "$KIB"
 export SITESYNC_CATALOG=$W/catalog.sqlite SITESYNC_LOCAL_SETTINGS=$W/local.yaml SITESYNC_SITE_ID=ws-bench
-S=${BINS[0]}
+SITESYNC=${BINS[0]}
 mkdir -p "$W/backup" "$W/studio"
-cat > "$W/studio.yaml" <<YAML
-sites:
-  backup: {provider: local_drive, roots: {work: $W/backup}}
-projects:
-  default:
-    sitesync: {active_site: studio, remote_site: studio, always_accessible_on: [backup]}
-  bench: {roots: {work: $W/studio}}
-YAML
-$S init >/dev/null
-$S settings import "$W/studio.yaml" >/dev/null
+local_studio "$W"
 # Publishing puts the files in the studio; the server then copies them to backup.
-$S publish --project bench --folder f --product small --version 1 --name bin "$W"/src/small/* >/dev/null
+$SITESYNC publish --project bench --folder f --product small --version 1 --name bin "$W"/src/small/* >/dev/null
 cp "$W/catalog.sqlite" "$W/catalog.base"
 
 declare -A RUNS

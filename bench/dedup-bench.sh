@@ -39,16 +39,7 @@ PY
 source bench/lib.sh
 export RCLONE_CONFIG=/dev/null
 export SITESYNC_CATALOG=$W/catalog.sqlite SITESYNC_LOCAL_SETTINGS=$W/local.yaml SITESYNC_SITE_ID=ws-bench
-$SITESYNC init >/dev/null
-cat > "$W/studio.yaml" <<YAML
-sites:
-  backup: {provider: local_drive, roots: {work: $W/backup}}
-projects:
-  default:
-    sitesync: {active_site: studio, remote_site: studio, always_accessible_on: [backup]}
-  bench: {roots: {work: $W/studio}}
-YAML
-$SITESYNC settings import "$W/studio.yaml" >/dev/null
+local_studio "$W"
 $SITESYNC publish --project bench --folder plates --product tex --version 1 --name exr "$W"/v1/* >/dev/null
 $SITESYNC server --once --active-site studio >/dev/null 2>&1
 # rclone beside it: the new version's folder copied next to the old one on the same kind of target.

@@ -102,6 +102,22 @@ known_host() { echo "[127.0.0.1]:$1 $(cut -d' ' -f1,2 $W/host_key.pub)"; }
 
 stop_sshd() { kill $SSHD 2>/dev/null || true; wait $SSHD 2>/dev/null || true; }
 
+# local_studio DIR: a new catalog (at $SITESYNC_CATALOG) for a studio of two local folders, DIR/studio (the active
+# site, project `bench`) and DIR/backup (always accessible): writes $W/studio.yaml and imports it with $SITESYNC.
+local_studio() {
+  local dir=$1
+  cat > "$W/studio.yaml" <<YAML
+sites:
+  backup: {provider: local_drive, roots: {work: $dir/backup}}
+projects:
+  default:
+    sitesync: {active_site: studio, remote_site: studio, always_accessible_on: [backup]}
+  bench: {roots: {work: $dir/studio}}
+YAML
+  $SITESYNC init >/dev/null
+  $SITESYNC settings import "$W/studio.yaml" >/dev/null
+}
+
 # make_sources BIG_PATH BIG_MIB SMALL_DIR COUNT KIB: one file of random bytes and COUNT files of KIB KiB each
 # (f00000.bin, …) in SMALL_DIR, created if missing.
 make_sources() {

@@ -57,16 +57,7 @@ one_round() {
     measure rcheck_$kind   rclone_check "$W/src/$kind" "$R/rcheck-$kind"
   done
   # SiteSync: the studio publishes (not timed), the studio's server copies everything to the backup site.
-  cat > "$W/studio.yaml" <<YAML
-sites:
-  backup: {provider: local_drive, roots: {work: $R/backup}}
-projects:
-  default:
-    sitesync: {active_site: studio, remote_site: studio, always_accessible_on: [backup]}
-  bench: {roots: {work: $R/studio}}
-YAML
-  $SITESYNC init >/dev/null
-  $SITESYNC settings import "$W/studio.yaml" >/dev/null
+  local_studio "$R"
   $SITESYNC publish --project bench --folder f --product big --version 1 --name bin "$W/src/big/big.bin" >/dev/null
   measure sitesync_big $SITESYNC server --once --active-site studio
   $SITESYNC publish --project bench --folder f --product small --version 1 --name bin "$W"/src/small/* >/dev/null
