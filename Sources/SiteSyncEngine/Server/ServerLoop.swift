@@ -287,8 +287,10 @@ struct ServerLoop {
     }
 
     /// Whether the site can be used now, from its last check while that is fresh (see `SiteHealth`). A stale or
-    /// missing check is started in the background and the answer is "not yet": a site that takes its time to answer,
-    /// or never does, holds up neither the other sites' work nor a shutdown. Its `.checked` event fills again.
+    /// missing check is started in the background: a site that takes its time to answer, or never does, holds up
+    /// neither the other sites' work nor a shutdown. Meanwhile a site whose last check passed stays in use (the
+    /// new check reports if it went away); one never checked, or forgotten after a transfer could not reach it,
+    /// waits for the answer. The `.checked` event fills again.
     mutating func isHealthy(_ site: SiteConfig, _ summary: inout RunSummary) -> Bool {
         let label = plan.label(site)
         if let known = health.fresh(site, now: clock.now()) {
@@ -297,7 +299,7 @@ struct ServerLoop {
             return known.ok
         }
         startCheck(site, &summary)
-        return false
+        return health.checks[site]?.ok == true
     }
 
     /// Checks the site off the loop (bounded by `siteCheckTimeout`) and reports with a `.checked` event.
