@@ -1,5 +1,6 @@
 import Foundation
 import SiteSyncProviders
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -87,6 +88,20 @@ public final class SSHServer: @unchecked Sendable {
     public static func started(hostKey: String? = nil, port: Int? = nil) async throws -> SSHServer {
         try await BlockingIO.run { _ in try SSHServer(hostKey: hostKey, port: port) }
     }
+
+    /// A server shared by a suite for the whole test process, stopped when the process exits: a static is never
+    /// deinitialised, and each test run used to leave its shared sshd listeners running.
+    public static func startedForProcess() async throws -> SSHServer {
+        let server = try await started()
+        let first = sharedRunning.withLock { list in
+            list.append(server)
+            return list.count == 1
+        }
+        if first { atexit { SSHServer.sharedRunning.withLock { $0 }.forEach { $0.stop() } } }
+        return server
+    }
+
+    static let sharedRunning = Mutex<[SSHServer]>([])
 
     /// `start()` off the cooperative pool.
     public func restart() async throws {

@@ -9,7 +9,7 @@ import Testing
 /// The servers behind the rclone remotes, one of each for the whole run: the tests' sshd and a SeaweedFS.
 enum RcloneBackends {
     /// Started once, off the cooperative pool; every test awaits the same start.
-    static let ssh = Task<SSHServer, any Error> { try await SSHServer.started() }
+    static let ssh = Task<SSHServer, any Error> { try await SSHServer.startedForProcess() }
 
     static func sshServer() async throws -> SSHServer { try await ssh.value }
 

@@ -8,7 +8,7 @@ import Testing
 /// One sshd for the whole suite (sessions are independent; each test uses its own folder).
 enum Shared {
     /// Started once, off the cooperative pool; every test awaits the same start.
-    static let starting = Task<SSHServer, any Error> { try await SSHServer.started() }
+    static let starting = Task<SSHServer, any Error> { try await SSHServer.startedForProcess() }
 
     static func server() async throws -> SSHServer { try await starting.value }
 }
