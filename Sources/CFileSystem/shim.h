@@ -1,6 +1,16 @@
-// File-system calls Swift's Glibc module does not show: sync_file_range(2) and syncfs(2) (glibc declares them only
-// under _GNU_SOURCE, which that module is not built with), and fstatfs(2) (<sys/vfs.h> is not in that module).
+// File-system calls and flags Swift's Glibc module does not show: sync_file_range(2) and syncfs(2) (glibc declares
+// them only under _GNU_SOURCE, which that module is not built with), and fstatfs(2) (<sys/vfs.h> is not in it).
 #include <sys/types.h>
 #include <sys/vfs.h>
 int sync_file_range(int fd, __off64_t offset, __off64_t nbytes, unsigned int flags);
 int syncfs(int fd);
+
+// O_DIRECT, which glibc's <fcntl.h> also shows only under _GNU_SOURCE: the kernel's value on the architectures
+// SiteSync is built for; 0 elsewhere, which turns direct writes off.
+#if defined(__x86_64__) || defined(__i386__)
+#define SITESYNC_O_DIRECT 040000
+#elif defined(__aarch64__)
+#define SITESYNC_O_DIRECT 0200000
+#else
+#define SITESYNC_O_DIRECT 0
+#endif

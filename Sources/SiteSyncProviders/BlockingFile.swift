@@ -13,13 +13,14 @@ public final class BlockingFile: @unchecked Sendable {
     // Only the task that owns the transfer touches these; the class is not shared between tasks.
     var pending = Data()
     var closed = false
-    /// Bytes in the file (appended ones, from its start), for the write-back of large downloads.
-    var written: Int64 = 0
-    var writeback = LocalFiles.Writeback()
+    /// Writes what is appended (large files past their first blocks straight to the disk); used by one blocking
+    /// job at a time, since each write awaits the one before.
+    let writer: SequentialWriter
 
-    init(path: String, fd: Int32) {
+    init(path: String, fd: Int32, size: Int64 = 0) {
         self.path = path
         self.fd = fd
+        writer = SequentialWriter(fd: fd, path: path, offset: size)
     }
 
     deinit {
@@ -40,10 +41,7 @@ public final class BlockingFile: @unchecked Sendable {
             if continuing { return try PartialDownload.open(destination, remoteSize: remoteSize) }
             return (try LocalFiles.openForWriting(destination), 0, SHA256())
         }
-        let file = BlockingFile(path: destination, fd: fd)
-        file.written = kept
-        file.writeback = LocalFiles.Writeback(from: kept)
-        return (file, kept, hasher)
+        return (BlockingFile(path: destination, fd: fd, size: kept), kept, hasher)
     }
 
     /// Creates (or truncates) `path` and writes `first` into it, in one blocking-I/O job.
@@ -58,9 +56,7 @@ public final class BlockingFile: @unchecked Sendable {
             }
             return fd
         }
-        let file = BlockingFile(path: path, fd: fd)
-        file.written = Int64(first.count)
-        return file
+        return BlockingFile(path: path, fd: fd, size: Int64(first.count))
     }
 
     /// Exactly `count` bytes at `offset`.
@@ -78,7 +74,7 @@ public final class BlockingFile: @unchecked Sendable {
     /// Appends bytes; they reach the file in 1 MiB blocks (all of them by `flush`).
     public func append<Bytes: Sequence>(contentsOf bytes: Bytes) async throws where Bytes.Element == UInt8 {
         pending.append(contentsOf: bytes)
-        if pending.count >= LocalFiles.chunkSize { try await flush() }
+        if pending.count >= LocalFiles.chunkSize { try await drain() }
     }
 
     /// Appends a block: a large one goes to the file as it is (no gathering copy), after what is pending.
@@ -87,37 +83,35 @@ public final class BlockingFile: @unchecked Sendable {
             try await append(contentsOf: data)
             return
         }
-        try await flush()
+        try await drain()
         try await write(data)
     }
 
-    /// Writes what `append` gathered.
+    /// Writes every byte appended: the file then holds them all.
     public func flush() async throws {
+        try await drain()
+        let writer = self.writer
+        try await BlockingIO.run { _ in try writer.finish() }
+    }
+
+    /// Hands what `append` gathered to the writer.
+    func drain() async throws {
         guard !pending.isEmpty else { return }
         let block = pending
         pending = Data()
         try await write(block)
     }
 
-    /// Writes a block at the end of the file on a blocking-I/O thread; every 64 MiB are handed to the disk.
+    /// Writes a block at the end of the file on a blocking-I/O thread.
     func write(_ block: Data) async throws {
-        let fd = self.fd, path = self.path
-        let before = writeback
-        written += Int64(block.count)
-        let done = written
-        writeback = try await BlockingIO.run { _ in
-            try block.withUnsafeBytes { try LocalFiles.writeAll(fd, $0, path: path) }
-            var after = before
-            after.wrote(upTo: done, fd: fd)
-            return after
-        }
+        let writer = self.writer
+        try await BlockingIO.run { _ in try block.withUnsafeBytes { try writer.append($0) } }
     }
 
     /// Empties the file (a server that ignored a Range request sends everything again).
     public func truncate() async throws {
         pending = Data()
-        written = 0
-        writeback = LocalFiles.Writeback()
+        writer.restart()
         let fd = self.fd
         try await BlockingIO.run { _ in
             _ = ftruncate(fd, 0)

@@ -30,7 +30,8 @@ extension LocalFiles {
                               flag: CancellationFlag, progress: ProgressHandler) throws -> (size: Int64, sha256: String) {
         let hashing = PipelineHasher()
         let queue = DispatchQueue(label: "sitesync.copy-hash")
-        let buffers = (0..<2).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: pipelineChunk, alignment: 64) }
+        // Aligned for direct writes, which then go from these buffers to the disk without a copy.
+        let buffers = (0..<2).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: pipelineChunk, alignment: SequentialWriter.alignment) }
         let hashed = [DispatchSemaphore(value: 1), DispatchSemaphore(value: 1)]
         defer {
             // A hash still running reads a buffer: wait for it before the buffers go.
@@ -39,7 +40,7 @@ extension LocalFiles {
         }
         _ = posix_fadvise(input, 0, 0, POSIX_FADV_SEQUENTIAL)
         var done: Int64 = 0
-        var writeback = Writeback()
+        let writer = SequentialWriter(fd: output, path: destination)
         var k = 0
         while true {
             try flag.check()
@@ -57,13 +58,13 @@ extension LocalFiles {
                 hashing.hasher.update(bufferPointer: chunk.bytes)
                 signal.signal()
             }
-            try writeAll(output, chunk.bytes, path: destination)
+            try writer.append(chunk.bytes)
             done += Int64(n)
-            writeback.wrote(upTo: done, fd: output)
             progress(done)
             try sleepChecking(nanoseconds: throttle.delay(after: done), flag: flag)
             k ^= 1
         }
+        try writer.finish()
         let sha256 = queue.sync { hex(hashing.hasher.finalize()) }
         return (done, sha256)
     }
@@ -72,7 +73,8 @@ extension LocalFiles {
     static let SYNC_FILE_RANGE_WRITE: Int32 = 2
 
     /// Hands a large file's written bytes to the disk every 64 MiB without waiting, so the flush before its rename
-    /// finds them done instead of writing the whole file then. Used by every writer of large files.
+    /// finds them done instead of writing the whole file then. Used by `SequentialWriter` for what it writes
+    /// through the page cache.
     public struct Writeback: Sendable {
         static let every: Int64 = 64 << 20
         var handed: Int64

@@ -234,14 +234,14 @@ extension SFTPProvider {
                               flag: CancellationFlag, progress: ProgressHandler) throws -> ContentDigest {
         var hasher = prefix
         var done = kept
-        var writeback = LocalFiles.Writeback(from: kept)
+        let writer = SequentialWriter(fd: output, path: destination, offset: kept)
         while let data = try feed.next(flag: flag) {
             data.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-            try data.withUnsafeBytes { try LocalFiles.writeAll(output, $0, path: destination) }
+            try data.withUnsafeBytes { try writer.append($0) }
             done += Int64(data.count)
-            writeback.wrote(upTo: done, fd: output)
             progress(done)
         }
+        try writer.finish()
         return ContentDigest(size: done, sha256: LocalFiles.hex(hasher.finalize()))
     }
 

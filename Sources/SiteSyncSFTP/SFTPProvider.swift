@@ -325,7 +325,7 @@ public final class SFTPProvider: StorageProvider {
 
         var hasher = prefixHash
         var done: Int64 = kept
-        var writeback = LocalFiles.Writeback(from: kept)
+        let writer = SequentialWriter(fd: output, path: destination, offset: kept)
         var requested: Int64 = kept
         var pending: [(id: UInt32, length: Int)] = []
         let throttle = Throttle(limit)
@@ -357,13 +357,13 @@ public final class SFTPProvider: StorageProvider {
                 }
                 let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<got])
                 hasher.update(bufferPointer: bytes)
-                try LocalFiles.writeAll(output, bytes, path: destination)
+                try writer.append(bytes)
                 done += Int64(got)
-                writeback.wrote(upTo: done, fd: output)
                 progress(done)
                 try LocalFiles.sleepChecking(nanoseconds: throttle.delay(after: done - kept), flag: flag)
                 try requestMore()
             }
+            try writer.finish()
         } catch {
             // Answers to requests still in flight would arrive on a session we can no longer follow.
             if !pending.isEmpty { c.broken = true }
