@@ -5,15 +5,18 @@ import Foundation
 import Glibc
 #endif
 
-/// Large local copies with reading and writing on one thread and hashing on another, so the SHA-256 of every byte
-/// costs no time of its own on a machine with two cores.
+/// Large local copies in three threads: this one reads, one writes, one hashes, so neither the SHA-256 of every
+/// byte nor the wait for the disk adds to the time of the reads.
 extension LocalFiles {
     /// Files at least this large are copied through the pipeline; smaller ones are done before it would fill.
     public static let pipelinedCopySize: Int64 = 16 << 20
-    static let pipelineChunk = 4 << 20
+    /// Bytes per chunk: a direct write of 8 MiB keeps two of the disk's 4 MiB requests in flight (one at a time
+    /// left it idle between them: 4 MiB chunks copied 1 GiB in 1.3 s, the disk alone takes 0.55–0.8 s); two
+    /// chunks keep the server's memory under 64 MiB.
+    static let pipelineChunk = 8 << 20
 
-    /// A chunk handed to the hashing thread; the copying thread does not touch its buffer again until the
-    /// chunk's semaphore says the hash is done.
+    /// A chunk handed to the writing and hashing threads; the reading thread does not touch its buffer again until
+    /// both are done with it.
     struct PendingChunk: @unchecked Sendable {
         var bytes: UnsafeRawBufferPointer
     }
@@ -23,49 +26,74 @@ extension LocalFiles {
         var hasher = SHA256()
     }
 
-    /// Copies `input` to `output` through two buffers: while the hashing thread hashes chunk n, this thread writes
-    /// it and reads chunk n+1 into the other buffer. Both read the same buffer, so the hash covers exactly the bytes
-    /// written. Returns the bytes copied and their SHA-256.
+    /// The first failure of the writing thread, for the reading thread to throw.
+    final class PipelineFailure: @unchecked Sendable {
+        private let lock = NSLock()
+        private var first: (any Error)?
+        var error: (any Error)? { lock.withLock { first } }
+        func record(_ error: any Error) { lock.withLock { if first == nil { first = error } } }
+    }
+
+    /// Copies `input` to `output` through two buffers: while chunk n is written and hashed (each on its own
+    /// thread), this thread reads chunk n+1 into the other buffer. Writer and hasher read the same buffer, so the
+    /// hash covers exactly the bytes written. Returns the bytes copied and their SHA-256.
     static func pipelinedCopy(input: Int32, output: Int32, source: String, destination: String, throttle: Throttle,
                               flag: CancellationFlag, progress: ProgressHandler) throws -> (size: Int64, sha256: String) {
         let hashing = PipelineHasher()
-        let queue = DispatchQueue(label: "sitesync.copy-hash")
+        let hashQueue = DispatchQueue(label: "sitesync.copy-hash")
+        let writeQueue = DispatchQueue(label: "sitesync.copy-write")
+        let writer = SequentialWriter(fd: output, path: destination)
+        let failure = PipelineFailure()
         // Aligned for direct writes, which then go from these buffers to the disk without a copy.
         let buffers = (0..<2).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: pipelineChunk, alignment: SequentialWriter.alignment) }
-        let hashed = [DispatchSemaphore(value: 1), DispatchSemaphore(value: 1)]
+        // A buffer is free again when its write and its hash are done.
+        let busy = [DispatchGroup(), DispatchGroup()]
         defer {
-            // A hash still running reads a buffer: wait for it before the buffers go.
-            queue.sync {}
+            // A write or a hash still running reads a buffer: wait for them before the buffers go.
+            writeQueue.sync {}
+            hashQueue.sync {}
             buffers.forEach { $0.deallocate() }
         }
         _ = posix_fadvise(input, 0, 0, POSIX_FADV_SEQUENTIAL)
         var done: Int64 = 0
-        let writer = SequentialWriter(fd: output, path: destination)
         var k = 0
-        while true {
+        var more = true
+        while more {
             try flag.check()
-            hashed[k].wait()
-            var n = read(input, buffers[k].baseAddress, pipelineChunk)
-            while n < 0 && errno == EINTR { n = read(input, buffers[k].baseAddress, pipelineChunk) }
-            if n <= 0 {
-                hashed[k].signal()
-                if n < 0 { throw error("cannot read", source) }
-                break
+            busy[k].wait()
+            if let error = failure.error { throw error }
+            // Whole chunks (a read may return less), so the writes stay aligned for the disk.
+            var filled = 0
+            while filled < pipelineChunk {
+                let n = read(input, buffers[k].baseAddress.map { $0 + filled }, pipelineChunk - filled)
+                if n < 0 { if errno == EINTR { continue }; throw error("cannot read", source) }
+                if n == 0 { more = false; break }
+                filled += n
             }
-            let chunk = PendingChunk(bytes: UnsafeRawBufferPointer(rebasing: buffers[k][0..<n]))
-            let signal = hashed[k]
-            queue.async {
+            guard filled > 0 else { break }
+            let chunk = PendingChunk(bytes: UnsafeRawBufferPointer(rebasing: buffers[k][0..<filled]))
+            let group = busy[k]
+            group.enter()
+            hashQueue.async {
                 hashing.hasher.update(bufferPointer: chunk.bytes)
-                signal.signal()
+                group.leave()
             }
-            try writer.append(chunk.bytes)
-            done += Int64(n)
+            group.enter()
+            writeQueue.async {
+                if failure.error == nil {
+                    do { try writer.append(chunk.bytes) } catch { failure.record(error) }
+                }
+                group.leave()
+            }
+            done += Int64(filled)
             progress(done)
             try sleepChecking(nanoseconds: throttle.delay(after: done), flag: flag)
             k ^= 1
         }
+        writeQueue.sync {}
+        if let error = failure.error { throw error }
         try writer.finish()
-        let sha256 = queue.sync { hex(hashing.hasher.finalize()) }
+        let sha256 = hashQueue.sync { hex(hashing.hasher.finalize()) }
         return (done, sha256)
     }
 
