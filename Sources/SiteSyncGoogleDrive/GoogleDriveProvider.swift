@@ -351,50 +351,56 @@ public final class GoogleDriveProvider: StorageProvider {
         let sink = try await DownloadSink.open(destination, remoteSize: size, continuing: continuing,
                                                bytesPerSecond: settings.bytesPerSecond, progress: progress)
         defer { sink.close() }
-        var drops = 0
-        // A dropped connection continues with `Range` from the last byte written.
-        while sink.done < size || (size == 0 && drops == 0) {
-            try Task.checkCancellation()
-            await client.limiter.acquire()
-            var request = HTTPClientRequest(url: client.url("/drive/v3/files/\(id)", [("alt", "media"), ("supportsAllDrives", "true")]))
-            request.headers.add(name: "Authorization", value: "Bearer \(try await client.tokens.current(site: siteName))")
-            if sink.done > 0 { request.headers.add(name: "Range", value: "bytes=\(sink.done)-") }
-            do {
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(300))
-                let status = Int(response.status.code)
-                guard status == 200 || status == 206 else {
-                    let body = try await response.body.collect(upTo: 1 << 20)
-                    let failure = DriveClient.failure(status, Data(body.readableBytesView))
-                    if status == 401 { await client.tokens.invalidate() }
-                    if DriveClient.isRateLimit(failure) || status >= 500 || status == 401, drops < DriveClient.maxAttempts {
-                        drops += 1
-                        try await client.backoff(drops, retryAfter: response.headers.first(name: "Retry-After").flatMap(Double.init))
-                        continue
+        do {
+            var drops = 0
+            // A dropped connection continues with `Range` from the last byte written.
+            while sink.done < size || (size == 0 && drops == 0) {
+                try Task.checkCancellation()
+                await client.limiter.acquire()
+                var request = HTTPClientRequest(url: client.url("/drive/v3/files/\(id)", [("alt", "media"), ("supportsAllDrives", "true")]))
+                request.headers.add(name: "Authorization", value: "Bearer \(try await client.tokens.current(site: siteName))")
+                if sink.done > 0 { request.headers.add(name: "Range", value: "bytes=\(sink.done)-") }
+                do {
+                    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(300))
+                    let status = Int(response.status.code)
+                    guard status == 200 || status == 206 else {
+                        let body = try await response.body.collect(upTo: 1 << 20)
+                        let failure = DriveClient.failure(status, Data(body.readableBytesView))
+                        if status == 401 { await client.tokens.invalidate() }
+                        if DriveClient.isRateLimit(failure) || status >= 500 || status == 401, drops < DriveClient.maxAttempts {
+                            drops += 1
+                            try await client.backoff(drops, retryAfter: response.headers.first(name: "Retry-After").flatMap(Double.init))
+                            continue
+                        }
+                        throw ProviderError(status == 404 ? .notFound : (DriveClient.isRateLimit(failure) ? .quota : .transient),
+                                            "download \(path): HTTP \(status) \(failure.reason) \(failure.message)")
                     }
-                    throw ProviderError(status == 404 ? .notFound : (DriveClient.isRateLimit(failure) ? .quota : .transient),
-                                        "download \(path): HTTP \(status) \(failure.reason) \(failure.message)")
+                    if sink.done > 0 && status == 200 {
+                        // The server ignored Range: start over.
+                        try await sink.restart()
+                    }
+                    for try await buffer in response.body {
+                        try await sink.write(Data(buffer.readableBytesView))
+                    }
+                    if size == 0 { break }
+                    if sink.done < size { throw ProviderError(.transient, "connection closed early") }
+                } catch let e as ProviderError where e.kind != .transient {
+                    throw e
+                } catch {
+                    if Task.isCancelled { throw ProviderError(.cancelled, "cancelled") }
+                    drops += 1
+                    guard drops <= DriveClient.maxAttempts else {
+                        throw ProviderError(.unavailable, "download \(path) from site '\(siteName)': \(error)")
+                    }
+                    try await client.backoff(drops, retryAfter: nil)
                 }
-                if sink.done > 0 && status == 200 {
-                    // The server ignored Range: start over.
-                    try await sink.restart()
-                }
-                for try await buffer in response.body {
-                    try await sink.write(Data(buffer.readableBytesView))
-                }
-                if size == 0 { break }
-                if sink.done < size { throw ProviderError(.transient, "connection closed early") }
-            } catch let e as ProviderError where e.kind != .transient {
-                throw e
-            } catch {
-                if Task.isCancelled { throw ProviderError(.cancelled, "cancelled") }
-                drops += 1
-                guard drops <= DriveClient.maxAttempts else {
-                    throw ProviderError(.unavailable, "download \(path) from site '\(siteName)': \(error)")
-                }
-                try await client.backoff(drops, retryAfter: nil)
             }
+            return try await sink.finish()
+        } catch {
+            // What arrived is kept for the next attempt to continue after.
+            await sink.keepArrived()
+            throw error
         }
-        return try await sink.finish()
     }
 
     // MARK: Delete

@@ -83,6 +83,13 @@ public final class DownloadSink: @unchecked Sendable {
         return ContentDigest(size: done, sha256: LocalFiles.hex(sha.finalize()))
     }
 
+    /// After a failure: writes the bytes that arrived, so an attempt that continues the download starts after
+    /// them (what the writer gathers for the disk would be lost otherwise). A failure to write is not reported:
+    /// the next attempt finds fewer bytes kept.
+    public func keepArrived() async {
+        try? await output?.flush()
+    }
+
     public func close() { output?.close() }
 }
 

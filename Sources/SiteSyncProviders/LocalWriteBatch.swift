@@ -230,6 +230,6 @@ public enum LocalWriteBatch {
     /// others (FUSE without its syncfs, some network file systems) it may return without flushing a thing, so
     /// their files are flushed one by one.
     static func syncfsFlushes(fileSystemType: Int64) -> Bool {
-        [0xEF53, 0x5846_5342, 0x9123_683E].contains(fileSystemType)
+        LocalFiles.onLocalDisk(fileSystemType: fileSystemType)
     }
 }

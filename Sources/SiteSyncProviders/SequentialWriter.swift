@@ -14,6 +14,9 @@ import Glibc
 /// the rest of the file through the page cache, as before; files up to 4 MiB never leave it, so small files keep
 /// their batched flushes.
 ///
+/// Only on file systems of a local disk (ext4, XFS, btrfs): over NFS or SMB a direct write waits for the server,
+/// and FUSE file systems may not take it.
+///
 /// Durability is still the caller's: a direct write need not have left the disk's own cache, so the file is
 /// flushed before its rename as every other.
 ///
@@ -134,6 +137,8 @@ public final class SequentialWriter: @unchecked Sendable {
     func writeDirect(_ bytes: UnsafeRawBufferPointer) throws -> Int {
         guard direct, let base = bytes.baseAddress else { return 0 }
         if !directSet {
+            var fs = statfs()
+            guard fstatfs(fd, &fs) == 0, LocalFiles.onLocalDisk(fileSystemType: Int64(fs.f_type)) else { direct = false; return 0 }
             do { try setDirect(true) } catch { direct = false; return 0 }
         }
         var at = 0
@@ -160,5 +165,13 @@ public final class SequentialWriter: @unchecked Sendable {
             throw LocalFiles.error("cannot write", path)
         }
         directSet = on
+    }
+}
+
+extension LocalFiles {
+    /// File systems on a local block device: ext2/3/4, XFS, btrfs. Their `syncfs` writes every dirty file and waits
+    /// for the device, and they take direct I/O in blocks of 4 KiB.
+    static func onLocalDisk(fileSystemType: Int64) -> Bool {
+        [0xEF53, 0x5846_5342, 0x9123_683E].contains(fileSystemType)
     }
 }

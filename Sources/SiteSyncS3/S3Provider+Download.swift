@@ -62,35 +62,41 @@ extension S3Provider {
                                                bytesPerSecond: settings.bytesPerSecond, progress: progress)
         }
         defer { sink.close() }
-        if object.size - sink.done > rangeSize && settings.partConcurrency > 1 {
-            try await parallelRanges(key: key, etag: object.etag, from: sink.done, size: object.size) { buffer in
-                try await sink.write(buffer.getData(at: buffer.readerIndex, length: buffer.readableBytes, byteTransferStrategy: .noCopy) ?? Data())
-            }
-        }
-        // The rest in one stream; a connection that breaks off continues from the last byte written.
-        var drops = 0
-        while sink.done < object.size {
-            do {
-                let r = try await client.send("download \(path)", .GET, key: key,
-                                              headers: [("If-Match", object.etag), ("Range", "bytes=\(sink.done)-")], accept: [412], stream: true)
-                try ensureUnchanged(r, key)
-                guard let response = r.streaming else { break }
-                for try await buffer in response.body {
-                    try await sink.write(Data(buffer.readableBytesView))
+        do {
+            if object.size - sink.done > rangeSize && settings.partConcurrency > 1 {
+                try await parallelRanges(key: key, etag: object.etag, from: sink.done, size: object.size) { buffer in
+                    try await sink.write(buffer.getData(at: buffer.readerIndex, length: buffer.readableBytes, byteTransferStrategy: .noCopy) ?? Data())
                 }
-                if sink.done < object.size { throw ProviderError(.transient, "the answer ended early") }
-            } catch let e as ProviderError where e.kind != .transient && e.kind != .unavailable {
-                throw e
-            } catch {
-                if Task.isCancelled || error is CancellationError { throw ProviderError(.cancelled, "cancelled") }
-                drops += 1
-                guard drops < S3Client.maxAttempts else {
-                    throw ProviderError(.unavailable, "download \(path) from site '\(siteName)': \(S3Client.reason(error))")
-                }
-                try await client.backoff(drops, retryAfter: nil)
             }
+            // The rest in one stream; a connection that breaks off continues from the last byte written.
+            var drops = 0
+            while sink.done < object.size {
+                do {
+                    let r = try await client.send("download \(path)", .GET, key: key,
+                                                  headers: [("If-Match", object.etag), ("Range", "bytes=\(sink.done)-")], accept: [412], stream: true)
+                    try ensureUnchanged(r, key)
+                    guard let response = r.streaming else { break }
+                    for try await buffer in response.body {
+                        try await sink.write(Data(buffer.readableBytesView))
+                    }
+                    if sink.done < object.size { throw ProviderError(.transient, "the answer ended early") }
+                } catch let e as ProviderError where e.kind != .transient && e.kind != .unavailable {
+                    throw e
+                } catch {
+                    if Task.isCancelled || error is CancellationError { throw ProviderError(.cancelled, "cancelled") }
+                    drops += 1
+                    guard drops < S3Client.maxAttempts else {
+                        throw ProviderError(.unavailable, "download \(path) from site '\(siteName)': \(S3Client.reason(error))")
+                    }
+                    try await client.backoff(drops, retryAfter: nil)
+                }
+            }
+            return try await sink.finish()
+        } catch {
+            // What arrived is kept for the next attempt to continue after.
+            await sink.keepArrived()
+            throw error
         }
-        return try await sink.finish()
     }
 
     /// A 412 means the object was replaced while it was read: what was read belongs to another version.

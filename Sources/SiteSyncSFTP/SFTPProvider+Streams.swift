@@ -235,11 +235,17 @@ extension SFTPProvider {
         var hasher = prefix
         var done = kept
         let writer = SequentialWriter(fd: output, path: destination, offset: kept)
-        while let data = try feed.next(flag: flag) {
-            data.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-            try data.withUnsafeBytes { try writer.append($0) }
-            done += Int64(data.count)
-            progress(done)
+        do {
+            while let data = try feed.next(flag: flag) {
+                data.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+                try data.withUnsafeBytes { try writer.append($0) }
+                done += Int64(data.count)
+                progress(done)
+            }
+        } catch {
+            // What arrived is kept for the next attempt to continue after.
+            try? writer.finish()
+            throw error
         }
         try writer.finish()
         return ContentDigest(size: done, sha256: LocalFiles.hex(hasher.finalize()))

@@ -367,6 +367,8 @@ public final class SFTPProvider: StorageProvider {
         } catch {
             // Answers to requests still in flight would arrive on a session we can no longer follow.
             if !pending.isEmpty { c.broken = true }
+            // What arrived is kept for the next attempt to continue after.
+            try? writer.finish()
             throw error
         }
         // The caller flushes the file before it renames it (with other small files' flushes where it can).

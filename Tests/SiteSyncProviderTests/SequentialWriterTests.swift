@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 @testable import SiteSyncProviders
 import SiteSyncTestSupport
@@ -103,6 +104,29 @@ struct SequentialWriterTests {
             }
             #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(Self.bytes(size)))
         }
+    }
+
+    @Test("a large copy has the same bytes and hash whether its source is in the page cache or read from the disk directly",
+          arguments: [true, false])
+    func largeCopy(cached: Bool) throws {
+        let dir = try TemporaryDirectory("seqwrite")
+        let source = "\(dir.path)/source.bin"
+        let bytes = Data(Self.bytes(21 * Self.mib + 4099))
+        try bytes.write(to: URL(fileURLWithPath: source))
+        let fd = open(source, O_RDONLY)
+        defer { close(fd) }
+        // Written pages are dirty: flushed first, or the kernel keeps them.
+        fsync(fd)
+        if cached {
+            _ = try Data(contentsOf: URL(fileURLWithPath: source))
+        } else {
+            posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+        }
+        #expect(LocalFiles.DirectReads.cached(fd, from: 0) == cached, "the page cache holds the source: \(!cached)")
+        let copied = try LocalFiles.copy(from: source, to: "\(dir.path)/copy.bin", bytesPerSecond: nil, flag: CancellationFlag(),
+                                         progress: { _ in })
+        #expect(copied == ContentDigest(size: Int64(bytes.count), sha256: LocalFiles.hex(SHA256.hash(data: bytes))))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir.path)/copy.bin")) == bytes)
     }
 
     #if arch(x86_64)
