@@ -41,13 +41,15 @@ rounds() {
 # ws-down downloads each. Records T[sitesync_big_up|big_down|small_up|small_down] and checks the bytes.
 sitesync_round() {
   export SITESYNC_CATALOG=$W/catalog.sqlite
-  # Each round starts from nothing: two new machines, a new catalog.
-  rm -rf "$W"/catalog.sqlite* "$W/up" "$W/down" "$W/studio" "$W/up.yaml" "$W/down.yaml"
-  mkdir -p "$W/studio"
+  # Each round starts from nothing: two new machines, a new catalog, and folders of its own. Earlier rounds'
+  # small files stay until the script ends (see fresh_dir); their large file goes.
+  local D="$W/r${ROUND:-1}"
+  rm -rf "$W"/catalog.sqlite* "$W/studio" "$W/up.yaml" "$W/down.yaml" "$W"/r*/up/bench/f/publish/big "$W"/r*/down/bench/f/publish/big
+  mkdir -p "$W/studio" "$D"
   local A="env SITESYNC_SITE_ID=ws-up SITESYNC_LOCAL_SETTINGS=$W/up.yaml $SITESYNC"
   local B="env SITESYNC_SITE_ID=ws-down SITESYNC_LOCAL_SETTINGS=$W/down.yaml $SITESYNC"
   $A init >/dev/null; $A settings import "$W/studio.yaml" >/dev/null
-  $A local set --root work="$W/up" >/dev/null; $B local set --root work="$W/down" >/dev/null
+  $A local set --root work="$D/up" >/dev/null; $B local set --root work="$D/down" >/dev/null
   local big small
   big=$($A publish --project bench --folder f --product big --version 1 --name bin "$W/src/big.bin")
   measure sitesync_big_up $A server --once
@@ -57,8 +59,19 @@ sitesync_round() {
   measure sitesync_small_up $A server --once
   $B download "$small" >/dev/null
   measure sitesync_small_down $B server --once
-  cmp "$W/src/big.bin" "$W/down/bench/f/publish/big/v001/big.bin"
-  [ "$(ls "$W/down/bench/f/publish/small/v001" | wc -l)" -eq "$(ls "$W/src/small" | wc -l)" ]
+  cmp "$W/src/big.bin" "$D/down/bench/f/publish/big/v001/big.bin"
+  [ "$(ls "$D/down/bench/f/publish/small/v001" | wc -l)" -eq "$(ls "$W/src/small" | wc -l)" ]
+}
+
+# fresh_dir NAME: prints a new folder for this round's downloads of one tool ($W/rROUND/NAME), after deleting the
+# large files of earlier rounds' (*.bin directly in them). Many small files are not deleted between rounds: on this
+# machine's ext4 (no journal), creating files within ~30 s of deleting thousands is slow (it skips recently freed
+# inodes while it looks for free ones: most of a profile of the next tool's small downloads), and that cost fell on
+# whichever tool came next.
+fresh_dir() {
+  rm -f "$W"/r*/"$1"/*.bin
+  mkdir -p "$W/r${ROUND:-1}/$1"
+  echo "$W/r${ROUND:-1}/$1"
 }
 
 # start_sshd: starts a loopback sshd serving $W/remote over SFTP to a test user it creates (root only), with a

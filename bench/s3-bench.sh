@@ -67,12 +67,12 @@ $RC mkdir bench:sitesync-bench
 # Each round writes under new keys: neither tool finds the last round's objects already there.
 one_round() {
   local R=rclone-bench/round$ROUND
-  rm -rf $W/dl-rclone; mkdir -p $W/dl-rclone
+  local DL; DL=$(fresh_dir dl-rclone)
   measure rclone_big_up     $RC copyto $W/src/big.bin bench:$R/big.bin
-  measure rclone_big_down   $RC copyto bench:$R/big.bin $W/dl-rclone/big.bin
+  measure rclone_big_down   $RC copyto bench:$R/big.bin $DL/big.bin
   measure rclone_small_up   $RC copy $W/src/small bench:$R/small
-  measure rclone_small_down $RC copy bench:$R/small $W/dl-rclone/small
-  cmp $W/src/big.bin $W/dl-rclone/big.bin
+  measure rclone_small_down $RC copy bench:$R/small $DL/small
+  cmp $W/src/big.bin $DL/big.bin
 
   # --- SiteSync: publish locally, then `server --once` uploads; a second machine downloads ----------------
   cat > $W/studio.yaml <<YAML
