@@ -37,9 +37,21 @@ public final class SequentialWriter: @unchecked Sendable {
     public private(set) var directBytes: Int64 = 0
     /// Whether the descriptor has `O_DIRECT` set now.
     var directSet = false
-    /// Bytes waiting for a whole block (allocated at the first).
-    var stage: UnsafeMutableRawBufferPointer?
+    /// Two buffers for whole blocks (allocated when first needed): one is filled while the other is written.
+    var stages: [UnsafeMutableRawBufferPointer] = []
+    /// The stage being filled, and its bytes.
+    var current = 0
     var staged = 0
+    /// The direct write of the other stage, running on `queue` while the caller goes on (a download keeps
+    /// receiving instead of waiting for the disk).
+    var inFlight: (done: DispatchGroup, outcome: Outcome, bytes: UnsafeRawBufferPointer)?
+    var queue: DispatchQueue?
+
+    /// What a direct write did: set on the writing thread, read after its group is done.
+    final class Outcome: @unchecked Sendable {
+        var written = 0
+        var error: Int32 = 0
+    }
     var writeback: LocalFiles.Writeback
 
     /// A writer of `fd` (open on `path`), which holds `offset` bytes, with its position at their end; `direct:
@@ -52,7 +64,11 @@ public final class SequentialWriter: @unchecked Sendable {
         writeback = LocalFiles.Writeback(from: offset)
     }
 
-    deinit { stage?.deallocate() }
+    deinit {
+        // A write still running reads a stage.
+        inFlight?.done.wait()
+        stages.forEach { $0.deallocate() }
+    }
 
     /// Appends `bytes`: through the page cache, or gathered for a direct block, or written directly from `bytes`
     /// when they are aligned and a whole number of blocks.
@@ -73,7 +89,7 @@ public final class SequentialWriter: @unchecked Sendable {
                 at += try writeDirect(UnsafeRawBufferPointer(rebasing: rest[0..<(rest.count / Self.alignment * Self.alignment)]))
             } else {
                 let n = min(rest.count, Self.block - staged)
-                UnsafeMutableRawBufferPointer(rebasing: stageBuffer()[staged..<(staged + n)])
+                UnsafeMutableRawBufferPointer(rebasing: stage()[staged..<(staged + n)])
                     .copyMemory(from: UnsafeRawBufferPointer(rebasing: rest[0..<n]))
                 staged += n
                 at += n
@@ -84,41 +100,72 @@ public final class SequentialWriter: @unchecked Sendable {
 
     /// Writes what is gathered (through the page cache: less than a block). The file then holds every byte appended.
     public func finish() throws {
-        if staged > 0, let stage {
-            let bytes = UnsafeRawBufferPointer(rebasing: stage[0..<staged])
+        try settle()
+        if staged > 0, current < stages.count {
+            let bytes = UnsafeRawBufferPointer(rebasing: stages[current][0..<staged])
             staged = 0
             var at = 0
             while at < bytes.count { at += try buffered(UnsafeRawBufferPointer(rebasing: bytes[at...])) }
         }
-        stage?.deallocate()
-        stage = nil
+        stages.forEach { $0.deallocate() }
+        stages = []
+        current = 0
     }
 
     /// Forgets what is gathered: the file was emptied and its position set to its start.
     public func restart() {
+        try? settle()
         staged = 0
         offset = 0
         writeback = LocalFiles.Writeback()
     }
 
-    func stageBuffer() -> UnsafeMutableRawBufferPointer {
-        if let stage { return stage }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.block, alignment: Self.alignment)
-        stage = buffer
-        return buffer
+    func stage() -> UnsafeMutableRawBufferPointer {
+        while stages.count <= current {
+            stages.append(UnsafeMutableRawBufferPointer.allocate(byteCount: Self.block, alignment: Self.alignment))
+        }
+        return stages[current]
     }
 
-    /// Writes the whole stage directly; what the disk does not take directly goes through the page cache.
+    /// Starts the direct write of the full stage on the writing thread and goes on with the other stage; a
+    /// file system that refuses direct writes gets the stage through the page cache at once.
     func writeStage() throws {
-        guard let stage else { return }
-        let bytes = UnsafeRawBufferPointer(rebasing: stage[0..<staged])
+        let bytes = UnsafeRawBufferPointer(rebasing: stages[current][0..<staged])
         staged = 0
-        var at = try writeDirect(bytes)
+        try settle()
+        guard try prepareDirect() else {
+            var at = 0
+            while at < bytes.count { at += try buffered(UnsafeRawBufferPointer(rebasing: bytes[at...])) }
+            return
+        }
+        let queue = self.queue ?? DispatchQueue(label: "sitesync.direct-write")
+        self.queue = queue
+        let done = DispatchGroup(), outcome = Outcome(), fd = self.fd
+        let block = LocalFiles.PendingChunk(bytes: bytes)
+        done.enter()
+        queue.async {
+            (outcome.written, outcome.error) = Self.writeDirect(fd, block.bytes)
+            done.leave()
+        }
+        inFlight = (done, outcome, bytes)
+        current ^= 1
+    }
+
+    /// Waits for the direct write in flight, and writes through the page cache what it did not take.
+    func settle() throws {
+        guard let (done, outcome, bytes) = inFlight else { return }
+        inFlight = nil
+        done.wait()
+        offset += Int64(outcome.written)
+        directBytes += Int64(outcome.written)
+        if outcome.error == EINVAL { direct = false } else if outcome.error != 0 { throw LocalFiles.error("cannot write", path, outcome.error) }
+        var at = outcome.written
         while at < bytes.count { at += try buffered(UnsafeRawBufferPointer(rebasing: bytes[at...])) }
     }
 
     /// One `write(2)` through the page cache (at most `LocalFiles.writeSlice`); returns the bytes written.
     func buffered(_ bytes: UnsafeRawBufferPointer) throws -> Int {
+        try settle()
         if directSet { try setDirect(false) }
         while true {
             let w = write(fd, bytes.baseAddress, min(bytes.count, LocalFiles.writeSlice))
@@ -132,31 +179,45 @@ public final class SequentialWriter: @unchecked Sendable {
         }
     }
 
-    /// Writes aligned `bytes` directly, in one or more calls; returns the bytes written, fewer than all when the
+    /// Writes aligned `bytes` of the caller directly, now; returns the bytes written, fewer than all when the
     /// file system refuses direct I/O (which turns it off for the rest of the file) or took an unaligned part.
     func writeDirect(_ bytes: UnsafeRawBufferPointer) throws -> Int {
-        guard direct, let base = bytes.baseAddress else { return 0 }
+        try settle()
+        guard try prepareDirect() else { return 0 }
+        let (written, error) = Self.writeDirect(fd, bytes)
+        offset += Int64(written)
+        directBytes += Int64(written)
+        if error == EINVAL { direct = false } else if error != 0 { throw LocalFiles.error("cannot write", path, error) }
+        return written
+    }
+
+    /// Whether direct writes go on: the first asks the file system and sets the flag.
+    func prepareDirect() throws -> Bool {
+        guard direct else { return false }
         if !directSet {
             var fs = statfs()
-            guard fstatfs(fd, &fs) == 0, LocalFiles.onLocalDisk(fileSystemType: Int64(fs.f_type)) else { direct = false; return 0 }
-            do { try setDirect(true) } catch { direct = false; return 0 }
+            guard fstatfs(fd, &fs) == 0, LocalFiles.onLocalDisk(fileSystemType: Int64(fs.f_type)) else { direct = false; return false }
+            do { try setDirect(true) } catch { direct = false; return false }
         }
+        return true
+    }
+
+    /// Writes `bytes` to `fd` (set for direct I/O) until all are written, one is refused, or one takes an
+    /// unaligned count (the rest must go through the page cache). EINVAL: this file system or device will not
+    /// take these blocks directly; any other error (a full disk, an I/O error) is the write's failure.
+    static func writeDirect(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> (written: Int, error: Int32) {
+        guard let base = bytes.baseAddress else { return (0, 0) }
         var at = 0
         while at < bytes.count {
             let w = write(fd, base + at, bytes.count - at)
             if w < 0 {
                 if errno == EINTR { continue }
-                // EINVAL: this file system or device will not take these blocks directly. Anything else (a full
-                // disk, an I/O error) is the write's failure, whichever way it went.
-                if errno == EINVAL { direct = false; return at }
-                throw LocalFiles.error("cannot write", path)
+                return (at, errno)
             }
             at += w
-            offset += Int64(w)
-            directBytes += Int64(w)
-            if w % Self.alignment != 0 { return at }
+            if w % alignment != 0 { break }
         }
-        return at
+        return (at, 0)
     }
 
     func setDirect(_ on: Bool) throws {
