@@ -351,7 +351,7 @@ public final class GoogleDriveProvider: StorageProvider {
         let sink = try await DownloadSink.open(destination, remoteSize: size, continuing: continuing,
                                                bytesPerSecond: settings.bytesPerSecond, progress: progress)
         defer { sink.close() }
-        do {
+        return try await sink.keepingArrived {
             var drops = 0
             // A dropped connection continues with `Range` from the last byte written.
             while sink.done < size || (size == 0 && drops == 0) {
@@ -396,10 +396,6 @@ public final class GoogleDriveProvider: StorageProvider {
                 }
             }
             return try await sink.finish()
-        } catch {
-            // What arrived is kept for the next attempt to continue after.
-            await sink.keepArrived()
-            throw error
         }
     }
 

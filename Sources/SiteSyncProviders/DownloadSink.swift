@@ -83,11 +83,16 @@ public final class DownloadSink: @unchecked Sendable {
         return ContentDigest(size: done, sha256: LocalFiles.hex(sha.finalize()))
     }
 
-    /// After a failure: writes the bytes that arrived, so an attempt that continues the download starts after
-    /// them (what the writer gathers for the disk would be lost otherwise). A failure to write is not reported:
-    /// the next attempt finds fewer bytes kept.
-    public func keepArrived() async {
-        try? await output?.flush()
+    /// Runs a download into this sink; when it fails, writes the bytes that arrived before it throws, so an attempt
+    /// that continues the download starts after them (what the writer gathers for the disk would be lost
+    /// otherwise). A failure to write those is not reported: the next attempt finds fewer bytes kept.
+    public func keepingArrived<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            try? await output?.flush()
+            throw error
+        }
     }
 
     public func close() { output?.close() }

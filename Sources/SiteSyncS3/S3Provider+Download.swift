@@ -62,7 +62,7 @@ extension S3Provider {
                                                bytesPerSecond: settings.bytesPerSecond, progress: progress)
         }
         defer { sink.close() }
-        do {
+        return try await sink.keepingArrived {
             if object.size - sink.done > rangeSize && settings.partConcurrency > 1 {
                 try await parallelRanges(key: key, etag: object.etag, from: sink.done, size: object.size) { buffer in
                     try await sink.write(buffer.getData(at: buffer.readerIndex, length: buffer.readableBytes, byteTransferStrategy: .noCopy) ?? Data())
@@ -92,10 +92,6 @@ extension S3Provider {
                 }
             }
             return try await sink.finish()
-        } catch {
-            // What arrived is kept for the next attempt to continue after.
-            await sink.keepArrived()
-            throw error
         }
     }
 
