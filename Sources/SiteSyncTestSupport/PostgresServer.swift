@@ -12,7 +12,7 @@ public final class PostgresServer: @unchecked Sendable {
         let versions = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).compactMap(Int.init).sorted()
         return "/usr/lib/postgresql/\(versions.last ?? 15)/bin"
     }()
-    public let port: Int
+    public private(set) var port: Int
     public let dir: String
     private var running = false
 
@@ -29,7 +29,25 @@ public final class PostgresServer: @unchecked Sendable {
         _ = try Self.run("/bin/chown", "postgres:postgres", dir)
         port = SSHServer.freePort()
         _ = try Self.asPostgres("\(Self.bin)/initdb", "-D", "\(dir)/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        try start()
+        // A port found free can be taken before the server binds it (another test's server, or the local port of
+        // a client's connection: a fresh-clone CI run lost every PostgreSQL test to one such start). A new port
+        // then; a restart keeps its port, since catalogs' URLs name it.
+        var attempt = 1
+        while true {
+            do {
+                try start()
+                break
+            } catch {
+                guard attempt < 3, Self.portTaken(log: "\(dir)/server.log") else { throw error }
+                attempt += 1
+                port = SSHServer.freePort()
+            }
+        }
+    }
+
+    /// Whether the last start failed because its port was in use.
+    static func portTaken(log: String) -> Bool {
+        ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("Address already in use")
     }
 
     /// Starts a server from async code: initdb and pg_ctl block for seconds, so they run on a blocking-I/O thread,
@@ -53,9 +71,15 @@ public final class PostgresServer: @unchecked Sendable {
         _ = try? await BlockingIO.run { [self] _ in stop(immediate: immediate) }
     }
 
+    /// Starts the server; a failure says the end of the server's log (which goes with the test's folder).
     public func start() throws {
-        _ = try Self.asPostgres("\(Self.bin)/pg_ctl", "-D", "\(dir)/data", "-l", "\(dir)/server.log", "-w", "-s",
-                                "-o", "-c listen_addresses=127.0.0.1 -p \(port) -k \(dir) -c fsync=off -c max_connections=200", "start")
+        do {
+            _ = try Self.asPostgres("\(Self.bin)/pg_ctl", "-D", "\(dir)/data", "-l", "\(dir)/server.log", "-w", "-s",
+                                    "-o", "-c listen_addresses=127.0.0.1 -p \(port) -k \(dir) -c fsync=off -c max_connections=200", "start")
+        } catch {
+            let log = (try? String(contentsOfFile: "\(dir)/server.log", encoding: .utf8)) ?? ""
+            throw Failure.failed("\(error); the end of server.log: \(log.split(separator: "\n").suffix(5).joined(separator: " | "))")
+        }
         running = true
     }
 
