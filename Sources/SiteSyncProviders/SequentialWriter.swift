@@ -104,8 +104,7 @@ public final class SequentialWriter: @unchecked Sendable {
         if staged > 0, current < stages.count {
             let bytes = UnsafeRawBufferPointer(rebasing: stages[current][0..<staged])
             staged = 0
-            var at = 0
-            while at < bytes.count { at += try buffered(UnsafeRawBufferPointer(rebasing: bytes[at...])) }
+            try buffered(bytes)
         }
         stages.forEach { $0.deallocate() }
         stages = []
@@ -134,8 +133,7 @@ public final class SequentialWriter: @unchecked Sendable {
         staged = 0
         try settle()
         guard try prepareDirect() else {
-            var at = 0
-            while at < bytes.count { at += try buffered(UnsafeRawBufferPointer(rebasing: bytes[at...])) }
+            try buffered(bytes)
             return
         }
         let queue = self.queue ?? DispatchQueue(label: "sitesync.direct-write")
@@ -159,24 +157,19 @@ public final class SequentialWriter: @unchecked Sendable {
         offset += Int64(outcome.written)
         directBytes += Int64(outcome.written)
         if outcome.error == EINVAL { direct = false } else if outcome.error != 0 { throw LocalFiles.error("cannot write", path, outcome.error) }
-        var at = outcome.written
-        while at < bytes.count { at += try buffered(UnsafeRawBufferPointer(rebasing: bytes[at...])) }
+        if outcome.written < bytes.count { try buffered(UnsafeRawBufferPointer(rebasing: bytes[outcome.written...])) }
     }
 
-    /// One `write(2)` through the page cache (at most `LocalFiles.writeSlice`); returns the bytes written.
+    /// Writes all of `bytes` through the page cache (`writeAll`: at most `LocalFiles.writeSlice` a call); returns
+    /// their count.
+    @discardableResult
     func buffered(_ bytes: UnsafeRawBufferPointer) throws -> Int {
         try settle()
         if directSet { try setDirect(false) }
-        while true {
-            let w = write(fd, bytes.baseAddress, min(bytes.count, LocalFiles.writeSlice))
-            if w < 0 {
-                if errno == EINTR { continue }
-                throw LocalFiles.error("cannot write", path)
-            }
-            offset += Int64(w)
-            writeback.wrote(upTo: offset, fd: fd)
-            return w
-        }
+        try LocalFiles.writeAll(fd, bytes, path: path)
+        offset += Int64(bytes.count)
+        writeback.wrote(upTo: offset, fd: fd)
+        return bytes.count
     }
 
     /// Writes aligned `bytes` of the caller directly, now; returns the bytes written, fewer than all when the
