@@ -14,3 +14,8 @@ int syncfs(int fd);
 #else
 #define SITESYNC_O_DIRECT 0
 #endif
+
+// renameat2(2), for RENAME_NOREPLACE: a rename into place that fails instead of replacing what another program put
+// there after SiteSync looked (glibc declares it only under _GNU_SOURCE too).
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
+#define SITESYNC_RENAME_NOREPLACE 1

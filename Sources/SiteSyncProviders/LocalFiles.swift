@@ -129,6 +129,23 @@ public enum LocalFiles {
         guard Glibc.rename(from, to) == 0 else { throw error("cannot rename into place", to) }
     }
 
+    /// Renames `from` to `to` unless something is at `to`; false (and nothing changed) when something is. The kernel
+    /// checks and renames in one step (`RENAME_NOREPLACE`), so a file another program puts there after SiteSync looked
+    /// is never replaced. A file system that cannot (some network shares and FUSE file systems) gets a look first.
+    public static func renameWithoutReplacing(_ from: String, to: String) throws -> Bool {
+        if renameat2(AT_FDCWD, from, AT_FDCWD, to, UInt32(SITESYNC_RENAME_NOREPLACE)) == 0 { return true }
+        switch errno {
+        case EEXIST:
+            return false
+        case EINVAL, ENOSYS, EOPNOTSUPP:
+            if exists(to) { return false }
+            try Self.rename(from, to: to)
+            return true
+        default:
+            throw error("cannot rename into place", to)
+        }
+    }
+
     public static func remove(_ path: String) {
         unlink(path)
     }

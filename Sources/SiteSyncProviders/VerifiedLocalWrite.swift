@@ -168,7 +168,11 @@ public struct VerifiedLocalWrite: Sendable {
             throw ProviderError(.sourceCorrupt, "\(source) does not match the catalog: got \(digest), expected \(expected)")
         }
         var movedAside: String?
-        if LocalFiles.exists(finalPath) {
+        // Renamed only if nothing is at the final name, in one step; what is there is looked at, then moved aside.
+        while try !LocalFiles.renameWithoutReplacing(temporary, to: finalPath) {
+            if movedAside != nil {
+                throw ProviderError(.transient, "something else keeps writing \(finalPath) (a file appeared there again after the one in the way was moved aside); the copy is tried again later")
+            }
             if expected == nil, LocalFiles.regularFileSize(finalPath) == digest.size,
                try LocalFiles.digest(of: finalPath, flag: flag) == digest {
                 LocalFiles.remove(temporary)
@@ -176,7 +180,6 @@ public struct VerifiedLocalWrite: Sendable {
             }
             movedAside = try LocalFiles.moveAside(finalPath)
         }
-        try LocalFiles.rename(temporary, to: finalPath)
         if syncFolder { LocalFiles.syncFolder(of: finalPath) }
         if let root { LocalRoots.shared.noteWritten(root) }
         return WriteReport(digest: digest, movedAside: movedAside)
@@ -217,11 +220,11 @@ extension LocalFiles {
         let base = conflictName(for: path)
         var candidate = base
         var n = 1
-        while exists(candidate) {
+        // Never onto an earlier conflict file, even one made a moment ago.
+        while try !renameWithoutReplacing(path, to: candidate) {
             n += 1
             candidate = "\(base)-\(n)"
         }
-        guard Glibc.rename(path, candidate) == 0 else { throw error("cannot move aside the file already at", path) }
         return candidate
     }
 }

@@ -1,0 +1,77 @@
+import Crypto
+import Foundation
+import SiteSyncModel
+@testable import SiteSyncProviders
+import SiteSyncTestSupport
+import Testing
+
+/// A file another program puts at the final name after SiteSync looked is never replaced: the rename into place
+/// fails instead (`RENAME_NOREPLACE`), and the file is moved aside like one found there before the copy.
+@Suite("Rename into place")
+struct RenameIntoPlaceTests {
+    static func digest(_ bytes: Data) -> ContentDigest {
+        ContentDigest(size: Int64(bytes.count), sha256: LocalFiles.hex(SHA256.hash(data: bytes)))
+    }
+
+    @Test("a file that appears at the final name between the look and the rename is moved aside, not replaced")
+    func aFileThatAppearsLateIsMovedAside() throws {
+        let dir = try TemporaryDirectory("rename-late")
+        let rootPath = try dir.sub("root")
+        let bytes = Data(repeating: 7, count: 5000)
+        let write = VerifiedLocalWrite(to: "\(rootPath)/shot/a.exr", expected: Self.digest(bytes), source: "studio:a.exr",
+                                       root: SiteRoot(path: rootPath, site: "disk", name: "work"))
+        #expect(try write.prepare(flag: nil) == nil, "nothing was there when SiteSync looked")
+        try bytes.write(to: URL(fileURLWithPath: write.temporary))
+        // Another program writes the final name now, after the look.
+        let theirs = Data("an artist's own file".utf8)
+        try theirs.write(to: URL(fileURLWithPath: write.finalPath))
+
+        let report = try write.commit(Self.digest(bytes), flag: nil)
+        let aside = try #require(report.movedAside)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: aside)) == theirs, "their file is kept, under a conflict name")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: write.finalPath)) == bytes)
+        #expect(!LocalFiles.exists(write.temporary))
+    }
+
+    @Test("without an expected digest, identical bytes that appeared meanwhile are adopted and the temporary goes")
+    func identicalBytesAreAdopted() throws {
+        let dir = try TemporaryDirectory("rename-same")
+        let rootPath = try dir.sub("root")
+        let bytes = Data(repeating: 9, count: 3000)
+        let write = VerifiedLocalWrite(to: "\(rootPath)/a.bin", expected: nil, source: "publish",
+                                       root: SiteRoot(path: rootPath, site: "disk", name: "work"))
+        try bytes.write(to: URL(fileURLWithPath: write.temporary))
+        try bytes.write(to: URL(fileURLWithPath: write.finalPath))
+        let report = try write.commit(Self.digest(bytes), flag: nil)
+        #expect(report.adopted && report.movedAside == nil)
+        #expect(!LocalFiles.exists(write.temporary))
+    }
+
+    @Test("moving aside never lands on an earlier conflict file of the same second")
+    func moveAsideKeepsEarlierConflicts() throws {
+        let dir = try TemporaryDirectory("rename-aside")
+        let path = try dir.sub("f") + "/a.bin"
+        var names: [String] = []
+        for i in 0..<3 {
+            try Data("version \(i)".utf8).write(to: URL(fileURLWithPath: path))
+            names.append(try LocalFiles.moveAside(path))
+        }
+        #expect(Set(names).count == 3)
+        for (i, name) in names.enumerated() {
+            #expect(try String(contentsOfFile: name, encoding: .utf8) == "version \(i)")
+        }
+    }
+
+    @Test("renaming without replacing says false and changes nothing when the name is taken")
+    func renameWithoutReplacingRefuses() throws {
+        let dir = try TemporaryDirectory("rename-noreplace")
+        let folder = try dir.sub("f")
+        try Data("new".utf8).write(to: URL(fileURLWithPath: "\(folder)/new"))
+        try Data("old".utf8).write(to: URL(fileURLWithPath: "\(folder)/old"))
+        #expect(try LocalFiles.renameWithoutReplacing("\(folder)/new", to: "\(folder)/old") == false)
+        #expect(try String(contentsOfFile: "\(folder)/old", encoding: .utf8) == "old")
+        #expect(try String(contentsOfFile: "\(folder)/new", encoding: .utf8) == "new")
+        #expect(try LocalFiles.renameWithoutReplacing("\(folder)/new", to: "\(folder)/third"))
+        #expect(!LocalFiles.exists("\(folder)/new"))
+    }
+}
