@@ -34,8 +34,17 @@ public final class LocalRoots: @unchecked Sendable {
         var inode: UInt64
     }
 
+    /// A root as one `stat` sees it: which folder, and when its own entries last changed.
+    struct Stamp: Equatable {
+        var identity: Identity
+        var changed: [Int]
+    }
+
     private let lock = NSLock()
     private var seen: [String: Identity] = [:]
+    /// Per root, how it looked when it last passed the whole check. Unchanged (same folder, no entry added or
+    /// removed in it since), it passes again without being listed: a download checks its root for every file.
+    private var passed: [String: Stamp] = [:]
     /// Roots this process saw holding files: found empty later, they were unmounted or emptied behind our back.
     private var hadContent: Set<String> = []
 
@@ -51,6 +60,9 @@ public final class LocalRoots: @unchecked Sendable {
             throw ProviderError(.unavailable, "root '\(root.name)' of site '\(root.site)' is \(root.path), which is not a folder")
         }
         let now = Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+        // An unmounted share is another folder (device); emptying the root or making it again changes its times.
+        let stamp = Stamp(identity: now, changed: [st.st_ctim.tv_sec, st.st_ctim.tv_nsec, st.st_mtim.tv_sec, st.st_mtim.tv_nsec])
+        if lock.withLock({ passed[root.path] == stamp }) { return }
         let empty = LocalFiles.isEmptyFolder(root.path)
         try lock.withLock {
             // A file system may hand the same inode to a new folder: emptiness after content is the tell-tale too.
@@ -60,6 +72,7 @@ public final class LocalRoots: @unchecked Sendable {
             }
             seen[root.path] = now
             if !empty { hadContent.insert(root.path) }
+            passed[root.path] = stamp
         }
     }
 
@@ -71,7 +84,10 @@ public final class LocalRoots: @unchecked Sendable {
     /// SiteSync itself just deleted files under the root: an empty root is expected now.
     public func noteDeleted(under root: String) {
         guard LocalFiles.isEmptyFolder(root) else { return }
-        lock.withLock { _ = hadContent.remove(root) }
+        lock.withLock {
+            _ = hadContent.remove(root)
+            passed[root] = nil
+        }
     }
 }
 

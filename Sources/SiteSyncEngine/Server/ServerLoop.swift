@@ -7,6 +7,9 @@ import SiteSyncProviders
 /// The server loop's own state: what runs, per-site slots, the plan, site health. Only the loop touches it;
 /// transfers talk back through events.
 struct ServerLoop {
+    /// A transfer this loop started, by number: only this loop hands them out (a `UUID` read /dev/urandom per file).
+    typealias Attempt = UInt64
+
     struct Running {
         var item: WorkItem
         var source: SiteConfig
@@ -31,7 +34,9 @@ struct ServerLoop {
     let continuation: AsyncStream<SyncServer.Event>.Continuation
     let clock: any WallClock
 
-    var running: [UUID: Running] = [:]
+    var running: [Attempt: Running] = [:]
+    /// The number of the next transfer this loop starts.
+    var nextAttempt = Attempt(0)
     /// Units of capacity in use per site.
     var perSite: [String: Int] = [:]
     /// Units given back by transfers that ended since the last fill.
@@ -154,7 +159,7 @@ struct ServerLoop {
         }
     }
 
-    mutating func finish(_ attempt: UUID, _ outcome: SyncServer.Outcome, into summary: inout RunSummary) {
+    mutating func finish(_ attempt: Attempt, _ outcome: SyncServer.Outcome, into summary: inout RunSummary) {
         guard let r = running.removeValue(forKey: attempt) else { return }
         let key = r.item.key
         perSite[r.item.source, default: r.cost] -= r.cost
@@ -464,7 +469,8 @@ struct ServerLoop {
         let completions = self.completions
         let continuation = self.continuation
         let board = self.board
-        let attempt = UUID()
+        let attempt = nextAttempt
+        nextAttempt += 1
         // The transfer's result, or the stall watchdog's verdict (`tick` checks every running transfer's progress),
         // whichever comes first.
         let result = Once<Result<WriteReport, any Error>>()

@@ -61,7 +61,7 @@ public final class SyncServer: Service, Sendable {
         case tick
         /// An attempt ended. Keyed by attempt, not by file: a retry of the same file can start before the
         /// loop has read the end of the previous attempt.
-        case finished(UUID, Outcome)
+        case finished(ServerLoop.Attempt, Outcome)
         /// A site's background check answered: `problem` nil when the site works.
         case checked(SiteConfig, problem: String?)
         case shutdown
