@@ -21,8 +21,10 @@ struct InitCommand: AsyncParsableCommand {
             _ = try await engine.catalog.projects()
             let state = file == nil ? " (schema ready)" : existed ? " (already there)" : " (created)"
             print("catalog: \(CatalogLocation.redacted(location))\(state)")
-            print("local settings: \(engine.localStore.path)")
-            print("site id: \(engine.siteID)")
+            // With SITESYNC_SITE_ID set nothing is written there yet: say so rather than name a file that is not there.
+            let written = FileManager.default.fileExists(atPath: engine.localStore.path)
+            print("local settings: \(engine.localStore.path)\(written ? "" : " (not written: the site id comes from SITESYNC_SITE_ID; `sitesync local set` writes the file)")")
+            print("site id: \(engine.siteID)\(global.environment.siteIDOverride == nil ? "" : " (from SITESYNC_SITE_ID)")")
         }
     }
 }

@@ -251,7 +251,8 @@ public final class GoogleDriveProvider: StorageProvider {
         let name = (aside as NSString).lastPathComponent
         _ = try await client.json("rename \(file.name) to \(name)", method: .PATCH, "/drive/v3/files/\(file.id)",
                                   [("supportsAllDrives", "true"), ("fields", "id")], body: ["name": name])
-        logger.warning("site \(siteName): moved a different file that was in the way aside to \(name)")
+        // The engine reports the move (with the file's path and site) from the write's report: said once, not twice.
+        logger.debug("site \(siteName): moved a different file that was in the way aside to \(name)")
         return aside
     }
 

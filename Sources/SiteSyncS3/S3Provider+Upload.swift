@@ -105,7 +105,8 @@ extension S3Provider {
         _ = try await client.send("move \(client.describe(key)) aside", .PUT, key: asideKey,
                                   headers: [("x-amz-copy-source", source), ("x-amz-copy-source-if-match", existing.etag),
                                             ("x-amz-metadata-directive", "COPY")])
-        logger.warning("site \(siteName): a different object was at \(client.describe(key)); kept as \(client.describe(asideKey))")
+        // The engine reports the move (with the file's path and site) from the write's report: said once, not twice.
+        logger.debug("site \(siteName): a different object was at \(client.describe(key)); kept as \(client.describe(asideKey))")
         return asidePath
     }
 
