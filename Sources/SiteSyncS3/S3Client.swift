@@ -7,9 +7,12 @@ import SiteSyncProviders
 /// One HTTP client for every S3 site of the process, with a connection pool large enough for several transfers of
 /// several parts each (AsyncHTTPClient's shared client keeps 8 connections per host).
 enum S3HTTP {
+    /// Connections per host.
+    static let connectionLimit = 64
+
     static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: Self.connectionLimit)
         // A refused connection fails the request at once; `send` retries it with its own backoff (the pool would
         // otherwise keep trying until the request's deadline).
         configuration.connectionPool.retryConnectionEstablishment = false

@@ -116,6 +116,13 @@ extension S3Provider {
     /// when the condition failed: something else is (now) at the key.
     func putObject(_ input: BlockingFile, key: String, path: String, expected: ContentDigest, replacing: Head?,
                    progress: @escaping ProgressHandler) async throws -> WriteReport? {
+        try await smallUploads.withPermit {
+            try await putObjectHoldingPermit(input, key: key, path: path, expected: expected, replacing: replacing, progress: progress)
+        }
+    }
+
+    func putObjectHoldingPermit(_ input: BlockingFile, key: String, path: String, expected: ContentDigest, replacing: Head?,
+                                progress: @escaping ProgressHandler) async throws -> WriteReport? {
         let data = try await input.read(at: 0, count: Int(expected.size))
         let sha = SHA256.hash(data: data)
         let local = ContentDigest(size: Int64(data.count), sha256: LocalFiles.hex(sha))

@@ -22,8 +22,11 @@ public final class S3Provider: StorageProvider {
     public static let defaultConcurrency = 8
     /// A small file costs one request's round trip, which many in flight share (the connection pool allows 64).
     /// Measured (bench/s3-bench.sh, 1,000 x 4 KiB down from SeaweedFS): 2 a slot 375 files/s, 4: 430, 8: 530,
-    /// 16: 600; more files in flight also mean larger claims and completion batches, so less catalog work a file.
-    public static let smallFilesPerSlot = 16
+    /// 16: 600. Measured again on 2026-12-07 (downloads, interleaved with rclone, 4 rounds each): 8 a slot 1,122
+    /// files/s, 16: 1,205, 32: 1,457 (and 1,124 in a second run), 64: 1,357 (rclone 1,349 in that run): larger
+    /// claims, catalog transactions and write batches. Small uploads hold their bytes only while they have a
+    /// connection's worth of turn (`smallUploads`).
+    public static let smallFilesPerSlot = 64
 
     public let siteName: String
     let settings: S3Settings
@@ -33,6 +36,9 @@ public final class S3Provider: StorageProvider {
     let sent = ByteCounter()
     /// Bytes read back to prove an object (tests check that a server-side copy S3 vouches for reads nothing).
     let readBack = ByteCounter()
+    /// Small uploads holding their file's bytes at once: as many as the connection pool serves (the others wait
+    /// before they read), so 512 small files in flight hold at most 64 MiB, not 512.
+    let smallUploads = AsyncPermits(S3HTTP.connectionLimit)
     /// What `check` found out about `If-None-Match` on this server.
     let conditionalWrites = ConditionalWrites()
 
