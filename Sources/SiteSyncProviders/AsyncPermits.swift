@@ -13,14 +13,8 @@ public actor AsyncPermits {
     /// Runs `body` holding a permit.
     public func withPermit<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
         try await acquire()
-        do {
-            let value = try await body()
-            release()
-            return value
-        } catch {
-            release()
-            throw error
-        }
+        defer { release() }
+        return try await body()
     }
 
     func acquire() async throws {

@@ -37,7 +37,7 @@ public final class LocalRoots: @unchecked Sendable {
     /// A root as one `stat` sees it: which folder, and when its own entries last changed.
     struct Stamp: Equatable {
         var identity: Identity
-        var changed: [Int]
+        var changed: Int, changedNanoseconds: Int, modified: Int, modifiedNanoseconds: Int
     }
 
     private let lock = NSLock()
@@ -61,7 +61,8 @@ public final class LocalRoots: @unchecked Sendable {
         }
         let now = Identity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
         // An unmounted share is another folder (device); emptying the root or making it again changes its times.
-        let stamp = Stamp(identity: now, changed: [st.st_ctim.tv_sec, st.st_ctim.tv_nsec, st.st_mtim.tv_sec, st.st_mtim.tv_nsec])
+        let stamp = Stamp(identity: now, changed: st.st_ctim.tv_sec, changedNanoseconds: st.st_ctim.tv_nsec,
+                          modified: st.st_mtim.tv_sec, modifiedNanoseconds: st.st_mtim.tv_nsec)
         if lock.withLock({ passed[root.path] == stamp }) { return }
         let empty = LocalFiles.isEmptyFolder(root.path)
         try lock.withLock {

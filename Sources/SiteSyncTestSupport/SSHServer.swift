@@ -158,20 +158,13 @@ public final class SSHServer: @unchecked Sendable {
         try shell("/bin/sh", "-c", "echo '\(user):\(password)' | /usr/sbin/chpasswd")
     }
 
-    /// A port free at this moment (released at once: for a server about to bind it; see `ClosedPort`).
-    /// A port for a server (`FreePorts`).
+    /// A port for a server about to bind it (`FreePorts`; see `ClosedPort` for one that stays reserved).
     public static func freePort() -> Int { FreePorts.one() }
 
     public static func canConnect(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        return withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
+        return Loopback.connect(fd, port)
     }
 
     @discardableResult

@@ -7,6 +7,14 @@ import Testing
 /// since is still caught.
 @Suite("Local roots")
 struct LocalRootsTests {
+    /// A root folder of its own (with `file` in it, if given) and a guard that has seen nothing yet.
+    static func fixture(_ label: String, file: String? = nil) throws -> (dir: TemporaryDirectory, path: String, roots: LocalRoots, root: SiteRoot) {
+        let dir = try TemporaryDirectory(label)
+        let path = try dir.sub("root")
+        if let file { try Data("x".utf8).write(to: URL(fileURLWithPath: "\(path)/\(file)")) }
+        return (dir, path, LocalRoots(), SiteRoot(path: path, site: "disk", name: "work"))
+    }
+
     static func isUnavailable(_ body: () throws -> Void) -> Bool {
         do { try body() } catch let e as ProviderError { return e.kind == .unavailable } catch {}
         return false
@@ -14,11 +22,8 @@ struct LocalRootsTests {
 
     @Test("a root emptied after checks that passed is refused at the next check")
     func emptiedRootIsCaught() throws {
-        let dir = try TemporaryDirectory("roots-emptied")
-        let path = try dir.sub("root")
-        try Data("x".utf8).write(to: URL(fileURLWithPath: "\(path)/shot.exr"))
-        let roots = LocalRoots()
-        let root = SiteRoot(path: path, site: "disk", name: "work")
+        let fixture = try Self.fixture("roots-emptied", file: "shot.exr")
+        let (path, roots, root) = (fixture.path, fixture.roots, fixture.root)
         try roots.check(root)
         try roots.check(root)
         try FileManager.default.removeItem(atPath: "\(path)/shot.exr")
@@ -27,11 +32,9 @@ struct LocalRootsTests {
 
     @Test("a root deleted and made again, empty, is refused though its path is the same")
     func recreatedRootIsCaught() throws {
-        let dir = try TemporaryDirectory("roots-recreated")
-        let path = try dir.sub("root")
+        let fixture = try Self.fixture("roots-recreated")
+        let (path, roots, root) = (fixture.path, fixture.roots, fixture.root)
         try FileManager.default.createDirectory(atPath: "\(path)/project", withIntermediateDirectories: true)
-        let roots = LocalRoots()
-        let root = SiteRoot(path: path, site: "disk", name: "work")
         try roots.check(root)
         try FileManager.default.removeItem(atPath: path)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -40,11 +43,8 @@ struct LocalRootsTests {
 
     @Test("a root SiteSync emptied itself passes, and so does one that gets files again")
     func ownDeletesAreExpected() throws {
-        let dir = try TemporaryDirectory("roots-own")
-        let path = try dir.sub("root")
-        try Data("x".utf8).write(to: URL(fileURLWithPath: "\(path)/a"))
-        let roots = LocalRoots()
-        let root = SiteRoot(path: path, site: "disk", name: "work")
+        let fixture = try Self.fixture("roots-own", file: "a")
+        let (path, roots, root) = (fixture.path, fixture.roots, fixture.root)
         try roots.check(root)
         try FileManager.default.removeItem(atPath: "\(path)/a")
         roots.noteDeleted(under: path)

@@ -7,10 +7,6 @@ import Testing
 
 @Suite("Small local writes in batches")
 struct LocalWriteBatchTests {
-    static func digest(_ bytes: Data) -> ContentDigest {
-        ContentDigest(size: Int64(bytes.count), sha256: LocalFiles.hex(SHA256.hash(data: bytes)))
-    }
-
     @Test("files written at once share a batch, and each gets its own outcome: placed, adopted, moved aside, missing, damaged")
     func outcomes() async throws {
         let dir = try TemporaryDirectory("writebatch")
@@ -22,7 +18,7 @@ struct LocalWriteBatchTests {
         for i in 0..<40 {
             let bytes = Data("file \(i) ".utf8) + Data(repeating: UInt8(i), count: 4096)
             try bytes.write(to: URL(fileURLWithPath: "\(sources)/f\(i)"))
-            writes.append(("f\(i)", bytes, Self.digest(bytes)))
+            writes.append(("f\(i)", bytes, ContentDigest.of(bytes)))
         }
         // f1 is already in place with the right bytes; f2's place holds someone else's file; f3's source is gone;
         // f4's source does not match what the catalog expects.
@@ -30,7 +26,7 @@ struct LocalWriteBatchTests {
         try writes[1].bytes.write(to: URL(fileURLWithPath: "\(rootPath)/shot/f1"))
         try Data("not yours".utf8).write(to: URL(fileURLWithPath: "\(rootPath)/shot/f2"))
         try FileManager.default.removeItem(atPath: "\(sources)/f3")
-        writes[4].expected = Self.digest(Data("something else".utf8))
+        writes[4].expected = ContentDigest.of(Data("something else".utf8))
 
         let queue = LocalWriteBatch.queues.queue(for: rootPath)
         let results = await withTaskGroup(of: (Int, Result<WriteReport, any Error>).self) { group in
@@ -85,7 +81,7 @@ struct LocalWriteBatchTests {
         let rootPath = try dir.sub("root")
         let bytes = Data(repeating: 7, count: 1000)
         try bytes.write(to: URL(fileURLWithPath: "\(dir.path)/source"))
-        let write = VerifiedLocalWrite(to: "\(rootPath)/a/file", expected: Self.digest(bytes), source: "studio:source",
+        let write = VerifiedLocalWrite(to: "\(rootPath)/a/file", expected: ContentDigest.of(bytes), source: "studio:source",
                                        root: SiteRoot(path: rootPath, site: "disk", name: "work"))
         let task = Task {
             withUnsafeCurrentTask { $0?.cancel() }

@@ -9,16 +9,12 @@ import Testing
 /// fails instead (`RENAME_NOREPLACE`), and the file is moved aside like one found there before the copy.
 @Suite("Rename into place")
 struct RenameIntoPlaceTests {
-    static func digest(_ bytes: Data) -> ContentDigest {
-        ContentDigest(size: Int64(bytes.count), sha256: LocalFiles.hex(SHA256.hash(data: bytes)))
-    }
-
     @Test("a file that appears at the final name between the look and the rename is moved aside, not replaced")
     func aFileThatAppearsLateIsMovedAside() throws {
         let dir = try TemporaryDirectory("rename-late")
         let rootPath = try dir.sub("root")
         let bytes = Data(repeating: 7, count: 5000)
-        let write = VerifiedLocalWrite(to: "\(rootPath)/shot/a.exr", expected: Self.digest(bytes), source: "studio:a.exr",
+        let write = VerifiedLocalWrite(to: "\(rootPath)/shot/a.exr", expected: ContentDigest.of(bytes), source: "studio:a.exr",
                                        root: SiteRoot(path: rootPath, site: "disk", name: "work"))
         #expect(try write.prepare(flag: nil) == nil, "nothing was there when SiteSync looked")
         try bytes.write(to: URL(fileURLWithPath: write.temporary))
@@ -26,7 +22,7 @@ struct RenameIntoPlaceTests {
         let theirs = Data("an artist's own file".utf8)
         try theirs.write(to: URL(fileURLWithPath: write.finalPath))
 
-        let report = try write.commit(Self.digest(bytes), flag: nil)
+        let report = try write.commit(ContentDigest.of(bytes), flag: nil)
         let aside = try #require(report.movedAside)
         #expect(try Data(contentsOf: URL(fileURLWithPath: aside)) == theirs, "their file is kept, under a conflict name")
         #expect(try Data(contentsOf: URL(fileURLWithPath: write.finalPath)) == bytes)
@@ -42,7 +38,7 @@ struct RenameIntoPlaceTests {
                                        root: SiteRoot(path: rootPath, site: "disk", name: "work"))
         try bytes.write(to: URL(fileURLWithPath: write.temporary))
         try bytes.write(to: URL(fileURLWithPath: write.finalPath))
-        let report = try write.commit(Self.digest(bytes), flag: nil)
+        let report = try write.commit(ContentDigest.of(bytes), flag: nil)
         #expect(report.adopted && report.movedAside == nil)
         #expect(!LocalFiles.exists(write.temporary))
     }
