@@ -19,3 +19,12 @@ int syncfs(int fd);
 // there after SiteSync looked (glibc declares it only under _GNU_SOURCE too).
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
 #define SITESYNC_RENAME_NOREPLACE 1
+
+// O_TMPFILE's own bit (glibc's O_TMPFILE, also under _GNU_SOURCE only, adds O_DIRECTORY to it): a file with no name
+// yet, linked into place when complete. The same value on the architectures SiteSync is built for; 0 elsewhere,
+// which keeps named temporary files.
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
+#define SITESYNC_O_TMPFILE_BIT 020000000
+#else
+#define SITESYNC_O_TMPFILE_BIT 0
+#endif

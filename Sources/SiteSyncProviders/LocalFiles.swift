@@ -146,6 +146,31 @@ public enum LocalFiles {
         }
     }
 
+    /// Whether a file with no name (`openUnnamed`) can be linked into place: through `/proc/self/fd`, which a
+    /// container or chroot without /proc lacks (linking by descriptor alone needs a capability SiteSync does not ask for).
+    static let unnamedFilesLink = SITESYNC_O_TMPFILE_BIT != 0 && access("/proc/self/fd", X_OK) == 0
+
+    /// A new file with no name in `folder` (`O_TMPFILE`), to fill and then give its final name with `linkUnnamed`;
+    /// nil when the folder's file system cannot make one (then a named temporary is used). Until it is linked it is
+    /// nowhere to be seen, and a crash or a failure leaves nothing behind: closing it frees it.
+    public static func openUnnamed(in folder: String) throws -> Int32? {
+        guard unnamedFilesLink else { return nil }
+        let fd = open(folder, Int32(SITESYNC_O_TMPFILE_BIT) | O_DIRECTORY | O_WRONLY | O_CLOEXEC, 0o644)
+        if fd >= 0 { return fd }
+        switch errno {
+        case EOPNOTSUPP, EISDIR, EINVAL: return nil
+        default: throw error("cannot write in", folder)
+        }
+    }
+
+    /// Gives the unnamed file open on `fd` the name `path`, only if nothing is there: false when the name is taken
+    /// (nothing changed then).
+    public static func linkUnnamed(_ fd: Int32, to path: String) throws -> Bool {
+        if linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 { return true }
+        if errno == EEXIST { return false }
+        throw error("cannot link into place", path)
+    }
+
     public static func remove(_ path: String) {
         unlink(path)
     }
@@ -239,6 +264,21 @@ public enum LocalFiles {
         let output = try openForWriting(destination)
         var closed = false
         defer { if !closed { close(output) } }
+        let digest = try copy(input: input, source: source, output: output, destination: destination,
+                              bytesPerSecond: bytesPerSecond, flag: flag, progress: progress)
+        // The bytes must be on disk before the rename makes them visible under the final name.
+        if flush {
+            guard fsync(output) == 0 else { throw error("cannot flush", destination) }
+        }
+        closed = true
+        guard close(output) == 0 else { throw error("cannot close", destination) }
+        return digest
+    }
+
+    /// Copies from `input` (open on `source`) to `output` (open on `destination`; the two names only name them in
+    /// errors), hashing on the way. Both stay open; nothing is flushed.
+    public static func copy(input: Int32, source: String, output: Int32, destination: String, bytesPerSecond: Int64?,
+                            flag: CancellationFlag, progress: ProgressHandler) throws -> ContentDigest {
         let throttle = Throttle(bytesPerSecond)
         let copied: (size: Int64, sha256: String)
         let size = fileSize(fd: input)
@@ -266,12 +306,6 @@ public enum LocalFiles {
             try writer.finish()
             copied = (done, hex(hasher.finalize()))
         }
-        // The bytes must be on disk before the rename makes them visible under the final name.
-        if flush {
-            guard fsync(output) == 0 else { throw error("cannot flush", destination) }
-        }
-        closed = true
-        guard close(output) == 0 else { throw error("cannot close", destination) }
         return ContentDigest(size: copied.size, sha256: copied.sha256)
     }
 

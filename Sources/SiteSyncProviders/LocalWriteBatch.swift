@@ -11,14 +11,17 @@ import Glibc
 /// therefore done as one blocking-I/O job, one after another, like `cp` does:
 ///
 /// 1. each file's folder is made ready (its root checked once per batch) and opened, then the file is copied into
-///    its temporary name (or, for a download, is already there) and its write-back started;
+///    a new file with no name there (`O_TMPFILE`; a named temporary where the file system makes none), or, for a
+///    download, is already in its temporary file;
 /// 2. all of them are made durable at once: one `syncfs` per file system whose `syncfs` is known to flush
 ///    (ext4, XFS, btrfs), otherwise one `fsync` per file;
-/// 3. each is verified against the catalog's hash and renamed into place;
-/// 4. each folder that got a new name is flushed once.
+/// 3. each is verified against the catalog's hash and linked (or renamed) into place, never over a file there;
+/// 4. the new names are made durable: one more `syncfs` where files were linked (their link counts too), and a
+///    flush of each other folder that got a new name.
 ///
-/// A crash between the steps leaves temporaries or complete, unrecorded files; nothing is reported written before
-/// its bytes and its name are durable. The batch that forms while one runs is the next one (`GroupCommit`).
+/// A crash between the steps leaves nothing (an unnamed file), temporaries or complete, unrecorded files; nothing
+/// is reported written before its bytes and its name are durable. The batch that forms while one runs is the next
+/// one (`GroupCommit`).
 public enum LocalWriteBatch {
     /// Files up to this size join a batch; a larger one spends its time on its bytes and is a job of its own.
     public static let largestFile: Int64 = ProviderDescription.smallFileSize
@@ -115,6 +118,11 @@ public enum LocalWriteBatch {
                 sources[i] = fd
             }
         }
+        // A copy goes into a file with no name where the folder's file system makes one: it costs the folder no
+        // entry to add and then remove (the create and the rename of a named temporary were a third of this
+        // thread's time), and a crash leaves nothing behind. Closed when the batch ends, linked or not.
+        var unnamed = [Int32?](repeating: nil, count: requests.count)
+        defer { for case let fd? in unnamed { close(fd) } }
         var filled: [(index: Int, digest: ContentDigest, folder: String)] = []
         for (i, request) in requests.enumerated() {
             let write = request.write
@@ -135,8 +143,15 @@ public enum LocalWriteBatch {
                         throw LocalFiles.error("cannot read", source)
                     }
                     sources[i] = input
-                    let digest = try LocalFiles.copy(input: input, source: source, to: write.temporary, bytesPerSecond: nil,
+                    let digest: ContentDigest
+                    if let output = try folders.openUnnamed(in: folder) {
+                        unnamed[i] = output
+                        digest = try LocalFiles.copy(input: input, source: source, output: output, destination: write.finalPath,
+                                                     bytesPerSecond: nil, flag: request.flag, progress: progress)
+                    } else {
+                        digest = try LocalFiles.copy(input: input, source: source, to: write.temporary, bytesPerSecond: nil,
                                                      flag: request.flag, progress: progress, flush: false)
+                    }
                     filled.append((i, digest, folder))
                 case .written(let digest):
                     try folders.open(folder)
@@ -147,39 +162,68 @@ public enum LocalWriteBatch {
             }
         }
         // 2. Make their bytes durable.
-        let unflushed = flush(filled.map { (requests[$0.index].write.temporary, $0.folder) }, folders: folders)
-        // 3. Verify and rename.
+        let unflushed = flush(filled.map { item in
+            (unnamed[item.index].map(FlushTarget.open) ?? .named(requests[item.index].write.temporary), item.folder)
+        }, folders: folders)
+        // 3. Verify and rename (or link) into place.
         var renamedInto: Set<String> = []
+        var linked: [(index: Int, fd: Int32, folder: String)] = []
         for (n, item) in filled.enumerated() {
             let request = requests[item.index]
             do {
                 if let problem = unflushed[n] { throw problem }
-                let report = try request.write.commit(item.digest, flag: request.flag, syncFolder: false)
-                if !report.adopted { renamedInto.insert(item.folder) }
+                let report = try request.write.commit(item.digest, flag: request.flag, syncFolder: false,
+                                                      unnamed: unnamed[item.index])
+                if !report.adopted {
+                    if let fd = unnamed[item.index] { linked.append((item.index, fd, item.folder)) } else { renamedInto.insert(item.folder) }
+                }
                 results[item.index] = .success(report)
             } catch {
                 results[item.index] = .failure(error)
             }
         }
-        // 4. Flush each folder once (best effort, as for a write alone: some file systems refuse it on a folder).
-        for folder in renamedInto { folders.sync(folder) }
+        // 4. Make the new names durable. A linked file's link count must reach the disk with its folder's entry:
+        //    one `syncfs` of its file system does both (and carries the renames into folders there), elsewhere
+        //    each linked file is flushed. Then each folder not covered by a `syncfs` is flushed once (best effort,
+        //    as for a write alone: some file systems refuse it on a folder).
+        let linkProblems = flush(linked.map { (.open($0.fd), $0.folder) }, folders: folders, evenOne: true)
+        for (item, problem) in zip(linked, linkProblems) {
+            if let problem { results[item.index] = .failure(problem) }
+        }
+        let synced = Set(linked.compactMap { folders.flushesWithSyncfs($0.folder) })
+        for folder in renamedInto.union(linked.map(\.folder)) {
+            if let device = folders.flushesWithSyncfs(folder), synced.contains(device) { continue }
+            folders.sync(folder)
+        }
         return results.map { $0 ?? .failure(GroupCommitError.noAnswer) }
     }
 
-    /// Makes the temporary files durable; the error of each file that could not be, by position.
-    static func flush(_ files: [(temporary: String, folder: String)], folders: OpenFolders) -> [ProviderError?] {
+    /// A file a batch flushes: by its name, or by its open descriptor (a file with no name yet).
+    enum FlushTarget {
+        case named(String)
+        case open(Int32)
+    }
+
+    /// Makes the files durable; the error of each file that could not be, by position. `evenOne`: one `syncfs`
+    /// even for a single file (its link count and its folder's entry are only durable with it).
+    static func flush(_ files: [(file: FlushTarget, folder: String)], folders: OpenFolders, evenOne: Bool = false) -> [ProviderError?] {
         var problems = [ProviderError?](repeating: nil, count: files.count)
         var syncedDevices: [UInt64: ProviderError?] = [:]
         for (n, file) in files.enumerated() {
             // One file alone: its own flush costs less than a whole file system's.
-            if files.count > 1, let device = folders.flushesWithSyncfs(file.folder) {
+            if files.count > 1 || evenOne, let device = folders.flushesWithSyncfs(file.folder) {
                 if syncedDevices[device] == nil {
                     syncedDevices[device] = folders.syncFileSystem(of: file.folder)
                 }
                 problems[n] = syncedDevices[device] ?? nil
                 continue
             }
-            do { try LocalFiles.syncFile(file.temporary) } catch let e as ProviderError { problems[n] = e } catch {}
+            do {
+                switch file.file {
+                case .named(let path): try LocalFiles.syncFile(path)
+                case .open(let fd): if fsync(fd) != 0 { throw LocalFiles.error("cannot flush a new file in", file.folder) }
+                }
+            } catch let e as ProviderError { problems[n] = e } catch {}
         }
         return problems
     }
@@ -190,6 +234,8 @@ public enum LocalWriteBatch {
             var fd: Int32
             var device: UInt64
             var syncfsFlushes: Bool
+            /// Cleared at the first refusal of a file with no name.
+            var makesUnnamed = true
         }
 
         var open: [String: Folder] = [:]
@@ -203,6 +249,14 @@ public enum LocalWriteBatch {
             let known = fstat(fd, &st) == 0 && fstatfs(fd, &fs) == 0
             open[path] = Folder(fd: fd, device: UInt64(st.st_dev),
                                 syncfsFlushes: known && LocalWriteBatch.syncfsFlushes(fileSystemType: Int64(fs.f_type)))
+        }
+
+        /// A new file with no name in the folder (open), or nil where its file system makes none.
+        func openUnnamed(in path: String) throws -> Int32? {
+            guard open[path]?.makesUnnamed ?? false else { return nil }
+            if let fd = try LocalFiles.openUnnamed(in: path) { return fd }
+            open[path]?.makesUnnamed = false
+            return nil
         }
 
         /// The device of the folder's file system when one `syncfs` of it makes all its files durable.

@@ -159,8 +159,9 @@ public struct VerifiedLocalWrite: Sendable {
     }
 
     /// Verifies the bytes written, moves a different file at the final name aside, renames the new one into
-    /// place and flushes the folder so the new name is durable.
-    func commit(_ digest: ContentDigest, flag: CancellationFlag?, syncFolder: Bool = true) throws -> WriteReport {
+    /// place and flushes the folder so the new name is durable. `unnamed`: the bytes are in this file with no
+    /// name (`LocalFiles.openUnnamed`), which is linked into place instead; the caller closes it.
+    func commit(_ digest: ContentDigest, flag: CancellationFlag?, syncFolder: Bool = true, unnamed: Int32? = nil) throws -> WriteReport {
         // An attempt that was cancelled or abandoned (paused, stalled) never puts anything in place.
         try flag?.check()
         if let expected, digest != expected {
@@ -169,13 +170,17 @@ public struct VerifiedLocalWrite: Sendable {
         }
         var movedAside: String?
         // Renamed only if nothing is at the final name, in one step; what is there is looked at, then moved aside.
-        while try !LocalFiles.renameWithoutReplacing(temporary, to: finalPath) {
+        func placed() throws -> Bool {
+            if let unnamed { return try LocalFiles.linkUnnamed(unnamed, to: finalPath) }
+            return try LocalFiles.renameWithoutReplacing(temporary, to: finalPath)
+        }
+        while try !placed() {
             if movedAside != nil {
                 throw ProviderError(.transient, "something else keeps writing \(finalPath) (a file appeared there again after the one in the way was moved aside); the copy is tried again later")
             }
             if expected == nil, LocalFiles.regularFileSize(finalPath) == digest.size,
                try LocalFiles.digest(of: finalPath, flag: flag) == digest {
-                LocalFiles.remove(temporary)
+                if unnamed == nil { LocalFiles.remove(temporary) }
                 return WriteReport(digest: digest, adopted: true)
             }
             movedAside = try LocalFiles.moveAside(finalPath)

@@ -70,4 +70,31 @@ struct RenameIntoPlaceTests {
         #expect(try LocalFiles.renameWithoutReplacing("\(folder)/new", to: "\(folder)/third"))
         #expect(!LocalFiles.exists("\(folder)/new"))
     }
+
+    @Test("a file with no name is in no folder listing until it is linked, and linking says false rather than replace a file")
+    func unnamedFileLinksWithoutReplacing() throws {
+        let dir = try TemporaryDirectory("link-unnamed")
+        let folder = try dir.sub("f")
+        let fd = try #require(try LocalFiles.openUnnamed(in: folder), "ext4, XFS and btrfs make files with no name (O_TMPFILE)")
+        defer { close(fd) }
+        let bytes = Array("complete".utf8)
+        #expect(write(fd, bytes, bytes.count) == bytes.count)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty, "nothing is visible before the link")
+        try Data("someone else's".utf8).write(to: URL(fileURLWithPath: "\(folder)/taken"))
+        #expect(try LocalFiles.linkUnnamed(fd, to: "\(folder)/taken") == false)
+        #expect(try String(contentsOfFile: "\(folder)/taken", encoding: .utf8) == "someone else's")
+        #expect(try LocalFiles.linkUnnamed(fd, to: "\(folder)/placed"))
+        #expect(try String(contentsOfFile: "\(folder)/placed", encoding: .utf8) == "complete")
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: folder)) == ["taken", "placed"])
+    }
+
+    @Test("a copy cancelled after its bytes were written into a file with no name leaves nothing in the folder")
+    func unnamedFileVanishesWhenClosed() throws {
+        let dir = try TemporaryDirectory("link-unnamed")
+        let folder = try dir.sub("f")
+        let fd = try #require(try LocalFiles.openUnnamed(in: folder))
+        #expect(write(fd, "partial", 7) == 7)
+        close(fd)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+    }
 }
