@@ -40,8 +40,10 @@ public enum LocalWriteBatch {
         var flag: CancellationFlag
     }
 
-    /// One queue of batches per root: a disk that hangs holds up only the files going to it. Two batches of one root
-    /// at once were measured no faster (5,000 × 4 KiB, three rounds each, 2026-12-07), so a root has one.
+    /// One queue of batches per root: a disk that hangs holds up only the files going to it. A batch is done in two
+    /// stages, step 1 and then steps 2–4, and the next batch fills while the one before waits for its flushes
+    /// (`GroupCommit(first:)`). Two whole batches of one root at once were measured no faster (5,000 × 4 KiB,
+    /// three rounds each, 2026-12-07): they fought over the folder's lock for their creates and renames.
     static let queues = Queues()
 
     final class Queues: @unchecked Sendable {
@@ -51,13 +53,20 @@ public enum LocalWriteBatch {
         func queue(for root: String) -> GroupCommit<Request, WriteReport> {
             lock.withLock {
                 if let queue = byRoot[root] { return queue }
-                let queue = GroupCommit<Request, WriteReport> { requests in
+                let queue = GroupCommit<Request, WriteReport>(first: { requests in
                     do {
-                        return try await BlockingIO.run { _ in perform(requests) }
+                        let filled = try await BlockingIO.run { _ in fill(requests) }
+                        return {
+                            do {
+                                return try await BlockingIO.run { _ in filled.finish() }
+                            } catch {
+                                return requests.map { _ in .failure(error) }
+                            }
+                        }
                     } catch {
-                        return requests.map { _ in .failure(error) }
+                        return { requests.map { _ in .failure(error) } }
                     }
-                }
+                })
                 byRoot[root] = queue
                 return queue
             }
@@ -104,12 +113,16 @@ public enum LocalWriteBatch {
 
     /// Blocking: the four steps above for every request, one result per request, in order.
     static func perform(_ requests: [Request]) -> [Result<WriteReport, any Error>] {
-        var results = [Result<WriteReport, any Error>?](repeating: nil, count: requests.count)
+        fill(requests).finish()
+    }
+
+    /// Blocking: step 1 for every request.
+    static func fill(_ requests: [Request]) -> Filled {
+        let batch = Filled(requests)
         var ready: Set<String> = []
-        let folders = OpenFolders()
-        defer { folders.closeAll() }
-        // 1. Fill the temporaries. The sources are opened first and their reading started, so the disk reads them
-        //    all at once instead of one after another as this thread gets to them.
+        let folders = batch.folders
+        // The sources are opened first and their reading started, so the disk reads them all at once instead of
+        // one after another as this thread gets to them.
         var sources = [Int32?](repeating: nil, count: requests.count)
         defer { for case let fd? in sources { close(fd) } }
         for (i, request) in requests.enumerated() {
@@ -118,12 +131,6 @@ public enum LocalWriteBatch {
                 sources[i] = fd
             }
         }
-        // A copy goes into a file with no name where the folder's file system makes one: it costs the folder no
-        // entry to add and then remove (the create and the rename of a named temporary were a third of this
-        // thread's time), and a crash leaves nothing behind. Closed when the batch ends, linked or not.
-        var unnamed = [Int32?](repeating: nil, count: requests.count)
-        defer { for case let fd? in unnamed { close(fd) } }
-        var filled: [(index: Int, digest: ContentDigest, folder: String)] = []
         for (i, request) in requests.enumerated() {
             let write = request.write
             do {
@@ -132,7 +139,7 @@ public enum LocalWriteBatch {
                 switch request.fill {
                 case .copy(let source, let progress):
                     if let adopted = try write.prepare(flag: request.flag, ready: &ready) {
-                        results[i] = .success(adopted)
+                        batch.results[i] = .success(adopted)
                         continue
                     }
                     // Opened before the file is written: a write-back error reported to the folder's file system
@@ -145,57 +152,86 @@ public enum LocalWriteBatch {
                     sources[i] = input
                     let digest: ContentDigest
                     if let output = try folders.openUnnamed(in: folder) {
-                        unnamed[i] = output
+                        batch.unnamed[i] = output
                         digest = try LocalFiles.copy(input: input, source: source, output: output, destination: write.finalPath,
                                                      bytesPerSecond: nil, flag: request.flag, progress: progress)
                     } else {
                         digest = try LocalFiles.copy(input: input, source: source, to: write.temporary, bytesPerSecond: nil,
                                                      flag: request.flag, progress: progress, flush: false)
                     }
-                    filled.append((i, digest, folder))
+                    batch.filled.append((i, digest, folder))
                 case .written(let digest):
                     try folders.open(folder)
-                    filled.append((i, digest, folder))
+                    batch.filled.append((i, digest, folder))
                 }
             } catch {
-                results[i] = .failure(error)
+                batch.results[i] = .failure(error)
             }
         }
-        // 2. Make their bytes durable.
-        let unflushed = flush(filled.map { item in
-            (unnamed[item.index].map(FlushTarget.open) ?? .named(requests[item.index].write.temporary), item.folder)
-        }, folders: folders)
-        // 3. Verify and rename (or link) into place.
-        var renamedInto: Set<String> = []
-        var linked: [(index: Int, fd: Int32, folder: String)] = []
-        for (n, item) in filled.enumerated() {
-            let request = requests[item.index]
-            do {
-                if let problem = unflushed[n] { throw problem }
-                let report = try request.write.commit(item.digest, flag: request.flag, syncFolder: false,
-                                                      unnamed: unnamed[item.index])
-                if !report.adopted {
-                    if let fd = unnamed[item.index] { linked.append((item.index, fd, item.folder)) } else { renamedInto.insert(item.folder) }
+        return batch
+    }
+
+    /// A batch after step 1: its files written, its folders open. Handed from the thread that filled it to the one
+    /// that finishes it, never used by two at once.
+    final class Filled: @unchecked Sendable {
+        let requests: [Request]
+        var results: [Result<WriteReport, any Error>?]
+        let folders = OpenFolders()
+        /// A copy goes into a file with no name where the folder's file system makes one: it costs the folder no
+        /// entry to add and then remove (the create and the rename of a named temporary were a third of the batch
+        /// thread's time), and a crash leaves nothing behind. Closed when the batch ends, linked or not.
+        var unnamed: [Int32?]
+        var filled: [(index: Int, digest: ContentDigest, folder: String)] = []
+
+        init(_ requests: [Request]) {
+            self.requests = requests
+            results = Array(repeating: nil, count: requests.count)
+            unnamed = Array(repeating: nil, count: requests.count)
+        }
+
+        deinit {
+            for case let fd? in unnamed { close(fd) }
+            folders.closeAll()
+        }
+
+        /// Blocking: steps 2–4; one result per request, in order.
+        func finish() -> [Result<WriteReport, any Error>] {
+            // 2. Make their bytes durable.
+            let (unflushed, _) = LocalWriteBatch.flush(filled.map { item in
+                (unnamed[item.index].map(FlushTarget.open) ?? .named(requests[item.index].write.temporary), item.folder)
+            }, folders: folders)
+            // 3. Verify and rename (or link) into place.
+            var renamedInto: Set<String> = []
+            var linked: [(index: Int, fd: Int32, folder: String)] = []
+            for (n, item) in filled.enumerated() {
+                let request = requests[item.index]
+                do {
+                    if let problem = unflushed[n] { throw problem }
+                    let report = try request.write.commit(item.digest, flag: request.flag, syncFolder: false,
+                                                          unnamed: unnamed[item.index])
+                    if !report.adopted {
+                        if let fd = unnamed[item.index] { linked.append((item.index, fd, item.folder)) } else { renamedInto.insert(item.folder) }
+                    }
+                    results[item.index] = .success(report)
+                } catch {
+                    results[item.index] = .failure(error)
                 }
-                results[item.index] = .success(report)
-            } catch {
-                results[item.index] = .failure(error)
             }
+            // 4. Make the new names durable. A linked file's link count must reach the disk with its folder's entry:
+            //    one `syncfs` of its file system does both (and carries the renames into folders there); a file
+            //    linked alone, or where `syncfs` does not flush, is flushed itself. Then each folder not covered by
+            //    a `syncfs` is flushed once (best effort, as for a write alone: some file systems refuse it on a
+            //    folder).
+            let (linkProblems, synced) = LocalWriteBatch.flush(linked.map { (.open($0.fd), $0.folder) }, folders: folders)
+            for (item, problem) in zip(linked, linkProblems) {
+                if let problem { results[item.index] = .failure(problem) }
+            }
+            for folder in renamedInto.union(linked.map(\.folder)) {
+                if let device = folders.flushesWithSyncfs(folder), synced.contains(device) { continue }
+                folders.sync(folder)
+            }
+            return results.map { $0 ?? .failure(GroupCommitError.noAnswer) }
         }
-        // 4. Make the new names durable. A linked file's link count must reach the disk with its folder's entry:
-        //    one `syncfs` of its file system does both (and carries the renames into folders there), elsewhere
-        //    each linked file is flushed. Then each folder not covered by a `syncfs` is flushed once (best effort,
-        //    as for a write alone: some file systems refuse it on a folder).
-        let linkProblems = flush(linked.map { (.open($0.fd), $0.folder) }, folders: folders, evenOne: true)
-        for (item, problem) in zip(linked, linkProblems) {
-            if let problem { results[item.index] = .failure(problem) }
-        }
-        let synced = Set(linked.compactMap { folders.flushesWithSyncfs($0.folder) })
-        for folder in renamedInto.union(linked.map(\.folder)) {
-            if let device = folders.flushesWithSyncfs(folder), synced.contains(device) { continue }
-            folders.sync(folder)
-        }
-        return results.map { $0 ?? .failure(GroupCommitError.noAnswer) }
     }
 
     /// A file a batch flushes: by its name, or by its open descriptor (a file with no name yet).
@@ -204,14 +240,14 @@ public enum LocalWriteBatch {
         case open(Int32)
     }
 
-    /// Makes the files durable; the error of each file that could not be, by position. `evenOne`: one `syncfs`
-    /// even for a single file (its link count and its folder's entry are only durable with it).
-    static func flush(_ files: [(file: FlushTarget, folder: String)], folders: OpenFolders, evenOne: Bool = false) -> [ProviderError?] {
+    /// Makes the files durable; the error of each file that could not be, by position, and the devices flushed
+    /// whole (`syncfs`: their folders' entries are durable too).
+    static func flush(_ files: [(file: FlushTarget, folder: String)], folders: OpenFolders) -> (problems: [ProviderError?], synced: Set<UInt64>) {
         var problems = [ProviderError?](repeating: nil, count: files.count)
         var syncedDevices: [UInt64: ProviderError?] = [:]
         for (n, file) in files.enumerated() {
             // One file alone: its own flush costs less than a whole file system's.
-            if files.count > 1 || evenOne, let device = folders.flushesWithSyncfs(file.folder) {
+            if files.count > 1, let device = folders.flushesWithSyncfs(file.folder) {
                 if syncedDevices[device] == nil {
                     syncedDevices[device] = folders.syncFileSystem(of: file.folder)
                 }
@@ -225,7 +261,7 @@ public enum LocalWriteBatch {
                 }
             } catch let e as ProviderError { problems[n] = e } catch {}
         }
-        return problems
+        return (problems, Set(syncedDevices.filter { $0.value == nil }.keys))
     }
 
     /// The folders a batch writes into, open for its flushes.
