@@ -115,6 +115,24 @@ struct ServerPartsTests {
         #expect(health.fresh("nas", now: clock.now()) == nil)
     }
 
+    @Test("a lane found without work is not asked again for a second while transfers run, and always when none runs")
+    func quietLanes() {
+        let clock = ManualClock(now)
+        var quiet = QuietLanes()
+        let idle = QuietLanes.Lane(source: "ws-anna", target: "backup")
+        #expect(!quiet.skip(idle, now: clock.now(), transfersRunning: true))     // never asked: ask
+        quiet.noteQuiet(idle, now: clock.now())
+        clock.advance(by: 0.9)
+        #expect(quiet.skip(idle, now: clock.now(), transfersRunning: true))
+        #expect(!quiet.skip(idle, now: clock.now(), transfersRunning: false))   // the last refill of `--once` asks
+        #expect(!quiet.skip(QuietLanes.Lane(source: "studio", target: "backup"), now: clock.now(), transfersRunning: true))
+        clock.advance(by: 0.2)
+        #expect(!quiet.skip(idle, now: clock.now(), transfersRunning: true))    // a second later: ask again
+        quiet.noteQuiet(idle, now: clock.now())
+        quiet.noteBusy(idle)
+        #expect(!quiet.skip(idle, now: clock.now(), transfersRunning: true))    // work found: ask every time
+    }
+
     @Test("a transfer that moved a byte just after the watchdog read the time is idle for 0 s, not stalled")
     func idleNeverWrapsAround() {
         let board = ProgressBoard()

@@ -62,6 +62,8 @@ struct ServerLoop {
     /// Providers per site name, one per distinct configuration (projects may override a site's settings).
     var providers: [String: [(SiteConfig, any StorageProvider)]] = [:]
     var health = SiteHealth<SiteConfig>()
+    /// Lanes of unchecked sites recently found without work (see `QuietLanes`).
+    var quiet = QuietLanes()
     /// Sites whose check runs in the background (see `isHealthy`).
     var checking: Set<SiteConfig> = []
     var serverPaused = false
@@ -391,10 +393,16 @@ struct ServerLoop {
                 let free = budget.units / budget.smallCost
                 if !(health.knownHealthy(source, now: clock.now()) && health.knownHealthy(target, now: clock.now())) {
                     // Check a site only when it has work waiting: an unreachable site without work is no news.
+                    let key = QuietLanes.Lane(source: source.name, target: target.name)
+                    if quiet.skip(key, now: clock.now(), transfersRunning: !running.isEmpty) { continue }
                     let pending = try await engine.catalog.nextAttempt(source: source.name, target: target.name,
                                                                        projects: lane.projects, preferred: lane.preferred,
                                                                        representations: options.representations, after: .distantPast)
-                    guard pending != nil else { continue }
+                    guard pending != nil else {
+                        quiet.noteQuiet(key, now: clock.now())
+                        continue
+                    }
+                    quiet.noteBusy(key)
                     // Both asked (not `&&`): the two checks then run at once.
                     let (sourceUp, targetUp) = (isHealthy(source, &summary), isHealthy(target, &summary))
                     guard sourceUp && targetUp else {
