@@ -8,7 +8,7 @@ import Glibc
 /// Small files written into local folders, made durable together. A small file's cost is not its bytes but what
 /// surrounds them: a thread hop, a check of the root, a flush of its own that waits for the device, a rename that
 /// waits for the folder's lock while other threads create files in the same folder. The files in flight are
-/// therefore done as one blocking-I/O job, one after another, like `cp` does:
+/// therefore done in batches, one after another, like `cp` does (on two threads, each its half of the batch):
 ///
 /// 1. each file's folder is made ready (its root checked once per batch) and opened, then the file is copied into
 ///    a new file with no name there (`O_TMPFILE`; a named temporary where the file system makes none), or, for a
@@ -119,56 +119,89 @@ public enum LocalWriteBatch {
     /// Blocking: step 1 for every request.
     static func fill(_ requests: [Request]) -> Filled {
         let batch = Filled(requests)
-        var ready: Set<String> = []
-        let folders = batch.folders
         // The sources are opened first and their reading started, so the disk reads them all at once instead of
-        // one after another as this thread gets to them.
+        // one after another as the copying threads get to them.
         var sources = [Int32?](repeating: nil, count: requests.count)
-        defer { for case let fd? in sources { close(fd) } }
         for (i, request) in requests.enumerated() {
             if case .copy(let source, _) = request.fill, let fd = try? LocalFiles.openForReading(source) {
                 _ = posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED)
                 sources[i] = fd
             }
         }
-        for (i, request) in requests.enumerated() {
-            let write = request.write
-            do {
-                try request.flag.check()
-                let folder = LocalFiles.folder(of: write.finalPath)
-                switch request.fill {
-                case .copy(let source, let progress):
-                    if let adopted = try write.prepare(flag: request.flag, ready: &ready) {
-                        batch.results[i] = .success(adopted)
-                        continue
-                    }
-                    // Opened before the file is written: a write-back error reported to the folder's file system
-                    // from now on reaches this batch's flush.
-                    try folders.open(folder)
-                    guard let input = sources[i] ?? (try? LocalFiles.openForReading(source)) else {
-                        guard LocalFiles.exists(source) else { throw ProviderError(.sourceMissing, "\(write.source) is not there to copy") }
-                        throw LocalFiles.error("cannot read", source)
-                    }
-                    sources[i] = input
-                    let digest: ContentDigest
-                    if let output = try folders.openUnnamed(in: folder) {
-                        batch.unnamed[i] = output
-                        digest = try LocalFiles.copy(input: input, source: source, output: output, destination: write.finalPath,
-                                                     bytesPerSecond: nil, flag: request.flag, progress: progress)
-                    } else {
-                        digest = try LocalFiles.copy(input: input, source: source, to: write.temporary, bytesPerSecond: nil,
-                                                     flag: request.flag, progress: progress, flush: false)
-                    }
-                    batch.filled.append((i, digest, folder))
-                case .written(let digest):
-                    try folders.open(folder)
-                    batch.filled.append((i, digest, folder))
-                }
-            } catch {
-                batch.results[i] = .failure(error)
-            }
+        // Copied by two threads, each its own half in order: on two cores the copying was the one busy thread
+        // while the other core waited for it.
+        let parts = stride(from: 0, to: requests.count, by: max(1, (requests.count + copyingThreads - 1) / copyingThreads))
+            .map { FillPart(range: $0..<min($0 + max(1, (requests.count + copyingThreads - 1) / copyingThreads), requests.count)) }
+        let sharedSources = sources
+        DispatchQueue.concurrentPerform(iterations: parts.count) { p in
+            parts[p].run(requests, sources: sharedSources)
+        }
+        for part in parts {
+            for (i, result) in part.results { batch.results[i] = result }
+            for (i, fd) in part.unnamed { batch.unnamed[i] = fd }
+            batch.filled += part.filled
+            batch.folders.adopt(part.folders)
         }
         return batch
+    }
+
+    /// Threads copying one batch's files. More than the cores would only wait for each other's folder locks.
+    static let copyingThreads = min(2, max(1, ProcessInfo.processInfo.activeProcessorCount))
+
+    /// One thread's share of a batch's copies: requests `range`, in order.
+    final class FillPart: @unchecked Sendable {
+        let range: Range<Int>
+        var results: [(Int, Result<WriteReport, any Error>)] = []
+        var unnamed: [(Int, Int32)] = []
+        var filled: [(index: Int, digest: ContentDigest, folder: String)] = []
+        let folders = OpenFolders()
+
+        init(range: Range<Int>) { self.range = range }
+
+        /// Blocking: copies this part's files (`sources`: those opened ahead, closed here).
+        func run(_ requests: [Request], sources: [Int32?]) {
+            var ready: Set<String> = []
+            for i in range {
+                let request = requests[i]
+                let write = request.write
+                var input = sources[i]
+                defer { if let input { close(input) } }
+                do {
+                    try request.flag.check()
+                    let folder = LocalFiles.folder(of: write.finalPath)
+                    switch request.fill {
+                    case .copy(let source, let progress):
+                        if let adopted = try write.prepare(flag: request.flag, ready: &ready) {
+                            results.append((i, .success(adopted)))
+                            continue
+                        }
+                        // Opened before the file is written: a write-back error reported to the folder's file system
+                        // from now on reaches this batch's flush.
+                        try folders.open(folder)
+                        if input == nil { input = try? LocalFiles.openForReading(source) }
+                        guard let input else {
+                            guard LocalFiles.exists(source) else { throw ProviderError(.sourceMissing, "\(write.source) is not there to copy") }
+                            throw LocalFiles.error("cannot read", source)
+                        }
+                        let digest: ContentDigest
+                        if let output = try folders.openUnnamed(in: folder) {
+                            unnamed.append((i, output))
+                            digest = try LocalFiles.copy(input: input, source: source, output: output, destination: write.finalPath,
+                                                         bytesPerSecond: nil, flag: request.flag, progress: progress)
+                        } else {
+                            digest = try LocalFiles.copy(input: input, source: source, to: write.temporary, bytesPerSecond: nil,
+                                                         flag: request.flag, progress: progress, flush: false)
+                        }
+                        filled.append((i, digest, folder))
+                    case .written(let digest):
+                        try folders.open(folder)
+                        filled.append((i, digest, folder))
+                    }
+                } catch {
+                    results.append((i, .failure(error)))
+                }
+            }
+        }
     }
 
     /// A batch after step 1: its files written, its folders open. Handed from the thread that filled it to the one
@@ -308,6 +341,20 @@ public enum LocalWriteBatch {
 
         func sync(_ path: String) {
             if let folder = open[path] { _ = fsync(folder.fd) }
+        }
+
+        /// Takes over the folders `other` opened (closing those open here already); `other` is left empty.
+        func adopt(_ other: OpenFolders) {
+            for (path, folder) in other.open {
+                if let mine = open[path] {
+                    // Keep what either learnt about unnamed files.
+                    if !folder.makesUnnamed { open[path]?.makesUnnamed = false }
+                    if mine.fd != folder.fd { close(folder.fd) }
+                } else {
+                    open[path] = folder
+                }
+            }
+            other.open = [:]
         }
 
         func closeAll() {
