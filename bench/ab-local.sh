@@ -57,7 +57,13 @@ declare -A RUNS
 for round in $(seq "$ROUNDS"); do
   i=0
   for b in "${BINS[@]}" cp; do
-    rm -rf "$W/backup"/* "$W/cp" "$W"/catalog.sqlite-wal "$W"/catalog.sqlite-shm
+    # The last run's copies are moved aside, not deleted (until the end): ext4 without a journal skips inodes freed
+    # in the last ~30 s when it allocates new ones, so a mass delete just before a run slows whoever runs next
+    # (and by how much depends on how that program allocates its inodes, which is not what is compared here).
+    mkdir -p "$W/old"
+    [ -d "$W/cp" ] && mv "$W/cp" "$W/old/cp.$round.$i"
+    mv "$W/backup" "$W/old/backup.$round.$i"; mkdir "$W/backup"
+    rm -f "$W"/catalog.sqlite-wal "$W"/catalog.sqlite-shm
     cp "$W/catalog.base" "$W/catalog.sqlite"
     sync; sleep "$PAUSE"
     echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
