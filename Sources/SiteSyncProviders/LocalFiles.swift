@@ -1,6 +1,7 @@
 import CFileSystem
 import Crypto
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -147,8 +148,11 @@ public enum LocalFiles {
     }
 
     /// Whether a file with no name (`openUnnamed`) can be linked into place: through `/proc/self/fd`, which a
-    /// container or chroot without /proc lacks (linking by descriptor alone needs a capability SiteSync does not ask for).
-    static let unnamedFilesLink = SITESYNC_O_TMPFILE_BIT != 0 && access("/proc/self/fd", X_OK) == 0
+    /// container or chroot without /proc lacks (linking by descriptor alone needs a capability SiteSync does not ask
+    /// for), and until a link was refused for a reason of the machine's (`linkUnnamed`).
+    static var unnamedFilesLink: Bool { unnamedFilesPossible && !unnamedLinkRefused.load(ordering: .relaxed) }
+    static let unnamedFilesPossible = SITESYNC_O_TMPFILE_BIT != 0 && access("/proc/self/fd", X_OK) == 0
+    static let unnamedLinkRefused = Atomic<Bool>(false)
 
     /// A new file with no name in `folder` (`O_TMPFILE`), to fill and then give its final name with `linkUnnamed`;
     /// nil when the folder's file system cannot make one (then a named temporary is used). Until it is linked it is
@@ -164,11 +168,19 @@ public enum LocalFiles {
     }
 
     /// Gives the unnamed file open on `fd` the name `path`, only if nothing is there: false when the name is taken
-    /// (nothing changed then).
+    /// (nothing changed then). A link refused by the machine rather than by the folder (a /proc that hides the
+    /// descriptor, a security module, a file system that links no such file) turns files with no name off for the
+    /// rest of the process: this copy fails as transient, and its next try, like every later copy, uses a named
+    /// temporary.
     public static func linkUnnamed(_ fd: Int32, to path: String) throws -> Bool {
         if linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 { return true }
-        if errno == EEXIST { return false }
-        throw error("cannot link into place", path)
+        let code = errno
+        if code == EEXIST { return false }
+        if [EXDEV, ENOENT, EPERM, EACCES, EOPNOTSUPP, EINVAL].contains(code), isDirectory(folder(of: path)) {
+            unnamedLinkRefused.store(true, ordering: .relaxed)
+            throw ProviderError(.transient, "cannot link a new file into place at \(path) (\(errnoMessage(code))); named temporary files are used from now on and the copy is tried again")
+        }
+        throw error("cannot link into place", path, code)
     }
 
     public static func remove(_ path: String) {

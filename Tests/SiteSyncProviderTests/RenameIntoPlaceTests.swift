@@ -7,7 +7,7 @@ import Testing
 
 /// A file another program puts at the final name after SiteSync looked is never replaced: the rename into place
 /// fails instead (`RENAME_NOREPLACE`), and the file is moved aside like one found there before the copy.
-@Suite("Rename into place")
+@Suite("Rename into place", .serialized)
 struct RenameIntoPlaceTests {
     @Test("a file that appears at the final name between the look and the rename is moved aside, not replaced")
     func aFileThatAppearsLateIsMovedAside() throws {
@@ -95,6 +95,22 @@ struct RenameIntoPlaceTests {
         let fd = try #require(try LocalFiles.openUnnamed(in: folder))
         #expect(write(fd, "partial", 7) == 7)
         close(fd)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+    }
+
+    @Test("a link the machine refuses turns files with no name off: that copy is tried again, later ones use named temporaries")
+    func refusedLinkFallsBackToNamedTemporaries() throws {
+        let dir = try TemporaryDirectory("link-unnamed")
+        let folder = try dir.sub("f")
+        defer { LocalFiles.unnamedLinkRefused.store(false, ordering: .relaxed) }
+        #expect(LocalFiles.unnamedFilesLink)
+        // A descriptor that is not open: /proc/self/fd has no such entry, as where /proc hides it.
+        var notOpen: Int32 = 100_000
+        while fcntl(notOpen, F_GETFD) != -1 { notOpen += 1 }
+        let error = #expect(throws: ProviderError.self) { try LocalFiles.linkUnnamed(notOpen, to: "\(folder)/placed") }
+        #expect(error?.kind == .transient)
+        #expect(!LocalFiles.unnamedFilesLink)
+        #expect(try LocalFiles.openUnnamed(in: folder) == nil, "named temporaries from now on")
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
     }
 }
