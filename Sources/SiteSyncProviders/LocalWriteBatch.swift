@@ -111,12 +111,7 @@ public enum LocalWriteBatch {
         }
     }
 
-    /// Blocking: the four steps above for every request, one result per request, in order.
-    static func perform(_ requests: [Request]) -> [Result<WriteReport, any Error>] {
-        fill(requests).finish()
-    }
-
-    /// Blocking: step 1 for every request.
+    /// Blocking: step 1 for every request (`Filled.finish` does the rest).
     static func fill(_ requests: [Request]) -> Filled {
         let batch = Filled(requests)
         // The sources are opened first and their reading started, so the disk reads them all at once instead of
@@ -130,8 +125,8 @@ public enum LocalWriteBatch {
         }
         // Copied by two threads, each its own half in order: on two cores the copying was the one busy thread
         // while the other core waited for it.
-        let parts = stride(from: 0, to: requests.count, by: max(1, (requests.count + copyingThreads - 1) / copyingThreads))
-            .map { FillPart(range: $0..<min($0 + max(1, (requests.count + copyingThreads - 1) / copyingThreads), requests.count)) }
+        let share = max(1, (requests.count + copyingThreads - 1) / copyingThreads)
+        let parts = stride(from: 0, to: requests.count, by: share).map { FillPart(range: $0..<min($0 + share, requests.count)) }
         let sharedSources = sources
         DispatchQueue.concurrentPerform(iterations: parts.count) { p in
             parts[p].run(requests, sources: sharedSources)
@@ -346,13 +341,7 @@ public enum LocalWriteBatch {
         /// Takes over the folders `other` opened (closing those open here already); `other` is left empty.
         func adopt(_ other: OpenFolders) {
             for (path, folder) in other.open {
-                if let mine = open[path] {
-                    // Keep what either learnt about unnamed files.
-                    if !folder.makesUnnamed { open[path]?.makesUnnamed = false }
-                    if mine.fd != folder.fd { close(folder.fd) }
-                } else {
-                    open[path] = folder
-                }
+                if open[path] == nil { open[path] = folder } else { close(folder.fd) }
             }
             other.open = [:]
         }
